@@ -1,0 +1,77 @@
+"""Trim the generated app to the chosen options, record the answers, print next steps.
+
+Runs inside the generated project directory. Answers are read through ``tojson``
+(see pre_gen_project.py for why that is injection-safe).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+# Keys that describe the machine that generated the app, not the app.
+MACHINE_LOCAL_KEYS = ("_output_dir", "_repo_dir")
+
+
+def unchosen_paths(answers: Mapping[str, Any]) -> list[Path]:
+    """Paths, relative to the project root, that the answers leave out."""
+    package = Path(str(answers["package_name"]))
+    paths: list[Path] = []
+    if answers["include_localstack"] != "yes":
+        paths.append(Path("localstack"))
+    if answers["ci"] != "github":
+        paths.append(Path(".github"))
+    if answers["aws_auth"] != "oidc_managed_identity":
+        paths.append(package / "oidc_credentials.py")
+    return paths
+
+
+def remove(project_dir: Path, relative: list[Path]) -> None:
+    for path in (project_dir / p for p in relative):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def replay_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers in cookiecutter's replay format (usable with --replay-file)."""
+    kept = {key: value for key, value in answers.items() if key not in MACHINE_LOCAL_KEYS}
+    return {"cookiecutter": kept}
+
+
+def next_steps(answers: Mapping[str, Any]) -> str:
+    slug = answers["project_slug"]
+    package = answers["package_name"]
+    python = answers["python_version"]
+    return f"""
+Generated {answers["project_name"]} in ./{slug}
+
+Next steps:
+  cd {slug}
+  python{python} -m venv .venv && . .venv/bin/activate
+  pip install -r requirements-dev.txt
+  python -m pytest                      # the app's own tests, against an embedded SQS emulator
+  python -m {package} --help            # ops commands: drain, send, stats, redrive
+
+Run under the Functions host: see README.md, "Run locally".
+"""
+
+
+def main() -> int:
+    answers = json.loads(r'''{{ cookiecutter | tojson }}''')  # fmt: skip
+    project_dir = Path.cwd()
+    remove(project_dir, unchosen_paths(answers))
+    (project_dir / ".cookiecutter.json").write_text(
+        json.dumps(replay_answers(answers), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    print(next_steps(answers))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Refuse bad cookiecutter answers before anything is generated.
+
+Cookiecutter renders this file with Jinja, then runs it. The answers arrive as
+one JSON document inside a raw '''-string; ``tojson`` escapes every ``'`` as
+``\u0027``, so no answer can close that string and inject code.
+The validators are plain functions so the template's tests can call them.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+from collections.abc import Callable, Mapping
+
+PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
+HOSTING_PLANS = ("flex_consumption", "premium", "consumption")
+AWS_AUTH_MODES = ("oidc_managed_identity", "default_chain")
+HTTP_AUTH_LEVELS = ("function", "anonymous")
+YES_NO = ("yes", "no")
+CI_CHOICES = ("github", "none")
+
+# Modules a generated app imports or its tests and tools load; a package of the
+# same name would shadow them.
+DEPENDENCY_MODULES = frozenset(
+    {
+        "azure",
+        "boto3",
+        "botocore",
+        "moto",
+        "pytest",
+        "mypy",
+        "ruff",
+        "function_app",
+        "tests",
+        "flask",
+        "werkzeug",
+        "jinja2",
+        "requests",
+        "urllib3",
+        "s3transfer",
+        "jmespath",
+        "msal",
+        "cryptography",
+        "dateutil",
+        "yaml",
+    }
+)
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+NCRONTAB_FIELD = re.compile(r"^[0-9*/,\-A-Za-z]+$")
+
+SQS_QUEUE_NAME_MAX = 80
+MAX_RECEIVE_COUNT_RANGE = (1, 1000)
+
+
+class AnswerError(ValueError):
+    """One refused answer: the field and the rule it broke."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+def check_package_name(value: str, field: str = "package_name") -> None:
+    if not IDENTIFIER.match(value):
+        raise AnswerError(
+            field,
+            f"{value!r} must be a lowercase Python identifier "
+            "(letters, digits, underscores; not starting with a digit)",
+        )
+    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
+        raise AnswerError(field, f"{value!r} is a Python keyword")
+    if value in sys.stdlib_module_names:
+        raise AnswerError(field, f"{value!r} would shadow the standard library module {value!r}")
+    if value in DEPENDENCY_MODULES:
+        raise AnswerError(field, f"{value!r} would shadow the dependency module {value!r}")
+
+
+def check_project_slug(value: str) -> None:
+    if not SLUG.match(value):
+        raise AnswerError(
+            "project_slug",
+            f"{value!r} must be lowercase letters, digits, '-' or '_', starting with a letter or digit",
+        )
+
+
+def check_region(value: str) -> None:
+    if not REGION.match(value):
+        raise AnswerError("aws_region", f"{value!r} is not an AWS region name such as 'us-east-1'")
+
+
+def check_queue_name(value: str, field: str) -> None:
+    stem = value.removesuffix(".fifo")
+    if not 1 <= len(value) <= SQS_QUEUE_NAME_MAX:
+        raise AnswerError(
+            field, f"{value!r} must be 1-{SQS_QUEUE_NAME_MAX} characters long, '.fifo' included"
+        )
+    if not stem or not QUEUE_NAME.match(stem):
+        raise AnswerError(
+            field,
+            f"{value!r} may hold only letters, digits, '-' and '_' (plus a final '.fifo' for FIFO)",
+        )
+
+
+def check_dlq_matches_input(input_queue: str, dlq: str) -> None:
+    # SQS refuses a redrive policy between a FIFO queue and a standard one.
+    if input_queue.endswith(".fifo") != dlq.endswith(".fifo"):
+        raise AnswerError(
+            "dlq_name",
+            f"{dlq!r} and input queue {input_queue!r} must both be FIFO ('.fifo') or both standard",
+        )
+    if input_queue == dlq:
+        raise AnswerError("dlq_name", "the DLQ must be a different queue from the input queue")
+
+
+def check_role_arn(value: str) -> None:
+    if value and not ROLE_ARN.match(value):
+        raise AnswerError(
+            "aws_role_arn",
+            f"{value!r} is not an IAM role ARN such as 'arn:aws:iam::123456789012:role/my-role' "
+            "(leave it empty to set AWS_OIDC_ROLE_ARN at deploy time)",
+        )
+
+
+def check_max_receive_count(value: str) -> None:
+    low, high = MAX_RECEIVE_COUNT_RANGE
+    if not value.strip().isdigit() or not low <= int(value) <= high:
+        raise AnswerError("max_receive_count", f"{value!r} must be a whole number from {low} to {high}")
+
+
+def check_poll_schedule(value: str) -> None:
+    fields = value.split()
+    if len(fields) != 6 or not all(NCRONTAB_FIELD.match(f) for f in fields):
+        raise AnswerError(
+            "poll_schedule",
+            f"{value!r} must be an NCRONTAB expression of six fields "
+            "'{second} {minute} {hour} {day} {month} {day-of-week}', e.g. '0 */1 * * * *'",
+        )
+
+
+def check_client_id(value: str) -> None:
+    if value and not GUID.match(value):
+        raise AnswerError(
+            "managed_identity_client_id", f"{value!r} must be a GUID, or empty for system-assigned"
+        )
+
+
+def check_audience(value: str) -> None:
+    if not value.strip() or any(c.isspace() for c in value):
+        raise AnswerError("token_audience", f"{value!r} must be a non-empty URI or GUID without spaces")
+
+
+def check_email(value: str) -> None:
+    if not EMAIL.match(value):
+        raise AnswerError("author_email", f"{value!r} is not an email address")
+
+
+def check_choice(field: str, choices: tuple[str, ...]) -> Callable[[str], None]:
+    def check(value: str) -> None:
+        if value not in choices:
+            raise AnswerError(field, f"{value!r} must be one of {', '.join(choices)}")
+
+    return check
+
+
+def validate(answers: Mapping[str, str]) -> list[AnswerError]:
+    """Every refused answer, in question order."""
+    checks: list[tuple[str, Callable[[str], None]]] = [
+        ("project_slug", check_project_slug),
+        ("package_name", check_package_name),
+        ("author_email", check_email),
+        ("python_version", check_choice("python_version", PYTHON_VERSIONS)),
+        ("hosting_plan", check_choice("hosting_plan", HOSTING_PLANS)),
+        ("aws_region", check_region),
+        ("input_queue_name", lambda v: check_queue_name(v, "input_queue_name")),
+        ("output_queue_name", lambda v: check_queue_name(v, "output_queue_name")),
+        ("dlq_name", lambda v: check_queue_name(v, "dlq_name")),
+        ("max_receive_count", check_max_receive_count),
+        ("poll_schedule", check_poll_schedule),
+        ("aws_auth", check_choice("aws_auth", AWS_AUTH_MODES)),
+        ("aws_role_arn", check_role_arn),
+        ("token_audience", check_audience),
+        ("managed_identity_client_id", check_client_id),
+        ("http_auth_level", check_choice("http_auth_level", HTTP_AUTH_LEVELS)),
+        ("include_localstack", check_choice("include_localstack", YES_NO)),
+        ("ci", check_choice("ci", CI_CHOICES)),
+    ]
+    errors: list[AnswerError] = []
+    for field, check in checks:
+        try:
+            check(str(answers.get(field, "")))
+        except AnswerError as error:
+            errors.append(error)
+    if not any(e.field in ("input_queue_name", "dlq_name") for e in errors):
+        try:
+            check_dlq_matches_input(str(answers["input_queue_name"]), str(answers["dlq_name"]))
+        except AnswerError as error:
+            errors.append(error)
+    return errors
+
+
+def main() -> int:
+    answers = json.loads(r'''{{ cookiecutter | tojson }}''')  # fmt: skip
+    errors = validate(answers)
+    for error in errors:
+        print(f"error: {error.field}: {error.rule}", file=sys.stderr)
+    if errors:
+        print("Nothing was generated. Fix the answers above and run cookiecutter again.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Baking the template: the option matrix, and helpers that run tools in a baked project."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Combination:
+    name: str
+    answers: dict[str, str] = field(default_factory=dict)
+    run_app_tests: bool = False
+
+    def answer(self, key: str) -> str:
+        return self.answers.get(key, _default(key))
+
+
+def _default(key: str) -> str:
+    value = COOKIECUTTER_JSON[key]
+    return value[0] if isinstance(value, list) else value
+
+
+# Pairwise enough that every choice value appears at least once (test_matrix_covers_every_choice).
+MATRIX = [
+    Combination("defaults", {}, run_app_tests=True),
+    Combination(
+        "fifo-consumption-default-chain-py310",
+        {
+            "project_name": "Order Pipeline",
+            "python_version": "3.10",
+            "hosting_plan": "consumption",
+            "aws_auth": "default_chain",
+            "http_auth_level": "anonymous",
+            "include_localstack": "no",
+            "ci": "none",
+            "input_queue_name": "orders.fifo",
+            "output_queue_name": "shipments.fifo",
+            "max_receive_count": "3",
+        },
+        run_app_tests=True,
+    ),
+    Combination(
+        "premium-user-assigned-py312",
+        {
+            "python_version": "3.12",
+            "hosting_plan": "premium",
+            "aws_region": "eu-west-1",
+            "aws_role_arn": "arn:aws:iam::123456789012:role/sqs-app",
+            "managed_identity_client_id": "11111111-2222-3333-4444-555555555555",
+            "token_audience": "api://my-app-id",
+            "ci": "none",
+        },
+    ),
+    Combination(
+        "py313-default-chain-localstack",
+        {"python_version": "3.13", "aws_auth": "default_chain", "package_name": "queue_worker"},
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Baked:
+    combination: Combination
+    path: Path
+    context: dict[str, Any]
+
+    @property
+    def package(self) -> str:
+        return str(self.context["package_name"])
+
+    def files(self) -> list[Path]:
+        return [p for p in self.path.rglob("*") if p.is_file()]
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=600)
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without AWS or app settings that could leak into a baked app's tests."""
+    prefixes = ("AWS_", "SQS_", "AZURE_", "IDENTITY_", "MSI_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+_BAKED: dict[str, Baked] = {}
+
+
+def _bake(cookies_session: Any, combination: Combination) -> Baked:
+    """Bake once per combination and session (per xdist worker)."""
+    if combination.name not in _BAKED:
+        result = cookies_session.bake(extra_context=combination.answers)
+        assert result.exception is None, result.exception
+        assert result.exit_code == 0
+        _BAKED[combination.name] = Baked(combination, Path(result.project_path), result.context)
+    return _BAKED[combination.name]
+
+
+@pytest.fixture(scope="session", params=MATRIX, ids=[c.name for c in MATRIX])
+def baked(request: pytest.FixtureRequest, cookies_session: Any) -> Baked:
+    return _bake(cookies_session, request.param)
+
+
+APP_TEST_MATRIX = [c for c in MATRIX if c.run_app_tests]
+
+
+@pytest.fixture(scope="session", params=APP_TEST_MATRIX, ids=[c.name for c in APP_TEST_MATRIX])
+def baked_with_app_tests(request: pytest.FixtureRequest, cookies_session: Any) -> Baked:
+    return _bake(cookies_session, request.param)
+
+
+def load_hook(name: str) -> ModuleType:
+    """A hook as a module, unrendered: its Jinja sits in a string that only main() parses."""
+    spec = importlib.util.spec_from_file_location(name, TEMPLATE_DIR / "hooks" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

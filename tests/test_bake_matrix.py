@@ -1,0 +1,127 @@
+"""Every option combination bakes into an app that is complete, clean and indexes as the host sees it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+
+import pytest
+
+from .conftest import BIN, COOKIECUTTER_JSON, MATRIX, Baked, clean_env, run
+
+INDEX_SCRIPT = """
+import json, sys
+import azure.functions as func
+import function_app
+registers = [v for v in vars(function_app).values() if isinstance(v, func.FunctionRegister)]
+print(json.dumps({
+    "registers": len(registers),
+    "functions": {f.get_function_name(): [json.loads(b) for b in f.get_raw_bindings()]
+                  for f in registers[0].get_functions()},
+}))
+"""
+
+
+def test_matrix_covers_every_choice() -> None:
+    choices = {k: v for k, v in COOKIECUTTER_JSON.items() if isinstance(v, list)}
+    missing = [
+        f"{key}={value}"
+        for key, values in choices.items()
+        for value in values
+        if not any(c.answer(key) == value for c in MATRIX)
+    ]
+    assert missing == []
+
+
+def test_nothing_is_left_unrendered(baked: Baked) -> None:
+    leftovers = [
+        str(p.relative_to(baked.path))
+        for p in baked.files()
+        if "{{" in p.read_text(encoding="utf-8") or "{%" in p.read_text(encoding="utf-8") or "{{" in str(p)
+    ]
+    assert leftovers == []
+
+
+def test_every_json_file_is_valid(baked: Baked) -> None:
+    for path in baked.path.rglob("*.json"):
+        json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_unchosen_parts_are_removed_and_chosen_ones_kept(baked: Baked) -> None:
+    answer = baked.combination.answer
+    oidc = answer("aws_auth") == "oidc_managed_identity"
+    assert (baked.path / ".github" / "workflows" / "ci.yml").exists() == (answer("ci") == "github")
+    assert (baked.path / baked.package / "oidc_credentials.py").exists() == oidc
+    requirements = (baked.path / "requirements.txt").read_text(encoding="utf-8")
+    assert ("azure-identity" in requirements) == oidc
+    if not oidc:
+        code = "\n".join(p.read_text(encoding="utf-8") for p in (baked.path / baked.package).rglob("*.py"))
+        assert "oidc" not in code.lower()
+
+
+def test_answers_are_replayed_without_machine_paths(baked: Baked) -> None:
+    replay = json.loads((baked.path / ".cookiecutter.json").read_text(encoding="utf-8"))["cookiecutter"]
+    for key, value in baked.combination.answers.items():
+        assert replay[key] == value
+    assert "_output_dir" not in replay
+    assert "_repo_dir" not in replay
+
+
+def test_host_json_matches_the_hosting_plan(baked: Baked) -> None:
+    host = json.loads((baked.path / "host.json").read_text(encoding="utf-8"))
+    timeouts = {"consumption": "00:10:00", "flex_consumption": "00:30:00", "premium": "00:30:00"}
+    assert host["version"] == "2.0"
+    assert host["functionTimeout"] == timeouts[baked.combination.answer("hosting_plan")]
+    assert host["extensionBundle"] == {
+        "id": "Microsoft.Azure.Functions.ExtensionBundle",
+        "version": "[4.*, 5.0.0)",
+    }
+
+
+def test_pyproject_targets_the_chosen_python(baked: Baked) -> None:
+    pyproject = tomllib.loads((baked.path / "pyproject.toml").read_text(encoding="utf-8"))
+    version = baked.combination.answer("python_version")
+    assert pyproject["tool"]["mypy"]["python_version"] == version
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + version.replace(".", "")
+    assert pyproject["project"]["requires-python"] == f">={version}"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]],
+    ids=["ruff-check", "ruff-format", "mypy-strict"],
+)
+def test_generated_code_passes_the_linters(baked: Baked, command: list[str]) -> None:
+    result = run([str(BIN / command[0]), *command[1:]], baked.path, clean_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_function_app_indexes_into_the_three_functions(baked: Baked) -> None:
+    result = run([sys.executable, "-c", INDEX_SCRIPT], baked.path, clean_env())
+    assert result.returncode == 0, result.stderr
+    index = json.loads(result.stdout)
+    assert index["registers"] == 1
+    functions = index["functions"]
+    assert set(functions) == {"drain_input_queue_on_timer", "send_message", "send_message_batch"}
+
+    [timer] = functions["drain_input_queue_on_timer"]
+    assert (timer["type"], timer["schedule"], timer["useMonitor"]) == (
+        "timerTrigger",
+        "%SQS_POLL_SCHEDULE%",
+        True,
+    )
+
+    auth_level = baked.combination.answer("http_auth_level").upper()
+    for name, route in (("send_message", "messages"), ("send_message_batch", "messages/batch")):
+        trigger, output = functions[name]
+        assert trigger["type"] == "httpTrigger"
+        assert (trigger["route"], trigger["methods"], trigger["authLevel"]) == (route, ["POST"], auth_level)
+        assert (output["type"], output["name"]) == ("http", "$return")
+
+
+def test_generated_test_suite_passes(baked_with_app_tests: Baked) -> None:
+    baked = baked_with_app_tests
+    result = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], baked.path, clean_env())
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout

@@ -1,0 +1,138 @@
+"""Bad answers are refused before generation, by name and rule, and leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+
+from .conftest import COOKIECUTTER_JSON, TEMPLATE_DIR, clean_env, load_hook, run
+
+pre_gen = load_hook("pre_gen_project")
+post_gen = load_hook("post_gen_project")
+
+# (field, bad answer, words the refusal must contain)
+BAD_ANSWERS = [
+    ("project_slug", "My Project", "lowercase"),
+    ("package_name", "my-app", "identifier"),
+    ("package_name", "class", "keyword"),
+    ("package_name", "json", "standard library"),
+    ("package_name", "boto3", "dependency"),
+    ("package_name", "Orders", "identifier"),
+    ("aws_region", "us-east", "region"),
+    ("aws_region", "US-EAST-1", "region"),
+    ("input_queue_name", "bad name", "letters, digits"),
+    ("input_queue_name", "q" * 81, "1-80"),
+    ("output_queue_name", "a.fifo.fifo", "letters, digits"),
+    ("output_queue_name", ".fifo", "letters, digits"),
+    ("dlq_name", "plain-dlq.fifo", "both be FIFO"),
+    ("aws_role_arn", "arn:aws:iam::12345:role/x", "role ARN"),
+    ("aws_role_arn", "arn:aws:s3:::bucket", "role ARN"),
+    ("max_receive_count", "0", "1 to 1000"),
+    ("max_receive_count", "1001", "1 to 1000"),
+    ("max_receive_count", "three", "1 to 1000"),
+    ("poll_schedule", "*/5 * * * *", "six fields"),
+    ("managed_identity_client_id", "not-a-guid", "GUID"),
+    ("token_audience", "api://with space", "without spaces"),
+    ("author_email", "nobody", "email"),
+    ("python_version", "3.9", "one of"),
+    ("aws_auth", "static_keys", "one of"),
+    ("http_auth_level", "admin", "one of"),
+]
+
+
+def good_answers() -> dict[str, str]:
+    """The template defaults, rendered the way cookiecutter renders them."""
+    return {
+        "project_slug": "sqs-functions-app",
+        "package_name": "sqs_functions_app",
+        "author_email": "you@example.com",
+        "input_queue_name": "sqs-functions-app-input",
+        "output_queue_name": "sqs-functions-app-output",
+        "dlq_name": "sqs-functions-app-input-dlq",
+        **{
+            k: v if isinstance(v, str) else v[0]
+            for k, v in COOKIECUTTER_JSON.items()
+            if not k.startswith("_") and "{" not in str(v)
+        },
+    }
+
+
+def bake(tmp_path: Path, answers: dict[str, str]) -> Path:
+    config = tmp_path / "cookiecutter-config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {tmp_path / 'cc'}\nreplay_dir: {tmp_path / 'replay'}\n", encoding="utf-8"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    cookiecutter(
+        str(TEMPLATE_DIR), no_input=True, extra_context=answers, output_dir=str(out), config_file=str(config)
+    )
+    return out
+
+
+def test_the_defaults_pass_validation() -> None:
+    assert pre_gen.validate(good_answers()) == []
+
+
+@pytest.mark.parametrize(("field", "value", "words"), BAD_ANSWERS)
+def test_validate_refuses_each_bad_answer_by_field(field: str, value: str, words: str) -> None:
+    answers = {**good_answers(), field: value}
+    errors = pre_gen.validate(answers)
+    assert [e.field for e in errors] == [field]
+    assert words in errors[0].rule
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [BAD_ANSWERS[i] for i in (1, 4, 6, 9, 12, 13, 16, 18)],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 30 else None,
+)
+def test_a_refused_bake_names_the_field_and_leaves_no_directory(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], field: str, value: str, words: str
+) -> None:
+    with pytest.raises(FailedHookException):
+        bake(tmp_path, {field: value})
+    err = capfd.readouterr().err
+    assert f"error: {field}: " in err
+    assert words in err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_fifo_input_queue_gets_a_fifo_dlq_by_default(tmp_path: Path) -> None:
+    out = bake(tmp_path, {"input_queue_name": "orders.fifo"})
+    settings = json.loads((out / "sqs-functions-app" / "local.settings.json").read_text(encoding="utf-8"))
+    assert settings["Values"]["SQS_DLQ"] == "orders-dlq.fifo"
+
+
+def test_free_text_answers_cannot_inject_code(tmp_path: Path) -> None:
+    nasty = 'It\'s "quoted" \'\'\' """ \\ \u00e9 </script> -- end'
+    out = bake(tmp_path, {"project_name": "Nasty", "description": nasty, "author_name": nasty})
+    project = out / "nasty"
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["description"] == nasty
+    assert pyproject["project"]["authors"][0]["name"] == nasty
+    assert nasty in (project / "README.md").read_text(encoding="utf-8")
+    compiled = run(["python", "-m", "compileall", "-q", "."], project, clean_env())
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+
+
+def test_post_hook_lists_exactly_the_unchosen_parts() -> None:
+    answers: dict[str, Any] = {
+        "package_name": "app",
+        "include_localstack": "no",
+        "ci": "none",
+        "aws_auth": "default_chain",
+    }
+    assert [str(p) for p in post_gen.unchosen_paths(answers)] == [
+        "localstack",
+        ".github",
+        "app/oidc_credentials.py",
+    ]
+    chosen = {**answers, "include_localstack": "yes", "ci": "github", "aws_auth": "oidc_managed_identity"}
+    assert post_gen.unchosen_paths(chosen) == []

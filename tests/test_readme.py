@@ -1,0 +1,42 @@
+"""The README's two commands work (CI runs the test one), and the template's own code is clean."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from .conftest import TEMPLATE_DIR, clean_env, run
+
+README = (TEMPLATE_DIR / "README.md").read_text(encoding="utf-8")
+
+
+def command_after(marker: str) -> str:
+    match = re.search(rf"<!-- {marker} -->\n```bash\n(.+?)\n```", README)
+    assert match, f"README has no {marker} block"
+    return match.group(1)
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    ci_lines = (TEMPLATE_DIR / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert command_after("test-command") in ci_lines
+
+
+def test_the_readme_generate_command_bakes_an_app(tmp_path: Path) -> None:
+    command = command_after("generate-command")
+    install, generate = (part.strip() for part in command.split("&&"))
+    assert "cookiecutter" in install
+    args = shlex.split(generate)
+    assert args[:3] == ["python3", "-m", "cookiecutter"]
+    output = tmp_path / "apps"
+    args = [sys.executable, *args[1:-1], str(output), "--no-input"]
+    result = run(args, TEMPLATE_DIR, {**clean_env(), "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert (output / "sqs-functions-app" / "function_app.py").exists()
+
+
+def test_the_template_code_itself_is_clean() -> None:
+    for command in (["ruff", "check", "hooks", "tests"], ["ruff", "format", "--check", "hooks", "tests"]):
+        result = run([str(Path(sys.executable).parent / command[0]), *command[1:]], TEMPLATE_DIR)
+        assert result.returncode == 0, result.stdout + result.stderr

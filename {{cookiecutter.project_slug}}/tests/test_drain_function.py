@@ -1,0 +1,62 @@
+"""The timer-triggered drain, called with a real func.TimerRequest, against SQS."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+import pytest
+from azure.functions.timer import TimerRequest
+
+from .conftest import AppUnderTest, drain_all, queue_depth
+
+Functions = dict[str, Callable[..., object]]
+
+
+def put(app_env: AppUnderTest, bodies: list[str]) -> None:
+    fifo = app_env.queues.input_url.endswith(".fifo")
+    for n, body in enumerate(bodies):
+        extra = {"MessageGroupId": f"g{n % 3}"} if fifo else {}
+        app_env.client.send_message(QueueUrl=app_env.queues.input_url, MessageBody=body, **extra)
+
+
+def summaries(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    return [r.sqs_drain for r in caplog.records if r.msg.startswith("drain finished")]  # type: ignore[attr-defined]
+
+
+def test_timer_ticks_handle_good_messages_and_move_poison_to_the_dlq(
+    app_env: AppUnderTest, functions: Functions, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = [json.dumps({"id": f"w{i}", "action": "work"}) for i in range(12)]
+    poison = ["not json", json.dumps({"id": "no-action"})]
+    put(app_env, good + poison)
+
+    # Each tick is one drain; a failed message comes back on a later tick until the redrive.
+    with caplog.at_level(logging.INFO):
+        for _ in range(app_env.settings.max_receive_count + 2):
+            functions["drain_input_queue_on_timer"](TimerRequest(past_due=False))
+            if queue_depth(app_env.client, app_env.queues.input_url) == 0:
+                break
+
+    processed = [r.args[0] for r in caplog.records if r.msg.startswith("processed work item")]  # type: ignore[index]
+    assert sorted(processed) == sorted(f"w{i}" for i in range(12))
+    assert queue_depth(app_env.client, app_env.queues.input_url) == 0
+    assert sorted(drain_all(app_env.client, app_env.queues.dlq_url)) == sorted(poison)
+    ticks = summaries(caplog)
+    assert sum(t["succeeded"] for t in ticks) == sum(t["deleted"] for t in ticks) == 12  # type: ignore[misc]
+    assert sum(t["failed"] for t in ticks) == 2 * app_env.settings.max_receive_count  # type: ignore[misc]
+
+
+def test_drain_of_an_empty_queue_returns_after_one_long_poll(
+    app_env: AppUnderTest, functions: Functions, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        functions["drain_input_queue_on_timer"](TimerRequest(past_due=True))
+
+    [fields] = summaries(caplog)
+    assert (fields["received"], fields["receive_requests"], fields["stopped_because"]) == (
+        0,
+        1,
+        "queue_empty",
+    )

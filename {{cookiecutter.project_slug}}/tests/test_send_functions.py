@@ -1,0 +1,97 @@
+"""The HTTP output and batch functions, called with real func.HttpRequest objects, against SQS."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import azure.functions as func
+
+from .conftest import AppUnderTest, drain_all, http_post, send_params
+
+Functions = dict[str, Callable[..., object]]
+
+
+def call(functions: Functions, name: str, request: func.HttpRequest) -> func.HttpResponse:
+    response = functions[name](request)
+    assert isinstance(response, func.HttpResponse)
+    return response
+
+
+def test_send_message_puts_the_json_body_on_the_output_queue(
+    app_env: AppUnderTest, functions: Functions
+) -> None:
+    body = b'{"id": "order-1", "action": "ship", "payload": {"qty": 2}}'
+    params = send_params(app_env.settings.output_queue)
+    response = call(functions, "send_message", http_post("messages", body, params))
+
+    assert response.status_code == 202, response.get_body()
+    message_id = json.loads(response.get_body())["message_id"]
+    messages = app_env.client.receive_message(
+        QueueUrl=app_env.queues.output_url, WaitTimeSeconds=1, MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    assert [(m["MessageId"], m["Body"]) for m in messages] == [(message_id, body.decode())]
+
+
+def test_send_message_refuses_invalid_json_and_sends_nothing(
+    app_env: AppUnderTest, functions: Functions
+) -> None:
+    response = call(functions, "send_message", http_post("messages", b"{not json"))
+
+    assert response.status_code == 400
+    assert "JSON" in json.loads(response.get_body())["error"]
+    assert drain_all(app_env.client, app_env.queues.output_url) == []
+
+
+def test_send_message_refuses_an_oversized_body_before_calling_sqs(
+    app_env: AppUnderTest, functions: Functions
+) -> None:
+    body = json.dumps("x" * app_env.settings.max_message_bytes).encode()
+    params = send_params(app_env.settings.output_queue)
+    response = call(functions, "send_message", http_post("messages", body, params))
+
+    assert response.status_code == 413
+    assert "SQS_MAX_MESSAGE_BYTES" in json.loads(response.get_body())["error"]
+    assert drain_all(app_env.client, app_env.queues.output_url) == []
+
+
+def test_send_batch_sends_every_item(app_env: AppUnderTest, functions: Functions) -> None:
+    items = [{"id": f"item-{i}", "action": "count", "payload": {"i": i}} for i in range(25)]
+    params = send_params(app_env.settings.output_queue)
+    response = call(
+        functions, "send_message_batch", http_post("messages/batch", json.dumps(items).encode(), params)
+    )
+
+    assert response.status_code == 200, response.get_body()
+    result = json.loads(response.get_body())
+    assert (result["sent"], result["failed"], result["failures"]) == (25, 0, [])
+    received = drain_all(app_env.client, app_env.queues.output_url)
+    assert sorted(json.loads(b)["id"] for b in received) == sorted(i["id"] for i in items)
+
+
+def test_send_batch_reports_an_oversized_item_and_sends_the_rest(
+    app_env: AppUnderTest, functions: Functions
+) -> None:
+    items = ["small-0", "x" * app_env.settings.max_message_bytes, "small-2"]
+    params = send_params(app_env.settings.output_queue)
+    response = call(
+        functions, "send_message_batch", http_post("messages/batch", json.dumps(items).encode(), params)
+    )
+
+    assert response.status_code == 207
+    result = json.loads(response.get_body())
+    assert (result["sent"], result["failed"]) == (2, 1)
+    assert result["failures"][0]["index"] == 1
+    assert result["failures"][0]["code"] == "MessageTooLarge"
+    assert result["message_ids"][1] is None
+    assert sorted(drain_all(app_env.client, app_env.queues.output_url)) == ['"small-0"', '"small-2"']
+
+
+def test_send_batch_refuses_malformed_requests(app_env: AppUnderTest, functions: Functions) -> None:
+    too_many = json.dumps(list(range(app_env.settings.max_batch_items + 1))).encode()
+    cases = {b"[]": 400, b'{"not": "a list"}': 400, b"[1, 2": 400, too_many: 413}
+    for body, expected in cases.items():
+        response = call(functions, "send_message_batch", http_post("messages/batch", body))
+        assert response.status_code == expected, (body[:20], response.get_body())
+        assert json.loads(response.get_body())["error"]
+    assert drain_all(app_env.client, app_env.queues.output_url) == []

@@ -1,0 +1,45 @@
+"""Settings: defaults from the template answers, and errors that name the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.settings import SETTINGS_HELP, Settings, SettingsError
+
+REQUIRED = {"SQS_INPUT_QUEUE": "in", "SQS_OUTPUT_QUEUE": "out"}
+
+
+def test_required_queue_settings_are_named_when_missing() -> None:
+    with pytest.raises(SettingsError, match="SQS_INPUT_QUEUE is not set"):
+        Settings.from_env({"SQS_OUTPUT_QUEUE": "out"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SQS_WAIT_TIME_SECONDS", "21"),
+        ("SQS_MAX_CONCURRENCY", "zero"),
+        ("SQS_VISIBILITY_TIMEOUT_SECONDS", "43201"),
+        ("AWS_AUTH_MODE", "static_keys"),
+        ("AWS_RETRY_MODE", "sometimes"),
+    ],
+)
+def test_malformed_settings_are_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({**REQUIRED, name: value})
+
+
+def test_defaults_come_from_the_template_answers() -> None:
+    settings = Settings.from_env(REQUIRED)
+    assert settings.region == "{{ cookiecutter.aws_region }}"
+    assert settings.max_receive_count == {{ cookiecutter.max_receive_count }}
+    assert settings.auth_mode == "{{ cookiecutter.aws_auth }}"
+    assert settings.drain_budget_seconds == {{ cookiecutter.__drain_budget_seconds }}
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    undocumented = [name for name in SETTINGS_HELP if f"`{name}`" not in readme]
+    assert undocumented == []

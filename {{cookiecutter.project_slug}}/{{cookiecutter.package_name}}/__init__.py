@@ -1,0 +1,1 @@
+"""The function app's code: SQS consumer and producer, AWS credentials, settings."""

@@ -1,0 +1,43 @@
+"""The batch function: POST a JSON array; each item becomes one message, sent in batches."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import azure.functions as func
+
+from ..runtime import output_sender
+from ..settings import Settings
+from .http_io import BadRequest, error_response, json_response, outgoing_message, parse_json_body
+
+logger = logging.getLogger(__name__)
+bp = func.Blueprint()
+
+
+@bp.route(route="messages/batch", methods=["POST"])
+def send_message_batch(req: func.HttpRequest) -> func.HttpResponse:
+    settings = Settings.from_env()
+    try:
+        items = parse_json_body(req)
+        if not isinstance(items, list) or not items:
+            raise BadRequest("the request body must be a non-empty JSON array")
+        if len(items) > settings.max_batch_items:
+            return error_response(413, f"{len(items)} items; at most {settings.max_batch_items} per request")
+        messages = [outgoing_message(json.dumps(item), req) for item in items]
+    except BadRequest as error:
+        return error_response(400, str(error))
+    result = output_sender(settings).send_batch(messages)
+    status = 200 if not result.failures else 207 if result.message_ids else 502
+    return json_response(
+        status,
+        {
+            "sent": result.sent,
+            "failed": result.failed,
+            "message_ids": [result.message_ids.get(i) for i in range(len(messages))],
+            "failures": [
+                {"index": f.index, "code": f.code, "reason": f.reason, "retryable": not f.sender_fault}
+                for f in result.failures
+            ],
+        },
+    )

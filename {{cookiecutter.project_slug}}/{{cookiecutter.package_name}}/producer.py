@@ -1,0 +1,211 @@
+"""Sending to SQS: one message, or many in batches that never drop an entry in silence.
+
+``Sender.send_batch`` splits by 10 entries and by bytes, retries the entries SQS
+failed through no fault of ours (``SenderFault=false``) with backoff, and returns
+every entry that finally failed, with its reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from .queues import is_fifo
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import (
+        MessageAttributeValueTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
+
+logger = logging.getLogger(__name__)
+
+SQS_BATCH_LIMIT = 10
+SQS_MAX_DELAY_SECONDS = 900
+
+
+class MessageRejected(ValueError):
+    """A message that cannot be sent as given; the message says why."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    body: str
+    attributes: Mapping[str, MessageAttributeValueTypeDef] = field(default_factory=dict)
+    delay_seconds: int = 0
+    group_id: str | None = None
+    deduplication_id: str | None = None
+
+    def size_bytes(self) -> int:
+        """Bytes SQS counts against its size limit: body plus attribute names, types and values."""
+        size = len(self.body.encode())
+        for name, value in self.attributes.items():
+            size += len(name.encode()) + len(value["DataType"].encode())
+            size += len(value.get("StringValue", "").encode())
+            binary = value.get("BinaryValue")
+            size += len(binary) if isinstance(binary, bytes | bytearray) else 0
+        return size
+
+
+@dataclass(frozen=True)
+class SendFailure:
+    index: int
+    code: str
+    reason: str
+    sender_fault: bool
+
+
+@dataclass
+class BatchResult:
+    message_ids: dict[int, str] = field(default_factory=dict)
+    failures: list[SendFailure] = field(default_factory=list)
+    requests: int = 0
+
+    @property
+    def sent(self) -> int:
+        return len(self.message_ids)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+
+@functools.lru_cache(maxsize=64)
+def content_based_deduplication(client: SQSClient, queue_url: str) -> bool:
+    attributes = client.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=["ContentBasedDeduplication"]
+    )["Attributes"]
+    return str(attributes.get("ContentBasedDeduplication", "false")).lower() == "true"
+
+
+class Sender:
+    def __init__(
+        self,
+        client: SQSClient,
+        queue_url: str,
+        *,
+        max_message_bytes: int = 262_144,
+        max_attempts: int = 3,
+        backoff_seconds: float = 0.2,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.queue_url = queue_url
+        self.fifo = is_fifo(queue_url)
+        self.max_message_bytes = max_message_bytes
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.sleep = sleep
+
+    def send(self, message: OutgoingMessage) -> str:
+        """Send one message; returns its MessageId. Raises ``MessageRejected`` before any call."""
+        self.check(message)
+        response = self.client.send_message(
+            QueueUrl=self.queue_url, MessageBody=message.body, **self._options(message)
+        )
+        return response["MessageId"]
+
+    def send_batch(self, messages: Sequence[OutgoingMessage]) -> BatchResult:
+        result = BatchResult()
+        sendable: list[int] = []
+        for index, message in enumerate(messages):
+            try:
+                self.check(message)
+            except MessageRejected as rejected:
+                result.failures.append(SendFailure(index, rejected.code, str(rejected), True))
+            else:
+                sendable.append(index)
+        for chunk in self._chunks(messages, sendable):
+            self._send_chunk(messages, chunk, result)
+        result.failures.sort(key=lambda failure: failure.index)
+        return result
+
+    def check(self, message: OutgoingMessage) -> None:
+        size = message.size_bytes()
+        if size > self.max_message_bytes:
+            raise MessageRejected(
+                "MessageTooLarge",
+                f"message is {size} bytes; the limit is {self.max_message_bytes} (SQS_MAX_MESSAGE_BYTES)",
+            )
+        if not 0 <= message.delay_seconds <= SQS_MAX_DELAY_SECONDS:
+            raise MessageRejected(
+                "InvalidDelay",
+                f"delay_seconds must be 0-{SQS_MAX_DELAY_SECONDS}, not {message.delay_seconds}",
+            )
+        if self.fifo and not message.group_id:
+            raise MessageRejected("MissingGroupId", "a FIFO queue needs a message group ID (group_id)")
+        if self.fifo and message.delay_seconds:
+            raise MessageRejected("InvalidDelay", "FIFO queues take no per-message delay")
+
+    def _chunks(self, messages: Sequence[OutgoingMessage], indexes: list[int]) -> Iterator[list[int]]:
+        chunk: list[int] = []
+        chunk_bytes = 0
+        for index in indexes:
+            size = messages[index].size_bytes()
+            if chunk and (len(chunk) == SQS_BATCH_LIMIT or chunk_bytes + size > self.max_message_bytes):
+                yield chunk
+                chunk, chunk_bytes = [], 0
+            chunk.append(index)
+            chunk_bytes += size
+        if chunk:
+            yield chunk
+
+    def _send_chunk(self, messages: Sequence[OutgoingMessage], chunk: list[int], result: BatchResult) -> None:
+        pending = chunk
+        for attempt in range(1, self.max_attempts + 1):
+            result.requests += 1
+            try:
+                response = self.client.send_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[self._entry(str(i), messages[i]) for i in pending],
+                )
+            except Exception as error:  # botocore has already retried the request itself
+                logger.warning("SendMessageBatch failed: %s", error)
+                code = getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
+                result.failures.extend(SendFailure(i, code, str(error), False) for i in pending)
+                return
+            for success in response.get("Successful", []):
+                result.message_ids[int(success["Id"])] = success["MessageId"]
+            retry: list[int] = []
+            for failure in response.get("Failed", []):
+                index = int(failure["Id"])
+                if not failure["SenderFault"] and attempt < self.max_attempts:
+                    retry.append(index)
+                    continue
+                result.failures.append(
+                    SendFailure(index, failure["Code"], failure.get("Message", ""), failure["SenderFault"])
+                )
+            if not retry:
+                return
+            pending = retry
+            self.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+
+    def _entry(self, entry_id: str, message: OutgoingMessage) -> SendMessageBatchRequestEntryTypeDef:
+        entry = {"Id": entry_id, "MessageBody": message.body, **self._options(message)}
+        return cast("SendMessageBatchRequestEntryTypeDef", entry)
+
+    def _options(self, message: OutgoingMessage) -> dict[str, Any]:
+        """The optional request fields, shared by SendMessage and SendMessageBatch entries."""
+        options: dict[str, Any] = {}
+        if message.attributes:
+            options["MessageAttributes"] = dict(message.attributes)
+        if message.delay_seconds:
+            options["DelaySeconds"] = message.delay_seconds
+        if message.group_id:
+            options["MessageGroupId"] = message.group_id
+        if message.deduplication_id:
+            options["MessageDeduplicationId"] = message.deduplication_id
+        elif self.fifo and not content_based_deduplication(self.client, self.queue_url):
+            # What content-based deduplication would do, for queues that have it off.
+            options["MessageDeduplicationId"] = hashlib.sha256(message.body.encode()).hexdigest()
+        return options

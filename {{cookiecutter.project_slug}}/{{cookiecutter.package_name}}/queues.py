@@ -1,0 +1,74 @@
+"""Queue addresses and queue setup, written once for AWS, LocalStack and moto alike.
+
+A queue setting may be a name or a full URL. A name is resolved once per client
+with ``GetQueueUrl``, so one settings file works against every endpoint (their
+URL forms differ).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+    from .settings import Settings
+
+
+def is_fifo(queue: str) -> bool:
+    return queue.endswith(".fifo")
+
+
+def queue_name(queue: str) -> str:
+    """The name part of a queue name or URL."""
+    return queue.rstrip("/").rsplit("/", 1)[-1]
+
+
+@functools.lru_cache(maxsize=64)
+def queue_url(client: SQSClient, queue: str) -> str:
+    if queue.startswith(("http://", "https://")):
+        return queue
+    return client.get_queue_url(QueueName=queue)["QueueUrl"]
+
+
+def queue_arn(client: SQSClient, url: str) -> str:
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return attributes["Attributes"]["QueueArn"]
+
+
+@dataclass(frozen=True)
+class QueueSet:
+    input_url: str
+    output_url: str
+    dlq_url: str
+
+
+def ensure_queues(client: SQSClient, settings: Settings) -> QueueSet:
+    """Create the DLQ, the input queue with its redrive policy, and the output queue.
+
+    Idempotent: existing queues keep their data; their redrive policy is set again.
+    """
+    dlq_url = _create(client, queue_name(settings.dlq), {})
+    redrive = json.dumps(
+        {
+            "deadLetterTargetArn": queue_arn(client, dlq_url),
+            "maxReceiveCount": str(settings.max_receive_count),
+        }
+    )
+    input_url = _create(
+        client,
+        queue_name(settings.input_queue),
+        {"VisibilityTimeout": str(settings.visibility_timeout_seconds)},
+    )
+    client.set_queue_attributes(QueueUrl=input_url, Attributes={"RedrivePolicy": redrive})
+    output_url = _create(client, queue_name(settings.output_queue), {})
+    return QueueSet(input_url=input_url, output_url=output_url, dlq_url=dlq_url)
+
+
+def _create(client: SQSClient, name: str, attributes: dict[str, str]) -> str:
+    if is_fifo(name):
+        attributes = {**attributes, "FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    return client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]

@@ -1,0 +1,150 @@
+"""App settings, read from the environment (Azure app settings or local.settings.json).
+
+Every knob of the app is here, with its default, so the README's configuration
+table and the code cannot drift apart: the table is built from ``SETTINGS_HELP``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
+
+AuthMode = Literal["oidc_managed_identity", "default_chain"]
+AUTH_MODES: tuple[AuthMode, ...] = ("oidc_managed_identity", "default_chain")
+{%- else %}
+
+AuthMode = Literal["default_chain"]
+AUTH_MODES: tuple[AuthMode, ...] = ("default_chain",)
+{%- endif %}
+RetryMode = Literal["standard", "adaptive", "legacy"]
+RETRY_MODES: tuple[RetryMode, ...] = ("standard", "adaptive", "legacy")
+DEFAULT_AUTH_MODE: AuthMode = "{{ cookiecutter.aws_auth }}"
+APP_NAME = "{{ cookiecutter.project_slug }}"
+
+SETTINGS_HELP: dict[str, str] = {
+    "SQS_INPUT_QUEUE": "Queue the trigger drains: a name (resolved once) or a full URL.",
+    "SQS_OUTPUT_QUEUE": "Queue the send functions write to: a name or a URL.",
+    "SQS_DLQ": "Dead-letter queue of the input queue: a name or a URL (ops commands).",
+    "SQS_MAX_RECEIVE_COUNT": "Receives before SQS moves a message to the DLQ (queue setup).",
+    "SQS_POLL_SCHEDULE": "NCRONTAB schedule of the drain timer.",
+    "SQS_WAIT_TIME_SECONDS": "Long-poll wait of each receive, 0-20.",
+    "SQS_MAX_CONCURRENCY": "Messages handled at once by one drain.",
+    "SQS_DRAIN_BUDGET_SECONDS": "A drain stops receiving after this long; keep it under functionTimeout.",
+    "SQS_VISIBILITY_TIMEOUT_SECONDS": "Visibility timeout asked for on receive; the heartbeat extends it.",
+    "SQS_RETRY_BACKOFF_BASE_SECONDS": "First backoff of a failed message; it doubles per receive.",
+    "SQS_RETRY_BACKOFF_MAX_SECONDS": "Cap of that backoff.",
+    "SQS_MAX_MESSAGE_BYTES": "Largest message or batch payload sent, in bytes.",
+    "SQS_MAX_BATCH_ITEMS": "Most items one batch request to the HTTP batch function may hold.",
+    "AWS_REGION": "AWS region of the queues.",
+    "AWS_ENDPOINT_URL": "Endpoint override read by botocore itself (local emulators only).",
+    "AWS_RETRY_MODE": "botocore retry mode: standard or adaptive.",
+    "AWS_MAX_ATTEMPTS": "botocore attempts per SQS call, retries included.",
+    "AWS_AUTH_MODE": "How the app gets AWS credentials: " + " or ".join(AUTH_MODES) + ".",
+{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
+    "AWS_OIDC_ROLE_ARN": "Role assumed with the managed identity's token (OIDC mode).",
+    "AWS_OIDC_AUDIENCE": "Audience of the Entra ID token sent to AWS STS (OIDC mode).",
+    "AWS_OIDC_SESSION_DURATION_SECONDS": "Lifetime of the assumed-role credentials (OIDC mode).",
+    "AZURE_MANAGED_IDENTITY_CLIENT_ID": "Client ID of a user-assigned identity; empty: system-assigned.",
+{%- endif %}
+}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    input_queue: str
+    output_queue: str
+    dlq: str
+    max_receive_count: int = {{ cookiecutter.max_receive_count }}
+    region: str = "{{ cookiecutter.aws_region }}"
+    wait_time_seconds: int = 20
+    max_concurrency: int = 32
+    drain_budget_seconds: float = {{ cookiecutter.__drain_budget_seconds }}
+    visibility_timeout_seconds: int = 60
+    retry_backoff_base_seconds: int = 5
+    retry_backoff_max_seconds: int = 300
+    max_message_bytes: int = 262_144
+    max_batch_items: int = 1_000
+    retry_mode: RetryMode = "standard"
+    max_attempts: int = 5
+    auth_mode: AuthMode = DEFAULT_AUTH_MODE
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        reader = EnvReader(env)
+        defaults = cls(input_queue="", output_queue="", dlq="")
+        auth_mode = reader.text("AWS_AUTH_MODE", defaults.auth_mode)
+        if auth_mode not in AUTH_MODES:
+            raise SettingsError(f"AWS_AUTH_MODE={auth_mode!r} must be one of {', '.join(AUTH_MODES)}")
+        retry_mode = reader.text("AWS_RETRY_MODE", defaults.retry_mode)
+        if retry_mode not in RETRY_MODES:
+            raise SettingsError(f"AWS_RETRY_MODE={retry_mode!r} must be standard or adaptive")
+        return cls(
+            input_queue=reader.required("SQS_INPUT_QUEUE"),
+            output_queue=reader.required("SQS_OUTPUT_QUEUE"),
+            dlq=reader.text("SQS_DLQ", ""),
+            max_receive_count=reader.integer("SQS_MAX_RECEIVE_COUNT", defaults.max_receive_count, 1, 1000),
+            region=reader.text("AWS_REGION", env.get("AWS_DEFAULT_REGION") or defaults.region),
+            wait_time_seconds=reader.integer("SQS_WAIT_TIME_SECONDS", defaults.wait_time_seconds, 0, 20),
+            max_concurrency=reader.integer("SQS_MAX_CONCURRENCY", defaults.max_concurrency, 1, 1000),
+            drain_budget_seconds=reader.number(
+                "SQS_DRAIN_BUDGET_SECONDS", defaults.drain_budget_seconds, 1, 86_400
+            ),
+            visibility_timeout_seconds=reader.integer(
+                "SQS_VISIBILITY_TIMEOUT_SECONDS", defaults.visibility_timeout_seconds, 2, 43_200
+            ),
+            retry_backoff_base_seconds=reader.integer(
+                "SQS_RETRY_BACKOFF_BASE_SECONDS", defaults.retry_backoff_base_seconds, 0, 43_200
+            ),
+            retry_backoff_max_seconds=reader.integer(
+                "SQS_RETRY_BACKOFF_MAX_SECONDS", defaults.retry_backoff_max_seconds, 0, 43_200
+            ),
+            max_message_bytes=reader.integer(
+                "SQS_MAX_MESSAGE_BYTES", defaults.max_message_bytes, 1_024, 1_048_576
+            ),
+            max_batch_items=reader.integer("SQS_MAX_BATCH_ITEMS", defaults.max_batch_items, 1, 100_000),
+            retry_mode=retry_mode,
+            max_attempts=reader.integer("AWS_MAX_ATTEMPTS", defaults.max_attempts, 1, 20),
+            auth_mode=auth_mode,
+        )
+
+
+class EnvReader:
+    """Reads typed settings; every error names the setting and its allowed range."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def text(self, name: str, default: str) -> str:
+        value = self._env.get(name, "").strip()
+        return value or default
+
+    def required(self, name: str) -> str:
+        value = self.text(name, "")
+        if not value:
+            raise SettingsError(f"{name} is not set: {SETTINGS_HELP[name]}")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        return int(self.number(name, default, low, high, whole=True))
+
+    def number(self, name: str, default: float, low: float, high: float, *, whole: bool = False) -> float:
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw) if whole else float(raw)
+        except ValueError:
+            kind = "a whole number" if whole else "a number"
+            raise SettingsError(f"{name}={raw!r} must be {kind} from {low} to {high}") from None
+        if not low <= value <= high:
+            raise SettingsError(f"{name}={raw!r} must be from {low} to {high}")
+        return value
