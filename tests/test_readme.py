@@ -40,3 +40,16 @@ def test_the_template_code_itself_is_clean() -> None:
     for command in (["ruff", "check", "hooks", "tests"], ["ruff", "format", "--check", "hooks", "tests"]):
         result = run([str(Path(sys.executable).parent / command[0]), *command[1:]], TEMPLATE_DIR)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_template_file_is_hidden_from_git() -> None:
+    # The generated app's .gitignore (func init's) ignores local.settings.json; the template's copy must ship.
+    result = run(
+        ["git", "ls-files", "--others", "--ignored", "--exclude-standard", "{{cookiecutter.project_slug}}"],
+        TEMPLATE_DIR,
+    )
+    assert result.returncode == 0, result.stderr
+    hidden = [
+        line for line in result.stdout.splitlines() if "__pycache__" not in line and "_cache" not in line
+    ]
+    assert hidden == []
