@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,27 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     undocumented = [name for name in SETTINGS_HELP if f"`{name}`" not in readme]
     assert undocumented == []
+
+
+# Settings the Functions host or botocore read themselves, not the app's Settings.
+HOST_AND_SDK_SETTINGS = {
+    "FUNCTIONS_WORKER_RUNTIME",
+    "AzureWebJobsStorage",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+}
+
+
+def test_settings_files_name_only_settings_the_app_knows() -> None:
+    root = Path(__file__).parents[1]
+    local = json.loads((root / "local.settings.json").read_text(encoding="utf-8"))["Values"]
+    azure = json.loads((root / "infra" / "azure" / "app-settings.json").read_text(encoding="utf-8"))
+    named = set(local) | {entry["name"] for entry in azure}
+    assert named - set(SETTINGS_HELP) - HOST_AND_SDK_SETTINGS == set()
+
+
+def test_azure_app_settings_give_the_app_a_valid_configuration() -> None:
+    root = Path(__file__).parents[1]
+    azure = json.loads((root / "infra" / "azure" / "app-settings.json").read_text(encoding="utf-8"))
+    settings = Settings.from_env({entry["name"]: entry["value"] for entry in azure})
+    assert settings.auth_mode == "{{ cookiecutter.aws_auth }}"
