@@ -170,3 +170,21 @@ def test_the_role_trusts_one_identity_for_one_audience_under_the_issuers_keys(
     }
     assert role["ManagedPolicyArns"] == [{"Ref": "QueueAccessPolicy"}]
     assert "Policies" not in role
+
+
+def test_the_readme_deploys_this_template_by_its_parameter_and_output_names(baked: Baked) -> None:
+    template = load(baked)
+    readme = (baked.path / "README.md").read_text(encoding="utf-8")
+    oidc = baked.combination.answer("aws_auth") == "oidc_managed_identity"
+    assert ("## Connect to AWS without secrets" in readme) == oidc
+    assert f"--template-file {TEMPLATE}" in readme
+    overrides = [
+        argument.split("=", 1)[0]
+        for line in re.findall(r"--parameter-overrides ([^\n]+)", readme)
+        for argument in line.split()
+    ]
+    assert set(overrides) <= set(template["Parameters"])
+    assert len(overrides) == (2 if oidc else 0)
+    outputs = set(re.findall(r"<(\w+) output>", readme))
+    assert outputs
+    assert outputs <= set(template["Outputs"])
