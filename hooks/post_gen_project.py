@@ -27,6 +27,7 @@ def unchosen_paths(answers: Mapping[str, Any]) -> list[Path]:
         paths.append(Path(".github"))
     if answers["aws_auth"] != "oidc_managed_identity":
         paths.append(package / "oidc_credentials.py")
+        paths.append(Path("tests") / "oidc")
     return paths
 
 

@@ -124,6 +124,14 @@ def baked_with_app_tests(request: pytest.FixtureRequest, cookies_session: Any) -
     return _bake(cookies_session, request.param)
 
 
+OIDC_MATRIX = [c for c in MATRIX if c.answer("aws_auth") == "oidc_managed_identity"]
+
+
+@pytest.fixture(scope="session", params=OIDC_MATRIX, ids=[c.name for c in OIDC_MATRIX])
+def baked_oidc(request: pytest.FixtureRequest, cookies_session: Any) -> Baked:
+    return _bake(cookies_session, request.param)
+
+
 def load_hook(name: str) -> ModuleType:
     """A hook as a module, unrendered: its Jinja sits in a string that only main() parses."""
     spec = importlib.util.spec_from_file_location(name, TEMPLATE_DIR / "hooks" / f"{name}.py")

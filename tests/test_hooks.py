@@ -133,6 +133,7 @@ def test_post_hook_lists_exactly_the_unchosen_parts() -> None:
         "localstack",
         ".github",
         "app/oidc_credentials.py",
+        "tests/oidc",
     ]
     chosen = {**answers, "include_localstack": "yes", "ci": "github", "aws_auth": "oidc_managed_identity"}
     assert post_gen.unchosen_paths(chosen) == []

@@ -2,8 +2,8 @@
 
 boto3 and botocore are imported inside the functions, not at module import, so
 the Functions host indexes ``function_app`` without paying for them (cold start).
-Endpoint overrides (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_SQS``) are read by
-botocore itself.
+Endpoint overrides (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_SQS``,
+``AWS_ENDPOINT_URL_STS``) are read by botocore itself.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from .settings import Settings
+from .settings import AuthMode, {% if cookiecutter.aws_auth == "oidc_managed_identity" %}OidcSettings, {% endif %}Settings
 
 if TYPE_CHECKING:
     import boto3
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 @functools.cache
-def boto3_session(auth_mode: str) -> boto3.Session:
+def boto3_session(auth_mode: AuthMode, region: str) -> boto3.Session:
     """The process-wide session for ``auth_mode``; its credentials refresh themselves."""
     import boto3
 
@@ -28,10 +28,10 @@ def boto3_session(auth_mode: str) -> boto3.Session:
     if auth_mode == "oidc_managed_identity":
         from .oidc_credentials import managed_identity_session
 
-        return managed_identity_session()
+        return managed_identity_session(OidcSettings.from_env(), region)
 {%- endif %}
 
-    return boto3.Session()
+    return boto3.Session(region_name=region)
 
 
 @functools.cache
@@ -48,10 +48,15 @@ def sqs_client(settings: Settings) -> SQSClient:
         read_timeout=settings.wait_time_seconds + 10,
         connect_timeout=5,
     )
-    return boto3_session(settings.auth_mode).client("sqs", config=config)
+    return boto3_session(settings.auth_mode, settings.region).client("sqs", config=config)
 
 
 def reset_clients() -> None:
     """Forget cached sessions and clients (tests, or after rotating settings)."""
     sqs_client.cache_clear()
     boto3_session.cache_clear()
+{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
+    from .oidc_credentials import managed_identity_credential
+
+    managed_identity_credential.cache_clear()
+{%- endif %}

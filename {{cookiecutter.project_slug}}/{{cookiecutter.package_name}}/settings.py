@@ -7,6 +7,9 @@ table and the code cannot drift apart: the table is built from ``SETTINGS_HELP``
 from __future__ import annotations
 
 import os
+{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
+import re
+{%- endif %}
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -46,8 +49,8 @@ SETTINGS_HELP: dict[str, str] = {
     "AWS_AUTH_MODE": "How the app gets AWS credentials: " + " or ".join(AUTH_MODES) + ".",
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
     "AWS_OIDC_ROLE_ARN": "Role assumed with the managed identity's token (OIDC mode).",
-    "AWS_OIDC_AUDIENCE": "Audience of the Entra ID token sent to AWS STS (OIDC mode).",
-    "AWS_OIDC_SESSION_DURATION_SECONDS": "Lifetime of the assumed-role credentials (OIDC mode).",
+    "AWS_OIDC_AUDIENCE": "Audience (resource) of the Entra ID token requested for AWS STS (OIDC mode).",
+    "AWS_OIDC_SESSION_DURATION_SECONDS": "Lifetime of the assumed-role credentials, 1800-43200 (OIDC mode).",
     "AZURE_MANAGED_IDENTITY_CLIENT_ID": "Client ID of a user-assigned identity; empty: system-assigned.",
 {%- endif %}
 }
@@ -115,6 +118,52 @@ class Settings:
             max_attempts=reader.integer("AWS_MAX_ATTEMPTS", defaults.max_attempts, 1, 20),
             auth_mode=auth_mode,
         )
+
+{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
+
+
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """How the app trades its managed identity's token for AWS credentials (OIDC mode)."""
+
+    role_arn: str
+    audience: str = {{ cookiecutter.token_audience | tojson }}
+    managed_identity_client_id: str = {{ cookiecutter.managed_identity_client_id | tojson }}
+    # botocore refreshes 15 minutes before expiry: shorter sessions would call STS on every request.
+    session_duration_seconds: int = 3600
+    # STS takes 2-64 characters of [\w+=,.@-]; every character of the app name is one of them.
+    session_name: str = APP_NAME[:64].ljust(2, "_")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OidcSettings:
+        reader = EnvReader(os.environ if environ is None else environ)
+        defaults = cls(role_arn={{ cookiecutter.aws_role_arn | tojson }})
+        role_arn = reader.text("AWS_OIDC_ROLE_ARN", defaults.role_arn)
+        if not role_arn:
+            raise SettingsError(
+                "AWS_OIDC_ROLE_ARN is not set: the role to assume with the managed identity's token "
+                "(the RoleArn output of infra/aws). To use keys or a profile instead (locally, or with "
+                "an emulator), set AWS_AUTH_MODE=default_chain."
+            )
+        if not ROLE_ARN.match(role_arn):
+            raise SettingsError(
+                f"AWS_OIDC_ROLE_ARN={role_arn!r} is not an IAM role ARN "
+                "such as 'arn:aws:iam::123456789012:role/my-role'"
+            )
+        return cls(
+            role_arn=role_arn,
+            audience=reader.text("AWS_OIDC_AUDIENCE", defaults.audience),
+            managed_identity_client_id=reader.text(
+                "AZURE_MANAGED_IDENTITY_CLIENT_ID", defaults.managed_identity_client_id
+            ),
+            session_duration_seconds=reader.integer(
+                "AWS_OIDC_SESSION_DURATION_SECONDS", defaults.session_duration_seconds, 1_800, 43_200
+            ),
+        )
+{%- endif %}
 
 
 class EnvReader:

@@ -1,0 +1,190 @@
+"""infra/aws/template.yaml in every bake: cfn-lint clean; the role trusts one identity's token for one
+audience, under the issuer's own condition keys; the policy grants the app's calls on its queues only."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from cfnlint.decode import decode_str
+
+from .conftest import BIN, Baked, clean_env, run
+
+TEMPLATE = "infra/aws/template.yaml"
+FEDERATION_APP_ID = "fb60f99c-7a34-4190-8149-302f77469936"
+TENANT = "8a2b7c1e-3d4f-4a5b-9c6d-7e8f9a0b1c2d"
+PRINCIPAL = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+QUEUES = {"InputQueue", "OutputQueue", "DeadLetterQueue"}
+
+
+def load(baked: Baked) -> dict[str, Any]:
+    template, problems = decode_str((baked.path / TEMPLATE).read_text(encoding="utf-8"))
+    assert problems == []
+    return dict(template)
+
+
+def resolve(node: Any, parameters: dict[str, Any], conditions: dict[str, bool]) -> Any:
+    """The intrinsic functions the template uses, evaluated; a resource reference becomes '<Name>'."""
+    if isinstance(node, list):
+        return [resolve(item, parameters, conditions) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) == 1:
+        [(function, argument)] = node.items()
+        if function == "Ref":
+            return parameters.get(argument, f"<{argument}>")
+        if function == "Fn::GetAtt":
+            return f"<{'.'.join(argument)}>"
+        if function == "Fn::If":
+            condition, when_true, when_false = argument
+            return resolve(when_true if conditions[condition] else when_false, parameters, conditions)
+        if function == "Fn::Sub":
+            text, variables = (argument, {}) if isinstance(argument, str) else argument
+            values = {**parameters, **{k: resolve(v, parameters, conditions) for k, v in variables.items()}}
+            return re.sub(r"\$\{([^}]+)\}", lambda m: str(values.get(m[1], f"<{m[1]}>")), text)
+    return {key: resolve(value, parameters, conditions) for key, value in node.items()}
+
+
+def test_cfn_lint_is_clean(baked: Baked) -> None:
+    result = run([str(BIN / "cfn-lint"), TEMPLATE], baked.path, clean_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_oidc_parts_are_there_only_in_oidc_bakes(baked: Baked) -> None:
+    template = load(baked)
+    oidc = baked.combination.answer("aws_auth") == "oidc_managed_identity"
+    common = {"InputQueueName", "OutputQueueName", "DeadLetterQueueName", "MaxReceiveCount"}
+    federation = {
+        "AzureTenantId",
+        "ManagedIdentityPrincipalId",
+        "TokenIssuerForm",
+        "TokenAudience",
+        "ExistingOidcProviderArn",
+        "RoleMaxSessionDurationSeconds",
+    }
+    assert set(template["Parameters"]) == common | (federation if oidc else set())
+    resources = QUEUES | {"QueueAccessPolicy"}
+    assert set(template["Resources"]) == resources | (
+        {"EntraIdOidcProvider", "FunctionAppRole"} if oidc else set()
+    )
+    assert ("RoleArn" in template["Outputs"]) == oidc
+    if not oidc:
+        text = (baked.path / TEMPLATE).read_text(encoding="utf-8")
+        assert "AssumeRoleWithWebIdentity" not in text
+        assert "Azure" not in text
+
+
+def test_parameter_defaults_are_the_answers(baked: Baked) -> None:
+    parameters = load(baked)["Parameters"]
+    answer = baked.combination.answer
+    context = baked.context
+    assert parameters["InputQueueName"]["Default"] == context["input_queue_name"]
+    assert parameters["OutputQueueName"]["Default"] == context["output_queue_name"]
+    assert parameters["DeadLetterQueueName"]["Default"] == context["dlq_name"]
+    assert parameters["MaxReceiveCount"]["Default"] == int(answer("max_receive_count"))
+    if answer("aws_auth") == "oidc_managed_identity":
+        v2 = answer("token_audience") == "api://AzureADTokenExchange"
+        assert parameters["TokenIssuerForm"]["Default"] == ("v2" if v2 else "v1")
+        assert parameters["TokenAudience"]["Default"] == (
+            FEDERATION_APP_ID if v2 else answer("token_audience")
+        )
+
+
+def test_queues_match_the_answers_and_redrive_to_the_dlq(baked: Baked) -> None:
+    resources = load(baked)["Resources"]
+    fifo = {
+        "InputQueue": baked.context["input_queue_name"].endswith(".fifo"),
+        "DeadLetterQueue": baked.context["dlq_name"].endswith(".fifo"),
+        "OutputQueue": baked.context["output_queue_name"].endswith(".fifo"),
+    }
+    for name, is_fifo in fifo.items():
+        assert resources[name]["Properties"].get("FifoQueue", False) is is_fifo
+    assert resources["InputQueue"]["Properties"]["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
+        "maxReceiveCount": {"Ref": "MaxReceiveCount"},
+    }
+
+
+def test_the_policy_grants_exactly_the_apps_calls_on_exactly_its_queues(baked: Baked) -> None:
+    resources = load(baked)["Resources"]
+    document = resources["QueueAccessPolicy"]["Properties"]["PolicyDocument"]
+    assert "*" not in json.dumps(document)
+    granted: dict[str, set[str]] = {}
+    for statement in document["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert set(statement) == {"Sid", "Effect", "Action", "Resource"}
+        queue, attribute = statement["Resource"]["Fn::GetAtt"]
+        assert (queue in QUEUES, attribute) == (True, "Arn")
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        granted.setdefault(queue, set()).update(actions)
+    lookup = {"sqs:GetQueueUrl", "sqs:GetQueueAttributes"}
+    assert granted == {
+        # drain: receive, delete (batch), backoff and heartbeat (visibility); redrive moves back into it
+        "InputQueue": lookup
+        | {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage"},
+        "OutputQueue": lookup | {"sqs:SendMessage"},
+        "DeadLetterQueue": lookup
+        | {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:StartMessageMoveTask",
+            "sqs:ListMessageMoveTasks",
+            "sqs:CancelMessageMoveTask",
+        },
+    }
+
+
+@pytest.mark.parametrize("form", ["v1", "v2"])
+@pytest.mark.parametrize("existing_provider", ["", "arn:aws:iam::123456789012:oidc-provider/entra"])
+def test_the_role_trusts_one_identity_for_one_audience_under_the_issuers_keys(
+    baked_oidc: Baked, form: str, existing_provider: str
+) -> None:
+    template = load(baked_oidc)
+    audience = "api://aws-federation" if form == "v1" else FEDERATION_APP_ID
+    parameters = {
+        "AzureTenantId": TENANT,
+        "ManagedIdentityPrincipalId": PRINCIPAL,
+        "TokenIssuerForm": form,
+        "TokenAudience": audience,
+        "ExistingOidcProviderArn": existing_provider,
+    }
+    conditions = {"IssuerIsV2": form == "v2", "CreateOidcProvider": not existing_provider}
+    issuer = f"login.microsoftonline.com/{TENANT}/v2.0" if form == "v2" else f"sts.windows.net/{TENANT}/"
+    role = template["Resources"]["FunctionAppRole"]["Properties"]
+    provider = template["Resources"]["EntraIdOidcProvider"]
+
+    [statement] = json.loads(resolve(role["AssumeRolePolicyDocument"], parameters, conditions))["Statement"]
+
+    assert statement == {
+        "Effect": "Allow",
+        "Principal": {"Federated": existing_provider or "<EntraIdOidcProvider>"},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{issuer}:aud": audience, f"{issuer}:sub": PRINCIPAL}},
+    }
+    assert provider["Condition"] == "CreateOidcProvider"
+    assert resolve(provider["Properties"], parameters, conditions) == {
+        "Url": f"https://{issuer}",
+        "ClientIdList": [audience],
+    }
+    assert role["ManagedPolicyArns"] == [{"Ref": "QueueAccessPolicy"}]
+    assert "Policies" not in role
+
+
+def test_the_readme_deploys_this_template_by_its_parameter_and_output_names(baked: Baked) -> None:
+    template = load(baked)
+    readme = (baked.path / "README.md").read_text(encoding="utf-8")
+    oidc = baked.combination.answer("aws_auth") == "oidc_managed_identity"
+    assert ("## Connect to AWS without secrets" in readme) == oidc
+    assert f"--template-file {TEMPLATE}" in readme
+    overrides = [
+        argument.split("=", 1)[0]
+        for line in re.findall(r"--parameter-overrides ([^\n]+)", readme)
+        for argument in line.split()
+    ]
+    assert set(overrides) <= set(template["Parameters"])
+    assert len(overrides) == (2 if oidc else 0)
+    outputs = set(re.findall(r"<(\w+) output>", readme))
+    assert outputs
+    assert outputs <= set(template["Outputs"])
