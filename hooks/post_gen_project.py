@@ -22,7 +22,7 @@ def unchosen_paths(answers: Mapping[str, Any]) -> list[Path]:
     package = Path(str(answers["package_name"]))
     paths: list[Path] = []
     if answers["include_localstack"] != "yes":
-        paths.append(Path("localstack"))
+        paths += [Path("localstack"), Path("tests") / "test_localstack.py"]
     if answers["ci"] != "github":
         paths.append(Path(".github"))
     if answers["aws_auth"] != "oidc_managed_identity":
@@ -56,6 +56,7 @@ Next steps:
   cd {slug}
   python{python} -m venv .venv && . .venv/bin/activate
   pip install -r requirements-dev.txt
+  python -m {package}.smoke    # the whole flow on an embedded SQS emulator, with a summary
   python -m pytest                      # the app's own tests, against an embedded SQS emulator
   python -m {package} --help            # ops commands: drain, send, stats, redrive
 

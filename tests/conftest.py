@@ -132,6 +132,12 @@ def baked_oidc(request: pytest.FixtureRequest, cookies_session: Any) -> Baked:
     return _bake(cookies_session, request.param)
 
 
+@pytest.fixture(scope="session")
+def baked_defaults(cookies_session: Any) -> Baked:
+    """The app every default answer gives (what the README's commands produce)."""
+    return _bake(cookies_session, MATRIX[0])
+
+
 def load_hook(name: str) -> ModuleType:
     """A hook as a module, unrendered: its Jinja sits in a string that only main() parses."""
     spec = importlib.util.spec_from_file_location(name, TEMPLATE_DIR / "hooks" / f"{name}.py")

@@ -53,6 +53,9 @@ def test_unchosen_parts_are_removed_and_chosen_ones_kept(baked: Baked) -> None:
     oidc = answer("aws_auth") == "oidc_managed_identity"
     assert (baked.path / ".github" / "workflows" / "ci.yml").exists() == (answer("ci") == "github")
     assert (baked.path / baked.package / "oidc_credentials.py").exists() == oidc
+    localstack = answer("include_localstack") == "yes"
+    assert (baked.path / "localstack" / "compose.yaml").exists() == localstack
+    assert (baked.path / "tests" / "test_localstack.py").exists() == localstack
     requirements = (baked.path / "requirements.txt").read_text(encoding="utf-8")
     assert ("azure-identity" in requirements) == oidc
     if not oidc:

@@ -131,6 +131,7 @@ def test_post_hook_lists_exactly_the_unchosen_parts() -> None:
     }
     assert [str(p) for p in post_gen.unchosen_paths(answers)] == [
         "localstack",
+        "tests/test_localstack.py",
         ".github",
         "app/oidc_credentials.py",
         "tests/oidc",

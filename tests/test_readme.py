@@ -1,4 +1,4 @@
-"""The README's two commands work (CI runs the test one), and the template's own code is clean."""
+"""The README's commands work (CI runs the test one), and the template's own code is clean."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .conftest import TEMPLATE_DIR, clean_env, run
+from .conftest import TEMPLATE_DIR, Baked, clean_env, run
 
 README = (TEMPLATE_DIR / "README.md").read_text(encoding="utf-8")
 
@@ -34,6 +34,23 @@ def test_the_readme_generate_command_bakes_an_app(tmp_path: Path) -> None:
     result = run(args, TEMPLATE_DIR, {**clean_env(), "HOME": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert (output / "sqs-functions-app" / "function_app.py").exists()
+
+
+def test_the_readme_smoke_command_runs_the_generated_app_flow(baked_defaults: Baked) -> None:
+    cd, venv, install, smoke = (part.strip() for part in command_after("smoke-command").split("&&"))
+    # The folder and the package are what the generate command gives with the default answers.
+    assert cd == f"cd ../{baked_defaults.path.name}"
+    assert venv == "python3 -m venv .venv"
+    assert install == ".venv/bin/pip install -q -r requirements-dev.txt"
+    args = shlex.split(smoke)
+    assert args[:3] == [".venv/bin/python", "-m", f"{baked_defaults.package}.smoke"]
+
+    # This environment has the app's dev requirements: run the same module with it, in the app.
+    result = run([sys.executable, *args[1:]], baked_defaults.path, clean_env())
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "PASSED" in result.stdout
+    assert ": 12 sent, 11 handled, 1 in the DLQ, 0 left." in result.stdout
 
 
 def test_the_template_code_itself_is_clean() -> None:

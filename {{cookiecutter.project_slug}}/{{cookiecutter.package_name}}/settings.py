@@ -6,12 +6,14 @@ table and the code cannot drift apart: the table is built from ``SETTINGS_HELP``
 
 from __future__ import annotations
 
+import json
 import os
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
 import re
 {%- endif %}
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
@@ -27,6 +29,7 @@ RetryMode = Literal["standard", "adaptive", "legacy"]
 RETRY_MODES: tuple[RetryMode, ...] = ("standard", "adaptive", "legacy")
 DEFAULT_AUTH_MODE: AuthMode = "{{ cookiecutter.aws_auth }}"
 APP_NAME = "{{ cookiecutter.project_slug }}"
+LOCAL_SETTINGS_FILE = "local.settings.json"
 
 SETTINGS_HELP: dict[str, str] = {
     "SQS_INPUT_QUEUE": "Queue the trigger drains: a name (resolved once) or a full URL.",
@@ -197,3 +200,58 @@ class EnvReader:
         if not low <= value <= high:
             raise SettingsError(f"{name}={raw!r} must be from {low} to {high}")
         return value
+
+
+def local_settings_values(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The ``Values`` of a ``local.settings.json``, as strings (what ``func start`` exports)."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise SettingsError(f"{path} is not valid JSON: {error}") from None
+    values = document.get("Values", {}) if isinstance(document, dict) else None
+    if not isinstance(values, dict):
+        raise SettingsError(f'{path}: "Values" must be a JSON object')
+    return {
+        str(name): value if isinstance(value, str) else json.dumps(value)
+        for name, value in values.items()
+        if value is not None
+    }
+
+
+def local_settings_path(option: str | None) -> Path | None:
+    """The settings file a local command reads: the one named, else ./local.settings.json if any.
+
+    An empty name means none: the environment alone.
+    """
+    if option == "":
+        return None
+    if option is None:
+        default = Path(LOCAL_SETTINGS_FILE)
+        return default if default.is_file() else None
+    if not Path(option).is_file():
+        raise SettingsError(f"settings file {option} not found")
+    return Path(option)
+
+
+def use_local_settings(
+    path: str | os.PathLike[str] | None,
+    overrides: Mapping[str, str | None] | None = None,
+    environ: MutableMapping[str, str] | None = None,
+) -> Settings:
+    """Settings for a local command, read the way ``func start`` reads them.
+
+    The values of ``local.settings.json`` at ``path`` (when given) fill the environment
+    where it has no value yet, so the environment wins, as under ``func start``; then
+    ``overrides`` win over both (``None`` removes a variable). The environment is
+    changed in place because botocore and the functions read it themselves.
+    """
+    env = os.environ if environ is None else environ
+    if path is not None:
+        for name, value in local_settings_values(path).items():
+            env.setdefault(name, value)
+    for name, override in (overrides or {}).items():
+        if override is None:
+            env.pop(name, None)
+        else:
+            env[name] = override
+    return Settings.from_env(env)

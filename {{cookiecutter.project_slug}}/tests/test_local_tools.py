@@ -1,0 +1,192 @@
+"""The local tools as a user runs them: the smoke command, the local emulator, sample messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from {{ cookiecutter.package_name }} import local_emulator, sample_messages
+from {{ cookiecutter.package_name }}.settings import use_local_settings
+
+from .conftest import CONFIGURED_QUEUES, AppUnderTest, drain_all
+
+PROJECT = Path(__file__).resolve().parents[1]
+PACKAGE = "{{ cookiecutter.package_name }}"
+
+
+def local_env(**extra: str) -> dict[str, str]:
+    """The environment of a user's shell: nothing AWS-related set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SQS_"))}
+    return {**env, **extra}
+
+
+def run_module(
+    module: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", f"{PACKAGE}.{module}", *args],
+        cwd=PROJECT,
+        env=env or local_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_smoke_command_runs_the_whole_flow_and_prints_the_counts_it_promised() -> None:
+    result = run_module("smoke")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "on an embedded SQS emulator (moto)" in out
+    for line in (
+        "send_message        POST /api/messages        202  1 message",
+        "send_message_batch  POST /api/messages/batch  200  10 messages",
+        'send_message        POST /api/messages        202  1 poison message (no "action")',
+        "ok      12 messages sent over HTTP",
+        "ok      11 good messages handled by the trigger",
+        "ok      11 handled messages deleted",
+        "ok      poison message failed on {{ cookiecutter.max_receive_count }} receives (maxReceiveCount)",
+        "ok      DLQ holds the poison message, and only it",
+        "ok      input queue empty",
+    ):
+        assert line in out
+    assert "FAILED" not in out
+    assert ": 12 sent, 11 handled, 1 in the DLQ, 0 left." in out
+
+
+def test_the_smoke_command_fails_and_names_the_count_that_does_not_hold() -> None:
+    # A batch limit below the smoke's batch: the batch function refuses it (413).
+    result = run_module("smoke", env=local_env(SQS_MAX_BATCH_ITEMS="5"))
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "send_message_batch  POST /api/messages/batch  413" in result.stdout
+    assert "FAILED  12 messages sent over HTTP: expected 12, got 2" in result.stdout
+    assert "FAILED: 3 of 6 checks did not hold." in result.stdout
+
+
+@pytest.fixture
+def emulator_process() -> Iterator[tuple[subprocess.Popen[str], int, queue.Queue[str]]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", f"{PACKAGE}.local_emulator", "--port", str(port)],
+        cwd=PROJECT,
+        env=local_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def forward_output() -> None:
+        for line in process.stdout or ():
+            lines.put(line)
+
+    threading.Thread(target=forward_output, daemon=True).start()
+    try:
+        yield process, port, lines
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def read_until(lines: queue.Queue[str], text: str) -> str:
+    seen = ""
+    while text not in seen:
+        seen += lines.get(timeout=120)  # a guard against a hang, not a timing assertion
+    return seen
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is POSIX")
+def test_the_local_emulator_serves_the_configured_queues_and_stops_on_sigterm(
+    emulator_process: tuple[subprocess.Popen[str], int, queue.Queue[str]],
+) -> None:
+    process, port, lines = emulator_process
+    banner = read_until(lines, "Ctrl-C stops the emulator")
+    assert f"listening on http://127.0.0.1:{port}" in banner
+    assert local_emulator.AZURITE_COMMAND in banner
+
+    client = boto3.client(
+        "sqs",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="{{ cookiecutter.aws_region }}",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    urls = client.list_queues()["QueueUrls"]
+    assert sorted(url.rsplit("/", 1)[-1] for url in urls) == sorted(CONFIGURED_QUEUES.values())
+    input_url = client.get_queue_url(QueueName=CONFIGURED_QUEUES["SQS_INPUT_QUEUE"])["QueueUrl"]
+    attributes = client.get_queue_attributes(QueueUrl=input_url, AttributeNames=["RedrivePolicy"])
+    assert "RedrivePolicy" in attributes["Attributes"]
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    assert "SQS emulator stopped." in read_until(lines, "stopped")
+
+
+def test_the_local_emulator_refuses_a_port_in_use_and_says_what_to_do() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = run_module("local_emulator", "--port", str(taken.getsockname()[1]))
+
+    assert result.returncode == 2
+    assert "is in use" in result.stderr
+    assert "--port" in result.stderr
+
+
+def test_without_moto_the_emulator_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "moto.server", None)  # what an import sees when moto is absent
+    with pytest.raises(local_emulator.EmulatorUnavailable, match=r"pip install -r requirements-dev\.txt"):
+        local_emulator.start_emulator(port=0)
+
+
+def test_sample_messages_puts_good_and_poison_messages_on_the_input_queue(app_env: AppUnderTest) -> None:
+    assert sample_messages.main(["--settings", "", "--count", "3", "--poison", "2"]) == 0
+
+    bodies = [json.loads(body) for body in drain_all(app_env.client, app_env.queues.input_url)]
+    assert sorted("action" in body for body in bodies) == [False, False, True, True, True]
+
+
+def test_local_settings_fill_only_what_the_environment_lacks_and_overrides_win(tmp_path: Path) -> None:
+    settings_file = tmp_path / "local.settings.json"
+    values = {"SQS_INPUT_QUEUE": "from-file", "SQS_OUTPUT_QUEUE": "out-file", "SQS_MAX_CONCURRENCY": 7}
+    settings_file.write_text(json.dumps({"Values": values}), encoding="utf-8")
+    environ = {"SQS_INPUT_QUEUE": "from-shell", "AWS_PROFILE": "work"}
+
+    settings = use_local_settings(
+        settings_file, {"SQS_OUTPUT_QUEUE": "override", "AWS_PROFILE": None}, environ=environ
+    )
+
+    assert (settings.input_queue, settings.output_queue, settings.max_concurrency) == (
+        "from-shell",
+        "override",
+        7,
+    )
+    assert "AWS_PROFILE" not in environ
+
+
+def test_the_readme_shows_the_commands_the_tools_run_and_print() -> None:
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    assert local_emulator.AZURITE_COMMAND in readme
+    for module in ("smoke", "local_emulator", "sample_messages", "queues"):
+        assert f"python -m {PACKAGE}.{module}" in readme

@@ -1,0 +1,186 @@
+"""A Docker-free SQS endpoint for local runs: moto's server on 127.0.0.1, with the app's queues.
+
+``python -m <package>.local_emulator`` starts it on 127.0.0.1:4566, the endpoint that
+``local.settings.json`` points at, creates the queues with ``queues.ensure_queues``,
+prints what to run next, and serves until Ctrl-C or SIGTERM. It keeps nothing.
+
+moto is a development dependency (requirements-dev.txt): it never ships to Azure,
+so it is imported only when an emulator starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .aws_session import reset_clients, sqs_client
+from .queues import QueueSet, ensure_queues, queue_name
+from .settings import Settings, SettingsError, local_settings_path, local_settings_values, use_local_settings
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_PORT = 4566
+MOTO_ACCOUNT_ID = "123456789012"
+AZURITE_COMMAND = "npx --yes azurite@3.37.0 --silent --location .azurite --skipApiVersionCheck"
+# Against an emulator, whatever the shell holds: test keys, no profile, one endpoint.
+EMULATOR_ENVIRONMENT: dict[str, str | None] = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_SESSION_TOKEN": None,
+    "AWS_PROFILE": None,
+    "AWS_DEFAULT_PROFILE": None,
+    "AWS_ENDPOINT_URL_SQS": None,
+    "AWS_AUTH_MODE": "default_chain",
+}
+
+
+class EmulatorUnavailable(RuntimeError):
+    """The emulator cannot start; the message says what to do."""
+
+
+@dataclass
+class Emulator:
+    server: Any
+    url: str
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_emulator(
+    port: int = DEFAULT_PORT, *, log_requests: bool = False, start_timeout_seconds: float = 30.0
+) -> Emulator:
+    """moto's server on 127.0.0.1:``port`` (0: a free port), serving in a thread."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as error:
+        raise EmulatorUnavailable(
+            f"moto is not installed ({error}); it is a development dependency: "
+            "pip install -r requirements-dev.txt"
+        ) from None
+    if port:
+        _check_port_is_free(port)
+    # werkzeug prints every request unless its logger says otherwise.
+    logging.getLogger("werkzeug").setLevel(logging.INFO if log_requests else logging.WARNING)
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
+    # start() waits forever if the server thread fails to bind; bound the wait.
+    starter = threading.Thread(target=server.start, daemon=True)
+    starter.start()
+    starter.join(start_timeout_seconds)
+    if starter.is_alive():
+        raise EmulatorUnavailable(f"moto's server did not start on {LOOPBACK}:{port}")
+    host, bound_port = server.get_host_and_port()
+    return Emulator(server, f"http://{host}:{bound_port}")
+
+
+def _check_port_is_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if os.name != "nt":  # as the server binds; on Windows this flag would allow a double bind
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError as error:
+            raise EmulatorUnavailable(
+                f"{LOOPBACK}:{port} is in use ({error.strerror}). Is LocalStack or another emulator "
+                "running? Stop it, or choose another port with --port."
+            ) from None
+
+
+def create_local_queues(
+    endpoint_url: str, settings_path: Path | None, overrides: dict[str, str | None] | None = None
+) -> tuple[Settings, QueueSet]:
+    """Point this process at ``endpoint_url`` with test keys, and create the app's queues there."""
+    settings = use_local_settings(
+        settings_path, {**EMULATOR_ENVIRONMENT, "AWS_ENDPOINT_URL": endpoint_url, **(overrides or {})}
+    )
+    if not settings.dlq:
+        raise SettingsError("SQS_DLQ is not set: the input queue needs a dead-letter queue")
+    reset_clients()
+    return settings, ensure_queues(sqs_client(settings), settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__package__}.local_emulator",
+        description="Run an SQS emulator (moto) on 127.0.0.1 with the app's queues, until Ctrl-C.",
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 4566; 0: any free)")
+    parser.add_argument("--settings", help="settings file (default: ./local.settings.json if present)")
+    parser.add_argument("--verbose", action="store_true", help="print every request")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    try:
+        settings_path = local_settings_path(args.settings)
+        emulator = start_emulator(args.port, log_requests=args.verbose)
+    except (EmulatorUnavailable, SettingsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        settings, queues = create_local_queues(emulator.url, settings_path)
+        print(banner(emulator.url, settings, queues, configured_endpoint(settings_path)), flush=True)
+        while not stop.wait(0.5):
+            pass
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as error:
+        print(f"error: could not create the queues: {error}", file=sys.stderr)
+        return 1
+    finally:
+        emulator.stop()
+    print("SQS emulator stopped.", flush=True)
+    return 0
+
+
+def configured_endpoint(settings_path: Path | None) -> str:
+    if settings_path is None:
+        return ""
+    return local_settings_values(settings_path).get("AWS_ENDPOINT_URL", "")
+
+
+def banner(url: str, settings: Settings, queues: QueueSet, configured: str) -> str:
+    package = __package__
+    port = urlsplit(url).port
+    lines = [
+        f"SQS emulator (moto) listening on {url}, account {MOTO_ACCOUNT_ID}, region {settings.region}.",
+        "Queues:",
+        f"  input   {queue_name(queues.input_url)}  (to the DLQ after {settings.max_receive_count} receives)",
+        f"  DLQ     {queue_name(queues.dlq_url)}",
+        f"  output  {queue_name(queues.output_url)}",
+    ]
+    if configured and urlsplit(configured).port != port:
+        lines.append(
+            f"Note: local.settings.json sets AWS_ENDPOINT_URL={configured}; "
+            f"func start reaches this emulator only at http://localhost:{port}."
+        )
+    lines += [
+        "Next, each in its own terminal, in this folder with the venv active:",
+        f"  {AZURITE_COMMAND}   # storage for the timer trigger",
+        "  func start   # the app, on this emulator",
+        f"  python -m {package}.sample_messages   # work for the trigger",
+        f"  SQS_TEST_ENDPOINT_URL=http://{LOOPBACK}:{port} python -m pytest   # the tests, on this emulator",
+        "Ctrl-C stops the emulator; its queues and messages are gone then.",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
