@@ -38,10 +38,10 @@ def _default(key: str) -> str:
 MATRIX = [
     Combination("defaults", {}, run_app_tests=True),
     Combination(
-        "fifo-consumption-default-chain-py310",
+        "fifo-consumption-default-chain-py312",
         {
             "project_name": "Order Pipeline",
-            "python_version": "3.10",
+            "python_version": "3.12",
             "hosting_plan": "consumption",
             "aws_auth": "default_chain",
             "http_auth_level": "anonymous",

@@ -43,6 +43,7 @@ BAD_ANSWERS = [
     ("python_version", "3.9", "one of"),
     ("aws_auth", "static_keys", "one of"),
     ("http_auth_level", "admin", "one of"),
+    ("python_version", "3.10", "one of"),  # out of Azure Functions support since October 2026
 ]
 
 
@@ -102,6 +103,17 @@ def test_a_refused_bake_names_the_field_and_leaves_no_directory(
     assert f"error: {field}: " in err
     assert words in err
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_linux_consumption_refuses_python_newer_than_3_12() -> None:
+    errors = pre_gen.validate({**good_answers(), "hosting_plan": "consumption", "python_version": "3.13"})
+    assert [e.field for e in errors] == ["python_version"]
+    assert "Linux Consumption" in errors[0].rule
+    assert pre_gen.validate({**good_answers(), "hosting_plan": "consumption", "python_version": "3.12"}) == []
+    assert (
+        pre_gen.validate({**good_answers(), "hosting_plan": "flex_consumption", "python_version": "3.13"})
+        == []
+    )
 
 
 def test_fifo_input_queue_gets_a_fifo_dlq_by_default(tmp_path: Path) -> None:
