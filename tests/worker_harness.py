@@ -236,7 +236,7 @@ class WorkerHarness:
         function = self.functions[name]
         if function["unresolved_settings"]:
             raise HarnessError(f"{name}: app settings {function['unresolved_settings']} are not set")
-        trigger = function["bindings"][0]
+        trigger = next(b for b in function["bindings"] if b["type"].endswith("Trigger"))
         if trigger["type"] != trigger_type:
             raise HarnessError(f"{name} has a {trigger['type']}, not a {trigger_type}")
         return dict(trigger)
