@@ -14,8 +14,11 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 
+# 3.10 stays a choice for existing fleets; its prompt says that Azure support ends in October 2026.
 PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
 HOSTING_PLANS = ("flex_consumption", "premium", "consumption")
+# Linux Consumption gets no Python newer than 3.12; Flex Consumption and Premium do.
+LINUX_CONSUMPTION_MAX_PYTHON = (3, 12)
 AWS_AUTH_MODES = ("oidc_managed_identity", "default_chain")
 HTTP_AUTH_LEVELS = ("function", "anonymous")
 YES_NO = ("yes", "no")
@@ -122,6 +125,17 @@ def check_dlq_matches_input(input_queue: str, dlq: str) -> None:
         raise AnswerError("dlq_name", "the DLQ must be a different queue from the input queue")
 
 
+def check_python_on_plan(python_version: str, hosting_plan: str) -> None:
+    version = tuple(int(part) for part in python_version.split("."))
+    if hosting_plan == "consumption" and version > LINUX_CONSUMPTION_MAX_PYTHON:
+        highest = ".".join(map(str, LINUX_CONSUMPTION_MAX_PYTHON))
+        raise AnswerError(
+            "python_version",
+            f"{python_version} does not run on the Linux Consumption plan (Python {highest} at most); "
+            "choose flex_consumption or premium, or an older Python",
+        )
+
+
 def check_role_arn(value: str) -> None:
     if value and not ROLE_ARN.match(value):
         raise AnswerError(
@@ -198,6 +212,11 @@ def validate(answers: Mapping[str, str]) -> list[AnswerError]:
     for field, check in checks:
         try:
             check(str(answers.get(field, "")))
+        except AnswerError as error:
+            errors.append(error)
+    if not any(e.field in ("python_version", "hosting_plan") for e in errors):
+        try:
+            check_python_on_plan(str(answers["python_version"]), str(answers["hosting_plan"]))
         except AnswerError as error:
             errors.append(error)
     if not any(e.field in ("input_queue_name", "dlq_name") for e in errors):

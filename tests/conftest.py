@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -98,6 +99,25 @@ def clean_env() -> dict[str, str]:
     return env
 
 
+def find_python(version: str) -> str | None:
+    """An interpreter of ``version`` (e.g. "3.13"): ``pythonX.Y`` on PATH, else pyenv's newest patch."""
+    candidates = [shutil.which(f"python{version}")]
+    pyenv_versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    patches = sorted(
+        pyenv_versions.glob(f"{version}.*/bin/python{version}"),
+        key=lambda p: [int(n) if n.isdigit() else -1 for n in p.parts[-3].split(".")],
+        reverse=True,
+    )
+    candidates += [str(p) for p in patches]
+    probe = "import sys; print('%d.%d' % sys.version_info[:2])"
+    for candidate in filter(None, candidates):
+        # A pyenv shim exists for every installed version but runs only the selected ones.
+        result = subprocess.run([candidate, "-c", probe], capture_output=True, text=True, check=False)
+        if result.returncode == 0 and result.stdout.strip() == version:
+            return candidate
+    return None
+
+
 _BAKED: dict[str, Baked] = {}
 
 
@@ -145,3 +165,17 @@ def load_hook(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Figures the tests measured (record_property("figure", ...)), shown after the run."""
+    figures = {
+        value
+        for report in terminalreporter.stats.get("passed", [])
+        for key, value in getattr(report, "user_properties", [])
+        if key == "figure"
+    }
+    if figures:
+        terminalreporter.section("figures")
+        for figure in sorted(figures):
+            terminalreporter.write_line(figure)

@@ -104,6 +104,17 @@ def test_a_refused_bake_names_the_field_and_leaves_no_directory(
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_linux_consumption_refuses_python_newer_than_3_12() -> None:
+    errors = pre_gen.validate({**good_answers(), "hosting_plan": "consumption", "python_version": "3.13"})
+    assert [e.field for e in errors] == ["python_version"]
+    assert "Linux Consumption" in errors[0].rule
+    assert pre_gen.validate({**good_answers(), "hosting_plan": "consumption", "python_version": "3.12"}) == []
+    assert (
+        pre_gen.validate({**good_answers(), "hosting_plan": "flex_consumption", "python_version": "3.13"})
+        == []
+    )
+
+
 def test_fifo_input_queue_gets_a_fifo_dlq_by_default(tmp_path: Path) -> None:
     out = bake(tmp_path, {"input_queue_name": "orders.fifo"})
     settings = json.loads((out / "sqs-functions-app" / "local.settings.json").read_text(encoding="utf-8"))

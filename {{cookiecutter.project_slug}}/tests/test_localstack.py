@@ -17,7 +17,7 @@ import boto3
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.local_emulator import AZURITE_COMMAND
+from {{ cookiecutter.package_name }}.local_dev.emulator import AZURITE_COMMAND
 from {{ cookiecutter.package_name }}.queues import queue_arn
 
 from .conftest import CONFIGURED_QUEUES, unique

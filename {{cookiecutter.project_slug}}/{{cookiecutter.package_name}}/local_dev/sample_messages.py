@@ -15,10 +15,10 @@ import uuid
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .aws_session import reset_clients, sqs_client
-from .producer import OutgoingMessage, Sender
-from .queues import is_fifo, queue_url
-from .settings import SettingsError, local_settings_path, use_local_settings
+from ..aws_session import reset_clients, sqs_client
+from ..producer import OutgoingMessage, Sender
+from ..queues import is_fifo, queue_url
+from ..settings import SettingsError, local_settings_path, use_local_settings
 
 GOOD_GROUP = "samples"
 POISON_GROUP = "samples-poison"  # its own FIFO group, so it blocks no good message

@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .aws_session import reset_clients, sqs_client
-from .queues import QueueSet, ensure_queues, queue_name
-from .settings import Settings, SettingsError, local_settings_path, local_settings_values, use_local_settings
+from ..aws_session import reset_clients, sqs_client
+from ..queues import QueueSet, ensure_queues, queue_name
+from ..settings import Settings, SettingsError, local_settings_path, local_settings_values, use_local_settings
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 4566
@@ -112,7 +112,7 @@ def create_local_queues(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog=f"python -m {__package__}.local_emulator",
+        prog=f"python -m {__package__}.emulator",
         description="Run an SQS emulator (moto) on 127.0.0.1 with the app's queues, until Ctrl-C.",
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 4566; 0: any free)")

@@ -1,0 +1,22 @@
+"""Cold start: function_app's import pulls in no heavy library, and the benchmark script runs.
+
+Times are not asserted (the machine is shared); benchmarks/cold_start.py prints them.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from .conftest import Baked, clean_env, run
+
+
+def test_function_app_imports_no_heavy_library_and_the_benchmark_runs(baked: Baked) -> None:
+    result = run([sys.executable, "benchmarks/cold_start.py", "--runs", "1"], baked.path, clean_env())
+    assert result.returncode == 0, result.stderr
+    [bare] = [line for line in result.stdout.splitlines() if line.startswith("bare func init ")]
+    [app] = [line for line in result.stdout.splitlines() if line.startswith("this app ")]
+    assert bare.endswith("heavy modules loaded: none"), bare
+    assert app.endswith("heavy modules loaded: none"), app
+    assert "functions 3 " in app
+    assert re.search(r"^import: this app / bare app = \d+\.\d\d$", result.stdout, re.MULTILINE)

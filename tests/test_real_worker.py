@@ -1,0 +1,254 @@
+"""Baked apps run in the real Python worker library, as under ``func start``, against SQS over HTTP.
+
+The worker (``azure-functions-runtime``, Python 3.13) indexes, loads and invokes the app in a
+subprocess (tests/worker_harness.py plays the host). SQS is a moto server on 127.0.0.1 that this
+module starts; the queues are created by the app's own ``queues.ensure_queues``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from .conftest import MATRIX, TEMPLATE_DIR, Baked, _bake, clean_env, find_python, run
+from .worker_harness import ensure_venv, run_scenario
+
+# The default app, a FIFO one on another plan and auth mode, and the one that runs on 3.13 in Azure.
+WORKER_COMBINATIONS = [
+    c
+    for c in MATRIX
+    if c.name in ("defaults", "fifo-consumption-default-chain-py312", "py313-default-chain-localstack")
+]
+FUNCTIONS = {"drain_input_queue_on_timer", "send_message", "send_message_batch"}
+VENV_CACHE = TEMPLATE_DIR / ".cache" / "worker"
+
+ENSURE_QUEUES = """
+from {package}.aws_session import sqs_client
+from {package}.queues import ensure_queues
+from {package}.settings import Settings
+
+settings = Settings.from_env()
+ensure_queues(sqs_client(settings), settings)
+"""
+
+
+@pytest.fixture(scope="session")
+def worker_python() -> str:
+    python = find_python("3.13")
+    if python is None:
+        pytest.skip("the worker library needs Python 3.13: put python3.13 on PATH or install it with pyenv")
+    return python
+
+
+@pytest.fixture(scope="module")
+def sqs_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=WORKER_COMBINATIONS, ids=[c.name for c in WORKER_COMBINATIONS])
+def baked_for_worker(request: pytest.FixtureRequest, cookies_session: Any) -> Baked:
+    return _bake(cookies_session, request.param)
+
+
+def app_settings(baked: Baked, endpoint: str) -> dict[str, str]:
+    """What `func start` would read from local.settings.json, pointed at fresh queues on moto."""
+    suffix = uuid.uuid4().hex[:8]
+
+    def unique(name: str) -> str:
+        fifo = name.endswith(".fifo")
+        return f"{name.removesuffix('.fifo')[:60]}-{suffix}" + (".fifo" if fifo else "")
+
+    context = baked.context
+    return {
+        **clean_env(),
+        "SQS_INPUT_QUEUE": unique(context["input_queue_name"]),
+        "SQS_OUTPUT_QUEUE": unique(context["output_queue_name"]),
+        "SQS_DLQ": unique(context["dlq_name"]),
+        "SQS_POLL_SCHEDULE": "0 */1 * * * *",
+        "SQS_WAIT_TIME_SECONDS": "1",
+        "SQS_DRAIN_BUDGET_SECONDS": "30",
+        "SQS_VISIBILITY_TIMEOUT_SECONDS": "30",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": context["aws_region"],
+        "AWS_AUTH_MODE": "default_chain",
+    }
+
+
+def step(results: list[dict[str, Any]], op: str, index: int = 0) -> dict[str, Any]:
+    return [r for r in results if r["op"] == op][index]
+
+
+def bodies_on(sqs: Any, url: str) -> list[dict[str, str]]:
+    """Every message on a queue as {id, body}, deleting as it goes (an observer, not the app's consumer)."""
+    seen: list[dict[str, str]] = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+        "Messages", []
+    ):
+        for message in messages:
+            seen.append({"id": message["MessageId"], "body": message["Body"]})
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return seen
+
+
+def depth(sqs: Any, url: str) -> int:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes[n]) for n in names)
+
+
+def test_the_app_indexes_loads_and_runs_in_the_real_worker(
+    baked_for_worker: Baked, worker_python: str, sqs_endpoint: str
+) -> None:
+    baked = baked_for_worker
+    venv_python = ensure_venv(VENV_CACHE, worker_python, baked.path / "requirements.txt")
+    settings = app_settings(baked, sqs_endpoint)
+    setup = run([sys.executable, "-c", ENSURE_QUEUES.format(package=baked.package)], baked.path, settings)
+    assert setup.returncode == 0, setup.stderr
+
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=sqs_endpoint,
+        region_name=settings["AWS_REGION"],
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    urls = {
+        key: sqs.get_queue_url(QueueName=settings[key])["QueueUrl"]
+        for key in ("SQS_INPUT_QUEUE", "SQS_OUTPUT_QUEUE", "SQS_DLQ")
+    }
+    fifo = settings["SQS_INPUT_QUEUE"].endswith(".fifo")
+    group = {"MessageGroupId": "worker-test"} if fifo else {}
+    for i in range(3):
+        work_item = {"id": f"in-{i}", "action": "ship", "payload": {"i": i}}
+        sqs.send_message(QueueUrl=urls["SQS_INPUT_QUEUE"], MessageBody=json.dumps(work_item), **group)
+
+    query = {"group_id": "worker-test"} if settings["SQS_OUTPUT_QUEUE"].endswith(".fifo") else {}
+    one = {"id": "out-single", "action": "ship", "payload": {"qty": 2}}
+    batch = [{"id": f"out-batch-{i}", "action": "count", "payload": {"i": i}} for i in range(12)]
+    json_headers = {"Content-Type": "application/json"}
+    results = run_scenario(
+        venv_python,
+        baked.path,
+        [
+            {"op": "init"},
+            {"op": "metadata"},
+            {"op": "load_all"},
+            {
+                "op": "invoke_http",
+                "function": "send_message",
+                "body": json.dumps(one),
+                "query": query,
+                "headers": json_headers,
+            },
+            {
+                "op": "invoke_http",
+                "function": "send_message",
+                "body": "{not json",
+                "query": query,
+                "headers": json_headers,
+            },
+            {
+                "op": "invoke_http",
+                "function": "send_message_batch",
+                "body": json.dumps(batch),
+                "query": query,
+                "headers": json_headers,
+            },
+            {"op": "invoke_timer", "function": "drain_input_queue_on_timer"},
+        ],
+        settings,
+    )
+
+    # init -> metadata -> load: the worker indexed exactly the three functions, with their bindings.
+    init = step(results, "init")
+    assert (init["status"], init["exception"]) == ("Success", None)
+    functions = step(results, "metadata")["functions"]
+    assert set(functions) == FUNCTIONS
+    [timer] = functions["drain_input_queue_on_timer"]["bindings"]
+    assert (timer["type"], timer["schedule"]) == ("timerTrigger", "%SQS_POLL_SCHEDULE%")
+    auth_level = baked.combination.answer("http_auth_level").upper()
+    for name, route in (("send_message", "messages"), ("send_message_batch", "messages/batch")):
+        trigger, output = functions[name]["bindings"]
+        assert (trigger["type"], trigger["route"], trigger["methods"], trigger["authLevel"]) == (
+            "httpTrigger",
+            route,
+            ["POST"],
+            auth_level,
+        )
+        assert (output["type"], output["direction"], output["name"]) == ("http", "OUT", "$return")
+    assert all(f["unresolved_settings"] == [] for f in functions.values())
+    assert step(results, "load_all")["status"] == "Success"
+
+    # The HTTP functions, invoked with the RpcHttp the host sends.
+    sent = step(results, "invoke_http", 0)
+    assert sent["status"] == "Success", sent["exception"]
+    assert sent["http"]["status_code"] == 202, sent["http"]
+    assert sent["http"]["headers"]["content-type"] == "application/json"
+    single_id = json.loads(sent["http"]["body"])["message_id"]
+
+    refused = step(results, "invoke_http", 1)
+    assert refused["http"]["status_code"] == 400
+    assert "JSON" in json.loads(refused["http"]["body"])["error"]
+
+    batch_sent = step(results, "invoke_http", 2)
+    assert batch_sent["http"]["status_code"] == 200, batch_sent["http"]
+    batch_result = json.loads(batch_sent["http"]["body"])
+    assert (batch_result["sent"], batch_result["failed"], batch_result["failures"]) == (12, 0, [])
+
+    # The timer's drain: a successful invocation that consumed the input queue.
+    drained = step(results, "invoke_timer")
+    assert (drained["status"], drained["exception"]) == ("Success", None)
+    assert any("drain finished" in line for line in drained["logs"]), drained["logs"]
+    for i in range(3):  # the example handler logs each work item it processed
+        assert any(f"work item in-{i} " in line for line in drained["logs"]), drained["logs"]
+
+    # What reached SQS: the sent messages on the output queue, nothing left on the input queue or DLQ.
+    output = bodies_on(sqs, urls["SQS_OUTPUT_QUEUE"])
+    assert sorted(json.loads(m["body"])["id"] for m in output) == sorted(
+        ["out-single", *(b["id"] for b in batch)]
+    )
+    assert {m["id"] for m in output if json.loads(m["body"])["id"] == "out-single"} == {single_id}
+    assert set(batch_result["message_ids"]) == {m["id"] for m in output} - {single_id}
+    assert depth(sqs, urls["SQS_INPUT_QUEUE"]) == 0
+    assert depth(sqs, urls["SQS_DLQ"]) == 0
+
+
+def test_the_worker_refuses_an_app_it_cannot_index(
+    cookies_session: Any, worker_python: str, tmp_path: Path
+) -> None:
+    """The harness can fail: a second FunctionApp makes the worker's init fail, as `func start` would."""
+    baked = _bake(cookies_session, MATRIX[0])
+    broken = tmp_path / "broken-app"
+    shutil.copytree(baked.path, broken, ignore=shutil.ignore_patterns("__pycache__", ".*_cache"))
+    with (broken / "function_app.py").open("a", encoding="utf-8") as source:
+        source.write("\nsecond_app = func.FunctionApp()\n")
+    venv_python = ensure_venv(VENV_CACHE, worker_python, broken / "requirements.txt")
+
+    results = run_scenario(
+        venv_python,
+        broken,
+        [{"op": "init"}, {"op": "metadata"}],
+        {**clean_env(), "SQS_POLL_SCHEDULE": "0 * * * * *"},
+    )
+
+    init = step(results, "init")
+    assert init["status"] == "Failure"
+    assert "FunctionApp" in init["exception"], init["exception"]
+    assert step(results, "metadata")["functions"] == {}
