@@ -15,6 +15,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     import boto3
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_sqs import SQSClient
 
 
@@ -51,7 +52,21 @@ def sqs_client(settings: Settings) -> SQSClient:
     return boto3_session(settings.auth_mode).client("sqs", config=config)
 
 
+@functools.cache
+def cloudwatch_client(settings: Settings) -> CloudWatchClient:
+    """For queue metrics SQS itself does not give (the age of the oldest message)."""
+    from botocore.config import Config
+
+    config = Config(
+        region_name=settings.region,
+        retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
+        connect_timeout=5,
+    )
+    return boto3_session(settings.auth_mode).client("cloudwatch", config=config)
+
+
 def reset_clients() -> None:
     """Forget cached sessions and clients (tests, or after rotating settings)."""
     sqs_client.cache_clear()
+    cloudwatch_client.cache_clear()
     boto3_session.cache_clear()
