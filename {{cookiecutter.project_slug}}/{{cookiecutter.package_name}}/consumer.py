@@ -206,7 +206,6 @@ class _Slots:
     """Handler slots: a receiver takes them before receiving, a handler gives one back when done."""
 
     def __init__(self, total: int) -> None:
-        self.total = total
         self._free = total
         self._changed = threading.Condition()
 
