@@ -101,16 +101,16 @@ def test_a_poison_message_reaches_the_dlq_after_max_receive_count_while_the_rest
 def test_a_handler_slower_than_the_visibility_timeout_runs_once_thanks_to_the_heartbeat(
     app_env: AppUnderTest, make_queue: MakeQueue
 ) -> None:
-    queues = make_queue(visibility_timeout=2)
+    queues = make_queue(visibility_timeout=3)
     send(app_env.client, queues.url, ["slow"])
     options = DrainOptions(
-        wait_time_seconds=1, max_concurrency=4, budget_seconds=30, visibility_timeout_seconds=2
+        wait_time_seconds=1, max_concurrency=4, budget_seconds=30, visibility_timeout_seconds=3
     )
     recorder = Recorder()
 
     def slow_handler(message: SqsMessage) -> None:
         recorder.called(message)
-        time.sleep(3.5)  # well past the visibility timeout
+        time.sleep(4.5)  # half as long again as the visibility timeout
         recorder.success(message)
 
     results: list[DrainSummary] = []
