@@ -123,6 +123,13 @@ def test_function_app_indexes_into_the_three_functions(baked: Baked) -> None:
         assert (output["type"], output["name"]) == ("http", "$return")
 
 
+def test_the_ops_cli_answers_in_every_combination(baked: Baked) -> None:
+    result = run([sys.executable, "-m", baked.package, "--help"], baked.path, clean_env())
+    assert result.returncode == 0, result.stderr
+    for command in ("drain", "send", "stats", "redrive"):
+        assert command in result.stdout
+
+
 def test_generated_test_suite_passes(baked_with_app_tests: Baked) -> None:
     baked = baked_with_app_tests
     result = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], baked.path, clean_env())

@@ -7,10 +7,14 @@ tests against a running LocalStack instead.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import azure.functions as func
 import pytest
@@ -18,7 +22,8 @@ from moto.server import ThreadedMotoServer
 from mypy_boto3_sqs import SQSClient
 
 from {{ cookiecutter.package_name }}.aws_session import reset_clients, sqs_client
-from {{ cookiecutter.package_name }}.queues import QueueSet, ensure_queues, is_fifo
+from {{ cookiecutter.package_name }}.consumer import SqsMessage
+from {{ cookiecutter.package_name }}.queues import QueueSet, ensure_queues, is_fifo, queue_arn
 from {{ cookiecutter.package_name }}.settings import Settings
 
 CONFIGURED_QUEUES = {
@@ -34,6 +39,8 @@ def sqs_endpoint() -> Iterator[str]:
     if external:
         yield external
         return
+    # One INFO line per request, captured by pytest, would slow the busiest tests down.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -122,10 +129,150 @@ def queue_depth(client: SQSClient, url: str) -> int:
     )
 
 
-def http_post(route: str, body: bytes, params: dict[str, str] | None = None) -> func.HttpRequest:
-    return func.HttpRequest(method="POST", url=f"/api/{route}", body=body, params=params or {}, headers={})
+def http_post(
+    route: str, body: bytes, params: dict[str, str] | None = None, headers: dict[str, str] | None = None
+) -> func.HttpRequest:
+    return func.HttpRequest(
+        method="POST", url=f"/api/{route}", body=body, params=params or {}, headers=headers or {}
+    )
 
 
 def send_params(queue: str) -> dict[str, str]:
     """Query parameters a send needs for this queue kind (FIFO needs a group)."""
     return {"group_id": "tests"} if is_fifo(queue) else {}
+
+
+@dataclass(frozen=True)
+class QueuePair:
+    url: str
+    dlq_url: str
+
+
+MakeQueue = Callable[..., QueuePair]
+
+
+@pytest.fixture
+def make_queue(app_env: AppUnderTest) -> Iterator[MakeQueue]:
+    """Makes a queue with its DLQ, as a test needs them (FIFO or not); deletes them after."""
+    client = app_env.client
+    created: list[str] = []
+
+    def make(
+        *,
+        fifo: bool = False,
+        content_based_deduplication: bool = True,
+        max_receive_count: int = 3,
+        visibility_timeout: int = 30,
+    ) -> QueuePair:
+        name = f"t-{uuid.uuid4().hex[:12]}"
+        ending = ".fifo" if fifo else ""
+        dedup = str(content_based_deduplication).lower()
+        kind = {"FifoQueue": "true", "ContentBasedDeduplication": dedup} if fifo else {}
+        dlq_url = client.create_queue(QueueName=f"{name}-dlq{ending}", Attributes=kind)["QueueUrl"]
+        created.append(dlq_url)
+        redrive = {
+            "deadLetterTargetArn": queue_arn(client, dlq_url),
+            "maxReceiveCount": str(max_receive_count),
+        }
+        url = client.create_queue(
+            QueueName=f"{name}{ending}",
+            Attributes={
+                **kind,
+                "VisibilityTimeout": str(visibility_timeout),
+                "RedrivePolicy": json.dumps(redrive),
+            },
+        )["QueueUrl"]
+        created.append(url)
+        return QueuePair(url, dlq_url)
+
+    yield make
+    for url in created:
+        client.delete_queue(QueueUrl=url)
+
+
+@dataclass
+class Recorder:
+    """A handler's view of what it was given: every call, thread-safe."""
+
+    calls: list[tuple[str, int]] = field(default_factory=list)
+    succeeded: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def called(self, message: SqsMessage) -> None:
+        with self.lock:
+            self.calls.append((message.body, message.receive_count))
+
+    def success(self, message: SqsMessage) -> None:
+        with self.lock:
+            self.succeeded.append(message.body)
+
+    def duplicates(self) -> int:
+        """Successful handlings beyond the first of each message."""
+        return sum(count - 1 for count in Counter(self.succeeded).values())
+
+
+class BatchEntryFaults:
+    """Makes SQS answer chosen entries of a batch call as failed, on the app's real client.
+
+    No emulator fails one entry of a batch on its own side (``SenderFault=false``, an
+    SQS internal error). So this takes each chosen entry out of the real request before
+    it is sent, and adds it to the real response's ``Failed`` list, as SQS reports an
+    entry it could not handle. Every other entry goes to the emulator and back as is,
+    and nothing the code under test does is replaced.
+    """
+
+    def __init__(
+        self,
+        client: SQSClient,
+        operation: str,
+        choose: Callable[[dict[str, object]], bool],
+        *,
+        times: int = 1,
+        sender_fault: bool = False,
+        code: str = "InternalError",
+    ) -> None:
+        self.client = client
+        self.operation = operation
+        self.choose = choose
+        self.remaining = times
+        self.sender_fault = sender_fault
+        self.code = code
+        self.injected: list[str] = []
+        self.lock = threading.Lock()
+        self.context_key = f"injected-failures-{id(self)}"
+        client.meta.events.register(f"before-parameter-build.sqs.{operation}", self._take_out)
+        client.meta.events.register(f"after-call.sqs.{operation}", self._report)
+
+    def _take_out(self, params: dict[str, object], context: dict[str, object], **_: object) -> None:
+        entries = list(params["Entries"])  # type: ignore[call-overload]
+        with self.lock:
+            chosen = [e for e in entries if self.choose(e)][: self.remaining]
+            if not chosen or len(chosen) == len(entries):  # SQS refuses an empty batch
+                return
+            self.remaining -= len(chosen)
+            self.injected += [str(e.get("MessageBody", e["Id"])) for e in chosen]
+        params["Entries"] = [e for e in entries if e not in chosen]
+        context[self.context_key] = [e["Id"] for e in chosen]
+
+    def _report(self, parsed: dict[str, list[object]], context: dict[str, object], **_: object) -> None:
+        for entry_id in context.pop(self.context_key, []):  # type: ignore[attr-defined]
+            parsed.setdefault("Failed", []).append(
+                {"Id": entry_id, "SenderFault": self.sender_fault, "Code": self.code, "Message": "injected"}
+            )
+
+    def remove(self) -> None:
+        self.client.meta.events.unregister(f"before-parameter-build.sqs.{self.operation}", self._take_out)
+        self.client.meta.events.unregister(f"after-call.sqs.{self.operation}", self._report)
+
+
+def count_requests(client: SQSClient, operation: str) -> Counter[str]:
+    """Counts the HTTP requests of ``operation`` the client sends (retries included)."""
+    counts: Counter[str] = Counter()
+
+    def count(**_: object) -> None:
+        counts[operation] += 1
+
+    client.meta.events.register(
+        f"before-send.sqs.{operation}", count, unique_id=f"count-{operation}-{id(counts)}"
+    )
+    return counts

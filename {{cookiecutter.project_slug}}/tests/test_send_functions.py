@@ -6,8 +6,9 @@ import json
 from collections.abc import Callable
 
 import azure.functions as func
+import pytest
 
-from .conftest import AppUnderTest, drain_all, http_post, send_params
+from .conftest import AppUnderTest, MakeQueue, drain_all, http_post, send_params
 
 Functions = dict[str, Callable[..., object]]
 
@@ -95,3 +96,51 @@ def test_send_batch_refuses_malformed_requests(app_env: AppUnderTest, functions:
         assert response.status_code == expected, (body[:20], response.get_body())
         assert json.loads(response.get_body())["error"]
     assert drain_all(app_env.client, app_env.queues.output_url) == []
+
+
+def test_send_message_carries_message_attributes_and_a_delay(
+    app_env: AppUnderTest, functions: Functions, make_queue: MakeQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queues = make_queue()
+    monkeypatch.setenv("SQS_OUTPUT_QUEUE", queues.url)
+    request = http_post(
+        "messages",
+        b'{"id": "late", "action": "wait"}',
+        params={"delay_seconds": "2"},
+        headers={"X-Message-Attribute-Tenant": "contoso"},
+    )
+
+    response = call(functions, "send_message", request)
+
+    assert response.status_code == 202, response.get_body()
+    depth = app_env.client.get_queue_attributes(
+        QueueUrl=queues.url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert depth["ApproximateNumberOfMessagesDelayed"] == "1"
+    [message] = app_env.client.receive_message(
+        QueueUrl=queues.url, WaitTimeSeconds=5, MessageAttributeNames=["All"]
+    )["Messages"]
+    # HTTP header names are case-insensitive: the attribute name arrives in lower case.
+    assert message["MessageAttributes"]["tenant"] == {"DataType": "String", "StringValue": "contoso"}
+
+
+def test_send_message_to_a_fifo_queue_takes_the_group_and_deduplication_id(
+    app_env: AppUnderTest, functions: Functions, make_queue: MakeQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queues = make_queue(fifo=True, content_based_deduplication=False)
+    monkeypatch.setenv("SQS_OUTPUT_QUEUE", queues.url)
+    params = {"group_id": "orders-42", "deduplication_id": "order-42-created"}
+
+    first = call(functions, "send_message", http_post("messages", b'{"id": "42"}', params))
+    again = call(functions, "send_message", http_post("messages", b'{"id": "42", "retry": true}', params))
+    no_group = call(functions, "send_message", http_post("messages", b'{"id": "43"}'))
+
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert no_group.status_code == 400
+    assert "group" in json.loads(no_group.get_body())["error"]
+    messages = app_env.client.receive_message(
+        QueueUrl=queues.url, MaxNumberOfMessages=10, WaitTimeSeconds=1, MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    assert [(m["Body"], m["Attributes"]["MessageGroupId"]) for m in messages] == [
+        ('{"id": "42"}', "orders-42")
+    ]

@@ -9,12 +9,14 @@ Endpoint overrides (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_SQS``,
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .settings import AuthMode, {% if cookiecutter.aws_auth == "oidc_managed_identity" %}OidcSettings, {% endif %}Settings
 
 if TYPE_CHECKING:
     import boto3
+    from botocore.config import Config
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_sqs import SQSClient
 
 
@@ -37,23 +39,38 @@ def boto3_session(auth_mode: AuthMode, region: str) -> boto3.Session:
 @functools.cache
 def sqs_client(settings: Settings) -> SQSClient:
     """A thread-safe SQS client, shared by every function invocation in this process."""
-    from botocore.config import Config
-
-    config = Config(
-        region_name=settings.region,
-        retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
+    config = _client_config(
+        settings,
         # A drain holds up to max_concurrency handlers that each may call SQS (heartbeats, deletes).
         max_pool_connections=max(10, settings.max_concurrency + 4),
         # Long polls wait up to 20 s; the read timeout must outlast them.
         read_timeout=settings.wait_time_seconds + 10,
-        connect_timeout=5,
     )
     return boto3_session(settings.auth_mode, settings.region).client("sqs", config=config)
+
+
+@functools.cache
+def cloudwatch_client(settings: Settings) -> CloudWatchClient:
+    """For queue metrics SQS itself does not give (the age of the oldest message)."""
+    config = _client_config(settings)
+    return boto3_session(settings.auth_mode, settings.region).client("cloudwatch", config=config)
+
+
+def _client_config(settings: Settings, **options: Any) -> Config:
+    from botocore.config import Config
+
+    return Config(
+        region_name=settings.region,
+        retries={"mode": settings.retry_mode, "total_max_attempts": settings.max_attempts},
+        connect_timeout=5,
+        **options,
+    )
 
 
 def reset_clients() -> None:
     """Forget cached sessions and clients (tests, or after rotating settings)."""
     sqs_client.cache_clear()
+    cloudwatch_client.cache_clear()
     boto3_session.cache_clear()
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
     from .oidc_credentials import managed_identity_credential

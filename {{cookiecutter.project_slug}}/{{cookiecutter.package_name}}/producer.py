@@ -177,6 +177,12 @@ class Sender:
             for success in response.get("Successful", []):
                 result.message_ids[int(success["Id"])] = success["MessageId"]
             retry: list[int] = []
+            answered = set(result.message_ids) | {int(f["Id"]) for f in response.get("Failed", [])}
+            for index in pending:
+                if index not in answered:  # neither sent nor refused: say so rather than guess
+                    result.failures.append(
+                        SendFailure(index, "NoAnswer", "SQS did not report this entry", False)
+                    )
             for failure in response.get("Failed", []):
                 index = int(failure["Id"])
                 if not failure["SenderFault"] and attempt < self.max_attempts:

@@ -44,6 +44,17 @@ def queue_arn(client: SQSClient, url: str) -> str:
     return attributes["Attributes"]["QueueArn"]
 
 
+def dead_letter_queue_url(client: SQSClient, url: str) -> str | None:
+    """The DLQ named by the queue's redrive policy, or None when it has none."""
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
+    policy = attributes.get("Attributes", {}).get("RedrivePolicy")
+    if not policy:
+        return None
+    dlq_arn = str(json.loads(policy)["deadLetterTargetArn"])
+    account, name = dlq_arn.split(":")[4:6]
+    return client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+
+
 @dataclass(frozen=True)
 class QueueSet:
     input_url: str

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from .aws_session import sqs_client
-from .consumer import DrainOptions, DrainSummary, drain
+from .consumer import DrainOptions, DrainSummary, Handler, drain
 from .message_handler import handle_message
 from .producer import Sender
 from .queues import queue_url
@@ -13,16 +14,23 @@ from .settings import Settings
 
 
 def drain_input_queue(
-    settings: Settings | None = None, *, stop: threading.Event | None = None
+    settings: Settings | None = None,
+    *,
+    handler: Handler | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable[[DrainSummary], None] | None = None,
+    progress_every_seconds: float = 5.0,
 ) -> DrainSummary:
     settings = settings or Settings.from_env()
     client = sqs_client(settings)
     return drain(
         client,
         queue_url(client, settings.input_queue),
-        handle_message,
+        handler or handle_message,
         DrainOptions.from_settings(settings),
         stop=stop,
+        progress=progress,
+        progress_every_seconds=progress_every_seconds,
     )
 
 

@@ -35,7 +35,8 @@ def outgoing_message(body: str, req: func.HttpRequest) -> OutgoingMessage:
     """A message with the options the request carries.
 
     Query: ``group_id``, ``deduplication_id``, ``delay_seconds``.
-    Headers ``X-Message-Attribute-<Name>: <value>`` become String message attributes.
+    Headers ``X-Message-Attribute-<name>: <value>`` become String message attributes; the
+    name arrives in lower case (HTTP header names are case-insensitive).
     """
     delay = req.params.get("delay_seconds", "0")
     if not delay.isdigit():

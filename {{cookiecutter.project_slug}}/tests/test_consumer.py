@@ -1,0 +1,241 @@
+"""The consumer against a real SQS endpoint: failures, the DLQ, the heartbeat, FIFO order, the budget."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import defaultdict
+from dataclasses import replace
+
+from mypy_boto3_sqs import SQSClient
+
+from {{ cookiecutter.package_name }}.consumer import DrainOptions, DrainSummary, Handler, SqsMessage, drain
+from {{ cookiecutter.package_name }}.producer import OutgoingMessage, Sender
+
+from .conftest import AppUnderTest, BatchEntryFaults, MakeQueue, Recorder, drain_all, queue_depth
+
+# Short waits keep the suite fast; backoff 0 brings a failed message back at once.
+FAST = DrainOptions(
+    wait_time_seconds=1,
+    max_concurrency=16,
+    budget_seconds=60,
+    visibility_timeout_seconds=30,
+    backoff_base_seconds=0,
+)
+
+
+def send(client: SQSClient, url: str, bodies: list[str], group_of: dict[str, str] | None = None) -> None:
+    groups = group_of or {}
+    result = Sender(client, url).send_batch([OutgoingMessage(b, group_id=groups.get(b)) for b in bodies])
+    assert result.failures == []
+
+
+def drain_until_empty(
+    client: SQSClient, url: str, handler: Handler, options: DrainOptions = FAST, passes: int = 6
+) -> list[DrainSummary]:
+    """Drain passes, as timer ticks would run them, until nothing is left on the queue."""
+    summaries = []
+    for _ in range(passes):
+        summaries.append(drain(client, url, handler, options))
+        if queue_depth(client, url) == 0:
+            break
+    return summaries
+
+
+def test_500_messages_with_random_first_try_failures_end_processed_and_none_is_lost(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    queues = make_queue(max_receive_count=3)
+    bodies = [f"m-{n:03d}" for n in range(500)]
+    send(app_env.client, queues.url, bodies)
+    seed = random.randrange(1_000_000)
+    fails_first_try = {b for b in bodies if random.Random(f"{seed}:{b}").random() < 0.3}
+    recorder = Recorder()
+
+    def handler(message: SqsMessage) -> None:
+        recorder.called(message)
+        if message.receive_count == 1 and message.body in fails_first_try:
+            raise RuntimeError("fails on its first try")
+        recorder.success(message)
+
+    summaries = drain_until_empty(app_env.client, queues.url, handler)
+
+    context = f"seed {seed}, {len(fails_first_try)} failing first tries, summaries {summaries}"
+    in_dlq = drain_all(app_env.client, queues.dlq_url)
+    assert sorted(set(recorder.succeeded) | set(in_dlq)) == bodies, context  # none lost
+    assert in_dlq == [], context  # only first tries fail; maxReceiveCount is 3
+    duplicates = recorder.duplicates()
+    print(f"500 messages: {len(fails_first_try)} first-try failures, {duplicates} duplicates ({context})")
+    assert duplicates == 0, context
+    assert sum(s.failed for s in summaries) == len(fails_first_try), context
+    assert sum(s.deleted for s in summaries) == 500, context
+    assert queue_depth(app_env.client, queues.url) == 0
+
+
+def test_a_poison_message_reaches_the_dlq_after_max_receive_count_while_the_rest_flow(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    queues = make_queue(max_receive_count=3)
+    good = [f"good-{n:02d}" for n in range(30)]
+    send(app_env.client, queues.url, ["poison", *good])
+    recorder = Recorder()
+
+    def handler(message: SqsMessage) -> None:
+        recorder.called(message)
+        if message.body == "poison":
+            raise ValueError("cannot be handled")
+        recorder.success(message)
+
+    quick = replace(FAST, wait_time_seconds=0)
+    first = drain(app_env.client, queues.url, handler, quick)
+    assert sorted(recorder.succeeded) == good  # the poison message blocks nobody
+    drain_until_empty(app_env.client, queues.url, handler, quick)
+
+    assert drain_all(app_env.client, queues.dlq_url) == ["poison"]
+    assert [count for body, count in recorder.calls if body == "poison"] == [1, 2, 3]
+    assert first.deleted == 30
+    assert queue_depth(app_env.client, queues.url) == 0
+
+
+def test_a_handler_slower_than_the_visibility_timeout_runs_once_thanks_to_the_heartbeat(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    queues = make_queue(visibility_timeout=3)
+    send(app_env.client, queues.url, ["slow"])
+    options = DrainOptions(
+        wait_time_seconds=1, max_concurrency=4, budget_seconds=30, visibility_timeout_seconds=3
+    )
+    recorder = Recorder()
+
+    def slow_handler(message: SqsMessage) -> None:
+        recorder.called(message)
+        time.sleep(4.5)  # half as long again as the visibility timeout
+        recorder.success(message)
+
+    results: list[DrainSummary] = []
+    first = threading.Thread(
+        target=lambda: results.append(drain(app_env.client, queues.url, slow_handler, options))
+    )
+    first.start()
+    while not recorder.calls and first.is_alive():
+        time.sleep(0.05)
+    # Meanwhile a second consumer polls all along, as another instance would.
+    others = []
+    while first.is_alive():
+        others.append(drain(app_env.client, queues.url, slow_handler, options))
+    first.join()
+
+    assert recorder.calls == [("slow", 1)]
+    assert recorder.succeeded == ["slow"]
+    assert results[0].heartbeats >= 2
+    assert sum(o.received for o in others) == 0
+    assert queue_depth(app_env.client, queues.url) == 0
+
+
+def test_fifo_keeps_the_order_of_each_group_under_failures(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    # Released followers of a failed message count receives too: leave room before the DLQ.
+    queues = make_queue(fifo=True, max_receive_count=10)
+    groups = ["a", "b", "c", "d"]
+    bodies = [f"{group}:{n:02d}" for n in range(12) for group in groups]
+    send(app_env.client, queues.url, bodies, group_of={b: b.split(":")[0] for b in bodies})
+    done: dict[str, list[int]] = defaultdict(list)
+    running: set[str] = set()
+    overlaps: list[str] = []
+    seen: set[str] = set()
+    lock = threading.Lock()
+
+    def handler(message: SqsMessage) -> None:
+        group, number = message.body.split(":")
+        assert message.group_id == group
+        with lock:
+            if group in running:
+                overlaps.append(message.body)
+            running.add(group)
+            first_try = message.body not in seen
+            seen.add(message.body)
+        try:
+            time.sleep(0.01)
+            if int(number) % 4 == 1 and first_try:
+                raise RuntimeError("fails on its first try")
+            with lock:
+                done[group].append(int(number))
+        finally:
+            with lock:
+                running.discard(group)
+
+    # moto's long poll does not wake when a group frees up; a short poll keeps this test quick.
+    summaries = drain_until_empty(app_env.client, queues.url, handler, replace(FAST, wait_time_seconds=0), 10)
+
+    assert {group: done[group] for group in groups} == {group: list(range(12)) for group in groups}, summaries
+    assert overlaps == []  # one message of a group at a time
+    assert sum(s.failed for s in summaries) == 3 * len(groups)
+    assert sum(s.released for s in summaries) > 0  # the rest of a failed group went back
+    assert drain_all(app_env.client, queues.dlq_url) == []
+
+
+def test_a_drain_returns_within_its_budget_plus_one_long_poll(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    queues = make_queue()
+    send(app_env.client, queues.url, [f"m-{n}" for n in range(200)])
+    options = DrainOptions(
+        wait_time_seconds=2, max_concurrency=2, budget_seconds=2, visibility_timeout_seconds=30
+    )
+
+    def handler(_: SqsMessage) -> None:
+        time.sleep(0.05)
+
+    summary = drain(app_env.client, queues.url, handler, options)
+
+    assert summary.stopped_because == "budget"
+    # A correctness bound, not a speed claim: the budget, one long poll, and a generous margin
+    # for the running handlers and the last acks.
+    assert summary.duration_seconds <= options.budget_seconds + options.wait_time_seconds + 3
+    assert summary.received == summary.succeeded == summary.deleted > 0
+    assert queue_depth(app_env.client, queues.url) == 200 - summary.deleted  # the rest wait, none lost
+
+
+def test_delete_batch_entries_that_fail_are_retried(app_env: AppUnderTest, make_queue: MakeQueue) -> None:
+    queues = make_queue()
+    bodies = [f"m-{n:02d}" for n in range(25)]
+    send(app_env.client, queues.url, bodies)
+    faults = BatchEntryFaults(app_env.client, "DeleteMessageBatch", lambda entry: True, times=3)
+    recorder = Recorder()
+    try:
+        summary = drain(app_env.client, queues.url, recorder.success, replace(FAST, ack_linger_seconds=0.5))
+    finally:
+        faults.remove()
+
+    assert len(faults.injected) == 3
+    assert (summary.deleted, summary.delete_failed) == (25, 0)
+    assert queue_depth(app_env.client, queues.url) == 0
+    assert sorted(recorder.succeeded) == bodies
+
+
+def test_a_delete_that_sqs_refuses_for_good_is_reported_and_the_message_comes_back(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    queues = make_queue()
+    send(app_env.client, queues.url, ["one", "two", "three"])
+    faults = BatchEntryFaults(
+        app_env.client,
+        "DeleteMessageBatch",
+        lambda entry: True,
+        times=1,
+        sender_fault=True,
+        code="ReceiptHandleIsInvalid",
+    )
+    recorder = Recorder()
+    # A long linger puts the three deletes in one batch, so one entry can fail alone.
+    options = DrainOptions(wait_time_seconds=1, visibility_timeout_seconds=2, ack_linger_seconds=1.0)
+    try:
+        summary = drain(app_env.client, queues.url, recorder.success, options)
+    finally:
+        faults.remove()
+
+    assert faults.injected != []
+    assert (summary.succeeded, summary.deleted, summary.delete_failed) == (3, 2, 1)  # not retried
+    assert queue_depth(app_env.client, queues.url) == 1  # at least once: it comes back

@@ -1,0 +1,7 @@
+"""``python -m <package>``: the ops commands (see cli.py)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
