@@ -56,7 +56,7 @@ Next steps:
   cd {slug}
   python{python} -m venv .venv && . .venv/bin/activate
   pip install -r requirements-dev.txt
-  python -m {package}.local_dev.smoke    # the whole flow on an embedded SQS emulator, with a summary
+  python -m {package} smoke    # the whole flow on an embedded SQS emulator, with a summary
   python -m pytest                      # the app's own tests, against an embedded SQS emulator
   python -m {package} --help            # ops commands: drain, send, stats, redrive
 

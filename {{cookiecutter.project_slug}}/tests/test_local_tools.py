@@ -16,8 +16,8 @@ from pathlib import Path
 import boto3
 import pytest
 
+from {{ cookiecutter.package_name }} import cli
 from {{ cookiecutter.package_name }}.local_dev import emulator as local_emulator
-from {{ cookiecutter.package_name }}.local_dev import sample_messages
 from {{ cookiecutter.package_name }}.settings import use_local_settings
 
 from .conftest import CONFIGURED_QUEUES, AppUnderTest, drain_all
@@ -32,11 +32,11 @@ def local_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def run_module(
-    module: str, *args: str, env: dict[str, str] | None = None
+def run_command(
+    command: str, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", f"{PACKAGE}.{module}", *args],
+        [sys.executable, "-m", PACKAGE, command, *args],
         cwd=PROJECT,
         env=env or local_env(),
         capture_output=True,
@@ -53,9 +53,10 @@ def free_port() -> int:
 
 
 def test_the_smoke_command_runs_the_whole_flow_and_prints_the_counts_it_promised() -> None:
-    result = run_module("local_dev.smoke")
+    result = run_command("smoke")
 
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "drain finished" not in result.stdout + result.stderr  # the app's logs only with --verbose
     out = result.stdout
     assert "on an embedded SQS emulator (moto)" in out
     for line in (
@@ -76,7 +77,7 @@ def test_the_smoke_command_runs_the_whole_flow_and_prints_the_counts_it_promised
 
 def test_the_smoke_command_fails_and_names_the_count_that_does_not_hold() -> None:
     # A batch limit below the smoke's batch: the batch function refuses it (413).
-    result = run_module("local_dev.smoke", env=local_env(SQS_MAX_BATCH_ITEMS="5"))
+    result = run_command("smoke", env=local_env(SQS_MAX_BATCH_ITEMS="5"))
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert "send_message_batch  POST /api/messages/batch  413" in result.stdout
@@ -88,7 +89,7 @@ def test_the_smoke_command_fails_and_names_the_count_that_does_not_hold() -> Non
 def emulator_process() -> Iterator[tuple[subprocess.Popen[str], int, queue.Queue[str]]]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", f"{PACKAGE}.local_dev.emulator", "--port", str(port)],
+        [sys.executable, "-m", PACKAGE, "emulator", "--port", str(port)],
         cwd=PROJECT,
         env=local_env(),
         stdout=subprocess.PIPE,
@@ -148,7 +149,7 @@ def test_the_local_emulator_refuses_a_port_in_use_and_says_what_to_do() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        result = run_module("local_dev.emulator", "--port", str(taken.getsockname()[1]))
+        result = run_command("emulator", "--port", str(taken.getsockname()[1]))
 
     assert result.returncode == 2
     assert "is in use" in result.stderr
@@ -162,7 +163,7 @@ def test_without_moto_the_emulator_says_how_to_install_it(monkeypatch: pytest.Mo
 
 
 def test_sample_messages_puts_good_and_poison_messages_on_the_input_queue(app_env: AppUnderTest) -> None:
-    assert sample_messages.main(["--settings", "", "--count", "3", "--poison", "2"]) == 0
+    assert cli.main(["samples", "--settings", "", "--count", "3", "--poison", "2"]) == 0
 
     bodies = [json.loads(body) for body in drain_all(app_env.client, app_env.queues.input_url)]
     assert sorted("action" in body for body in bodies) == [False, False, True, True, True]
@@ -189,5 +190,5 @@ def test_local_settings_fill_only_what_the_environment_lacks_and_overrides_win(t
 def test_the_readme_shows_the_commands_the_tools_run_and_print() -> None:
     readme = (PROJECT / "README.md").read_text(encoding="utf-8")
     assert local_emulator.AZURITE_COMMAND in readme
-    for module in ("local_dev.smoke", "local_dev.emulator", "local_dev.sample_messages", "queues"):
-        assert f"python -m {PACKAGE}.{module}" in readme
+    for command in ("smoke", "emulator", "samples", "create-queues"):
+        assert f"python -m {PACKAGE} {command}" in readme

@@ -80,7 +80,8 @@ def test_the_queues_command_creates_the_queues_of_a_settings_file(sqs_endpoint: 
         [
             sys.executable,
             "-m",
-            "{{ cookiecutter.package_name }}.queues",
+            "{{ cookiecutter.package_name }}",
+            "create-queues",
             "--settings",
             str(settings_file),
             "--endpoint-url",

@@ -4,16 +4,14 @@ A queue setting may be a name or a full URL. A name is resolved once per client
 with ``GetQueueUrl``, so one settings file works against every endpoint (their
 URL forms and default accounts differ: LocalStack 000000000000, moto 123456789012).
 
-``python -m <package>.queues`` creates the queues on the endpoint the settings point at.
+``python -m <package> create-queues`` creates the queues on the endpoint the settings point at.
 It needs only boto3, so LocalStack's ready hook runs it with LocalStack's own Python.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -88,51 +86,3 @@ def _create(client: SQSClient, name: str, attributes: dict[str, str]) -> str:
     if is_fifo(name):
         attributes = {**attributes, "FifoQueue": "true", "ContentBasedDeduplication": "true"}
     return client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Create the queues of ``local.settings.json`` (or the environment) and print them."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from .aws_session import reset_clients, sqs_client
-    from .settings import SettingsError, local_settings_path, use_local_settings
-
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {__package__}.queues",
-        description="Create the DLQ, the input queue with its redrive policy, and the output queue "
-        "(idempotent).",
-    )
-    parser.add_argument("--settings", help="settings file (default: ./local.settings.json if present)")
-    parser.add_argument("--endpoint-url", help="SQS endpoint (default: AWS_ENDPOINT_URL, else AWS)")
-    args = parser.parse_args(argv)
-    overrides: dict[str, str | None] = {}
-    if args.endpoint_url:
-        overrides = {"AWS_ENDPOINT_URL": args.endpoint_url, "AWS_ENDPOINT_URL_SQS": None}
-    try:
-        settings = use_local_settings(local_settings_path(args.settings), overrides)
-        if not settings.dlq:
-            raise SettingsError("SQS_DLQ is not set: the input queue needs a dead-letter queue")
-        reset_clients()
-        queues = ensure_queues(sqs_client(settings), settings)
-    except SettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (BotoCoreError, ClientError) as error:
-        print(f"error: could not create the queues: {error}", file=sys.stderr)
-        return 1
-    print(describe_queues(settings, queues))
-    return 0
-
-
-def describe_queues(settings: Settings, queues: QueueSet) -> str:
-    return "\n".join(
-        [
-            f"  input   {queues.input_url}  (to the DLQ after {settings.max_receive_count} receives)",
-            f"  DLQ     {queues.dlq_url}",
-            f"  output  {queues.output_url}",
-        ]
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,6 @@ so it is imported only when an emulator starts.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -110,24 +109,16 @@ def create_local_queues(
     return settings, ensure_queues(sqs_client(settings), settings)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {__package__}.emulator",
-        description="Run an SQS emulator (moto) on 127.0.0.1 with the app's queues, until Ctrl-C.",
-    )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default 4566; 0: any free)")
-    parser.add_argument("--settings", help="settings file (default: ./local.settings.json if present)")
-    parser.add_argument("--verbose", action="store_true", help="print every request")
-    args = parser.parse_args(argv)
-
+def serve(port: int, settings_file: str | None, verbose: bool) -> int:
+    """Run the emulator with the app's queues until SIGINT or SIGTERM; ``python -m <package> emulator``."""
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     try:
-        settings_path = local_settings_path(args.settings)
-        emulator = start_emulator(args.port, log_requests=args.verbose)
+        settings_path = local_settings_path(settings_file)
+        emulator = start_emulator(port, log_requests=verbose)
     except (EmulatorUnavailable, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -157,7 +148,7 @@ def configured_endpoint(settings_path: Path | None) -> str:
 
 
 def banner(url: str, settings: Settings, queues: QueueSet, configured: str) -> str:
-    package = __package__
+    package = __package__.rpartition(".")[0]
     port = urlsplit(url).port
     lines = [
         f"SQS emulator (moto) listening on {url}, account {MOTO_ACCOUNT_ID}, region {settings.region}.",
@@ -175,12 +166,8 @@ def banner(url: str, settings: Settings, queues: QueueSet, configured: str) -> s
         "Next, each in its own terminal, in this folder with the venv active:",
         f"  {AZURITE_COMMAND}   # storage for the timer trigger",
         "  func start   # the app, on this emulator",
-        f"  python -m {package}.sample_messages   # work for the trigger",
+        f"  python -m {package} samples   # work for the trigger",
         f"  SQS_TEST_ENDPOINT_URL=http://{LOOPBACK}:{port} python -m pytest   # the tests, on this emulator",
         "Ctrl-C stops the emulator; its queues and messages are gone then.",
     ]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

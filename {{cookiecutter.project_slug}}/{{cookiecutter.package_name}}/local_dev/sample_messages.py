@@ -1,6 +1,6 @@
 """Sample work for the trigger: messages that fit ``message_handler.WorkItem``, and poison ones.
 
-``python -m <package>.sample_messages`` puts them on the input queue of the endpoint the
+``python -m <package> samples`` puts them on the input queue of the endpoint the
 settings point at (``local.settings.json``: the local emulator or LocalStack); the
 trigger drains them on its next tick. The smoke command sends the same ones.
 When you change the message model, change these too.
@@ -8,17 +8,11 @@ When you change the message model, change these too.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import uuid
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from ..aws_session import reset_clients, sqs_client
-from ..producer import OutgoingMessage, Sender
-from ..queues import is_fifo, queue_url
-from ..settings import SettingsError, local_settings_path, use_local_settings
+from ..producer import OutgoingMessage
+from ..queues import is_fifo
 
 GOOD_GROUP = "samples"
 POISON_GROUP = "samples-poison"  # its own FIFO group, so it blocks no good message
@@ -38,50 +32,16 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {__package__}.sample_messages",
-        description="Put sample messages (and poison ones) on the input queue.",
-    )
-    parser.add_argument("--count", type=int, default=5, help="good messages (default 5)")
-    parser.add_argument("--poison", type=int, default=1, help="poison messages (default 1)")
-    parser.add_argument("--settings", help="settings file (default: ./local.settings.json if present)")
-    parser.add_argument("--endpoint-url", help="SQS endpoint (default: AWS_ENDPOINT_URL, else AWS)")
-    args = parser.parse_args(argv)
-    overrides: dict[str, str | None] = {}
-    if args.endpoint_url:
-        overrides = {"AWS_ENDPOINT_URL": args.endpoint_url, "AWS_ENDPOINT_URL_SQS": None}
-    try:
-        settings = use_local_settings(local_settings_path(args.settings), overrides)
-        reset_clients()
-        client = sqs_client(settings)
-        url = queue_url(client, settings.input_queue)
-        fifo = is_fifo(url)
-        run = new_run_id()
-        messages = [
-            OutgoingMessage(good_message(run, n), group_id=GOOD_GROUP if fifo else None)
-            for n in range(1, args.count + 1)
-        ] + [
-            OutgoingMessage(poison_message(run, n), group_id=POISON_GROUP if fifo else None)
-            for n in range(1, args.poison + 1)
-        ]
-        result = Sender(client, url, max_message_bytes=settings.max_message_bytes).send_batch(messages)
-    except SettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (BotoCoreError, ClientError) as error:
-        print(f"error: could not reach the input queue: {error}", file=sys.stderr)
-        return 1
-    for failure in result.failures:
-        print(
-            f"error: message {failure.index} was not sent: {failure.code}: {failure.reason}", file=sys.stderr
-        )
-    print(
-        f"Sent {result.sent} of {len(messages)} messages ({args.count} good, {args.poison} poison, "
-        f"run {run}) to {url}."
-    )
-    return 0 if not result.failures else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def sample_messages(queue_url: str, count: int, poison: int) -> list[OutgoingMessage]:
+    """``count`` good and ``poison`` poison messages for the queue, in FIFO groups of their own on FIFO."""
+    fifo = is_fifo(queue_url)
+    run = new_run_id()
+    good = [
+        OutgoingMessage(good_message(run, n), group_id=GOOD_GROUP if fifo else None)
+        for n in range(1, count + 1)
+    ]
+    bad = [
+        OutgoingMessage(poison_message(run, n), group_id=POISON_GROUP if fifo else None)
+        for n in range(1, poison + 1)
+    ]
+    return good + bad

@@ -1,6 +1,6 @@
 """First-run smoke: the app's whole flow on an embedded SQS emulator, ending in a short summary.
 
-``python -m <package>.smoke``, from the project folder; no Docker, no ``func``:
+``python -m <package> smoke``, from the project folder; no Docker, no ``func``:
 
 1. starts moto's server on a free 127.0.0.1 port (or uses ``--endpoint-url``, with
    queues of its own) and creates the queues with ``queues.ensure_queues``;
@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -280,25 +279,14 @@ def report(smoke: SmokeRun, label: str, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {__package__}.smoke",
-        description="Run the app's whole flow on an embedded SQS emulator and print a summary.",
-    )
-    parser.add_argument(
-        "--endpoint-url",
-        help="use this SQS endpoint (for example LocalStack's) with queues of the smoke's own, "
-        "instead of an embedded emulator",
-    )
-    parser.add_argument("--settings", help="settings file (default: ./local.settings.json if present)")
-    parser.add_argument("--verbose", action="store_true", help="show the app's logs")
-    args = parser.parse_args(argv)
-    _configure_logging(args.verbose)
+def run_and_report(endpoint_url: str | None, settings_file: str | None, verbose: bool) -> int:
+    """The whole flow, then a summary; exit code 0 when every count holds. ``python -m <package> smoke``."""
+    _configure_logging(verbose)
     started = time.monotonic()
     try:
-        settings_path = local_settings_path(args.settings)
-        with sqs_endpoint(args.endpoint_url) as (endpoint, label):
-            smoke = run_smoke(endpoint, settings_path, own_queues=bool(args.endpoint_url))
+        settings_path = local_settings_path(settings_file)
+        with sqs_endpoint(endpoint_url) as (endpoint, label):
+            smoke = run_smoke(endpoint, settings_path, own_queues=bool(endpoint_url))
     except (EmulatorUnavailable, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -315,14 +303,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _configure_logging(verbose: bool) -> None:
-    """Quiet by default: the summary tells the story; --verbose shows the app's own logs."""
-    if not verbose:
-        logging.getLogger().setLevel(logging.CRITICAL)
-        return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Quiet by default: the summary tells the story; --verbose shows the app's own logs.
+
+    The level goes on the handler: the smoke's recorder raises the trigger's logger to INFO.
+    """
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.INFO if verbose else logging.CRITICAL)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     for noisy in ("botocore", "urllib3", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,7 @@
 
 LocalStack runs this file with exec() in its own Python, which has boto3. The setup runs in
 a child process of that interpreter, so the app's modules never load into LocalStack:
-``python -m <package>.queues`` reads the mounted local.settings.json (queue names, region,
+``python -m <package> create-queues`` reads the mounted local.settings.json (queue names, region,
 maxReceiveCount) and calls ``queues.ensure_queues``, as the embedded emulator and the tests
 do. A failure marks this hook ERROR, and the compose health check stays unhealthy.
 """
@@ -19,7 +19,8 @@ subprocess.run(  # noqa: S603 - fixed arguments, no shell
     [
         sys.executable,
         "-m",
-        "{{ cookiecutter.package_name }}.queues",
+        "{{ cookiecutter.package_name }}",
+        "create-queues",
         "--settings",
         str(app_dir / "local.settings.json"),
         "--endpoint-url",
