@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 
 from mypy_boto3_sqs import SQSClient
@@ -239,3 +240,54 @@ def test_a_delete_that_sqs_refuses_for_good_is_reported_and_the_message_comes_ba
     assert faults.injected != []
     assert (summary.succeeded, summary.deleted, summary.delete_failed) == (3, 2, 1)  # not retried
     assert queue_depth(app_env.client, queues.url) == 1  # at least once: it comes back
+
+
+def visible_count(client: SQSClient, url: str) -> int:
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def test_a_stop_releases_the_messages_not_yet_started_while_handlers_still_run(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    queues = make_queue()
+    send(app_env.client, queues.url, ["first", "second", "third"])
+    started, release, stop = threading.Event(), threading.Event(), threading.Event()
+
+    def blocking_handler(_: SqsMessage) -> None:
+        started.set()
+        release.wait(timeout=60)
+
+    # One handler slot: the second message waits in the pool (prefetched), the third on the queue.
+    options = DrainOptions(
+        wait_time_seconds=1, max_concurrency=1, budget_seconds=60, visibility_timeout_seconds=30
+    )
+    summaries: list[DrainSummary] = []
+    worker = threading.Thread(
+        target=lambda: summaries.append(
+            drain(app_env.client, queues.url, blocking_handler, options, stop=stop)
+        )
+    )
+    worker.start()
+    try:
+        assert started.wait(timeout=30)
+        assert wait_until(lambda: visible_count(app_env.client, queues.url) == 1, timeout=15)  # 2 in hand
+        stop.set()
+        # Bounds on a condition, not on speed: the handler still blocks, so only a release shows.
+        assert wait_until(lambda: visible_count(app_env.client, queues.url) == 2, timeout=15)
+    finally:
+        release.set()
+        worker.join(timeout=60)
+
+    [summary] = summaries
+    assert (summary.stopped_because, summary.succeeded, summary.released) == ("stop_requested", 1, 1)
+    assert queue_depth(app_env.client, queues.url) == 2  # none lost

@@ -28,7 +28,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -228,6 +228,14 @@ class _Slots:
             self._changed.notify_all()
 
 
+def by_group(messages: list[SqsMessage]) -> list[list[SqsMessage]]:
+    """The messages of each MessageGroupId, in the order received."""
+    groups: dict[str | None, list[SqsMessage]] = {}
+    for message in messages:
+        groups.setdefault(message.group_id, []).append(message)
+    return list(groups.values())
+
+
 class _Drain:
     def __init__(
         self,
@@ -252,6 +260,8 @@ class _Drain:
         self.state_lock = threading.Lock()
         self.stopped_because = ""
         self.receive_errors_in_a_row = 0
+        # Sequences submitted to the pool and not finished; those not started go back on stop.
+        self.queued: dict[Future[None], list[SqsMessage]] = {}
         # Set once a receive comes back full: only then do the extra receivers start,
         # so an idle queue costs one long poll per pass.
         self.queue_is_busy = threading.Event()
@@ -290,8 +300,15 @@ class _Drain:
         """Stop every receiver; the first reason is the one reported."""
         with self.state_lock:
             self.stopped_because = self.stopped_because or reason
+            queued = list(self.queued.items())
         self.slots.wake_all()
         self.queue_is_busy.set()
+        if reason in ("stop_requested", "budget"):
+            for future, sequence in queued:
+                if future.cancel():  # not started: SQS may hand them out again at once
+                    self.acks.change_visibility(sequence, 0)
+                    self.counts.add(released=len(sequence))
+                    self.slots.give(len(sequence))
 
     def _should_stop(self) -> bool:
         if not self.stopped_because:
@@ -366,25 +383,23 @@ class _Drain:
         if not overtakers:
             return messages
         # They would overtake earlier messages of their group that are on their way back.
-        groups: dict[str | None, list[SqsMessage]] = {}
-        for message in overtakers:
-            groups.setdefault(message.group_id, []).append(message)
-        for group in groups.values():
+        for group in by_group(overtakers):
             self.acks.change_visibility(group, 0)
         self.counts.add(released=len(overtakers))
         return [m for m in messages if m not in overtakers]
 
     def _dispatch(self, pool: ThreadPoolExecutor, messages: list[SqsMessage]) -> None:
         """Units of work: one message each, or on FIFO one group's messages in order."""
-        if not self.fifo:
-            for message in messages:
-                pool.submit(self._handle_sequence, [message])
-            return
-        groups: dict[str | None, list[SqsMessage]] = {}
-        for message in messages:
-            groups.setdefault(message.group_id, []).append(message)
-        for sequence in groups.values():
-            pool.submit(self._handle_sequence, sequence)
+        sequences = by_group(messages) if self.fifo else [[message] for message in messages]
+        for sequence in sequences:
+            future = pool.submit(self._handle_sequence, sequence)
+            with self.state_lock:
+                self.queued[future] = sequence
+            future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[None]) -> None:
+        with self.state_lock:
+            self.queued.pop(future, None)
 
     def _handle_sequence(self, sequence: list[SqsMessage]) -> None:
         for position, message in enumerate(sequence):
