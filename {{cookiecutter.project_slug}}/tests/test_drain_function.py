@@ -8,6 +8,9 @@ from collections.abc import Callable
 
 import pytest
 from azure.functions.timer import TimerRequest
+from botocore.awsrequest import AWSResponse
+
+from {{ cookiecutter.package_name }}.functions.sqs_trigger import DrainFailed
 
 from .conftest import AppUnderTest, drain_all, queue_depth
 
@@ -60,3 +63,22 @@ def test_drain_of_an_empty_queue_returns_after_one_long_poll(
         1,
         "queue_empty",
     )
+
+
+def test_a_drain_whose_deletes_are_refused_fails_the_invocation_and_loses_nothing(
+    app_env: AppUnderTest, functions: Functions
+) -> None:
+    put(app_env, [json.dumps({"id": f"d{i}", "action": "work"}) for i in range(3)])
+
+    # As with a role that lacks sqs:DeleteMessage: the real client gets SQS's error answer.
+    def access_denied(**_: object) -> tuple[AWSResponse, dict[str, object]]:
+        error = {"Code": "AccessDenied", "Message": "not authorized to perform sqs:DeleteMessage"}
+        return AWSResponse("https://sqs", 403, {}, None), {"Error": error, "ResponseMetadata": {}}
+
+    app_env.client.meta.events.register("before-call.sqs.DeleteMessageBatch", access_denied)
+    try:
+        with pytest.raises(DrainFailed, match=r"3 handled message\(s\) could not be deleted.*AccessDenied"):
+            functions["drain_input_queue_on_timer"](TimerRequest())
+    finally:
+        app_env.client.meta.events.unregister("before-call.sqs.DeleteMessageBatch", access_denied)
+    assert queue_depth(app_env.client, app_env.queues.input_url) == 3  # handled again later: at least once

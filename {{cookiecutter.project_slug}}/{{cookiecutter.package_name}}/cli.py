@@ -154,7 +154,10 @@ def run_drain(args: argparse.Namespace) -> int:
         for signum, action in previous.items():
             signal.signal(signum, action)
     emit(summary.as_log_fields())
-    return EXIT_PARTLY if summary.stopped_because == "sqs_errors" else EXIT_OK
+    if summary.problem:
+        progress(f"error: {summary.problem}")
+        return EXIT_PARTLY
+    return EXIT_OK
 
 
 # send

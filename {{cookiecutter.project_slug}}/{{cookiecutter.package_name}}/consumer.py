@@ -156,6 +156,19 @@ class DrainSummary:
     def sqs_requests(self) -> int:
         return self.receive_requests + self.ack_requests
 
+    @property
+    def problem(self) -> str | None:
+        """Why this pass must be reported as failed, or None. A handler's failure is not one:
+        its message is retried, then dead-lettered, by design."""
+        if self.stopped_because == "sqs_errors":
+            return f"SQS kept failing: {self.last_error}"
+        if self.delete_failed:
+            return (
+                f"{self.delete_failed} handled message(s) could not be deleted and will be handled again "
+                f"(check sqs:DeleteMessage on the queue): {self.last_error}"
+            )
+        return None
+
     def as_log_fields(self) -> dict[str, Any]:
         return {**asdict(self), "sqs_requests": self.sqs_requests}
 
@@ -200,6 +213,11 @@ class _Counts:
         with self._lock:
             self.summary.sqs_errors += 1
             self.summary.last_error = f"{type(error).__name__}: {error}"
+
+    def refused(self, operation: str, reason: str) -> None:
+        """An entry SQS refused for good (the call itself succeeded)."""
+        with self._lock:
+            self.summary.last_error = f"{operation}: {reason}"
 
 
 class _Slots:
@@ -651,6 +669,7 @@ class _Acknowledger(threading.Thread):
                 # SQS will redeliver it and it will be handled again: at least once, never lost.
                 logger.error("could not delete message %s: %s", message.message_id, reason)
                 self.counts.add(delete_failed=1)
+                self.counts.refused("DeleteMessageBatch", reason)
         finally:
             with self.lock:  # after any retry is queued, so is_idle() never sees a gap
                 self.calls_in_flight -= 1

@@ -18,7 +18,7 @@ bp = func.Blueprint()
 
 
 class DrainFailed(RuntimeError):
-    """SQS kept failing; raising marks the invocation failed in the host's logs."""
+    """SQS kept failing, or deletes did; raising marks the invocation failed in the host's logs."""
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%SQS_POLL_SCHEDULE%", run_on_startup=False, use_monitor=True)
@@ -28,5 +28,5 @@ def drain_input_queue_on_timer(timer: func.TimerRequest) -> None:
     summary = drain_input_queue()
     fields = summary.as_log_fields()
     logger.info("drain finished %s", json.dumps(fields), extra={"sqs_drain": fields})
-    if summary.stopped_because == "sqs_errors":
-        raise DrainFailed(f"SQS kept failing: {summary.last_error}")
+    if summary.problem:
+        raise DrainFailed(summary.problem)
