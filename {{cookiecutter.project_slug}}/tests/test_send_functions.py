@@ -144,3 +144,51 @@ def test_send_message_to_a_fifo_queue_takes_the_group_and_deduplication_id(
     assert [(m["Body"], m["Attributes"]["MessageGroupId"]) for m in messages] == [
         ('{"id": "42"}', "orders-42")
     ]
+
+
+def test_send_batch_refuses_one_deduplication_id_for_many_messages(
+    app_env: AppUnderTest, functions: Functions
+) -> None:
+    # SQS would keep the first and report the rest as sent while dropping them as duplicates.
+    params = {**send_params(app_env.settings.output_queue), "deduplication_id": "same"}
+    body = json.dumps(["a", "b", "c"]).encode()
+    response = call(functions, "send_message_batch", http_post("messages/batch", body, params))
+
+    assert response.status_code == 400
+    assert "deduplication_id" in json.loads(response.get_body())["error"]
+    assert drain_all(app_env.client, app_env.queues.output_url) == []
+
+
+@pytest.mark.parametrize("name", ["send_message", "send_message_batch"])
+def test_malformed_options_and_bodies_are_bad_requests(
+    app_env: AppUnderTest, functions: Functions, name: str
+) -> None:
+    route = "messages" if name == "send_message" else "messages/batch"
+    params = send_params(app_env.settings.output_queue)
+    cases = [
+        (json.dumps(["x"]).encode(), {**params, "delay_seconds": "\u00b2"}),  # "²" passes str.isdigit()
+        (json.dumps(["x"]).encode("utf-16"), params),  # JSON, but not UTF-8
+    ]
+    for body, query in cases:
+        response = call(functions, name, http_post(route, body, query))
+        assert response.status_code == 400, (query, response.get_body())
+    assert drain_all(app_env.client, app_env.queues.output_url) == []
+
+
+@pytest.mark.parametrize("name", ["send_message", "send_message_batch"])
+def test_a_missing_setting_is_a_server_error_and_a_missing_queue_a_bad_gateway(
+    app_env: AppUnderTest, functions: Functions, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    route = "messages" if name == "send_message" else "messages/batch"
+    body = json.dumps(["x"]).encode()
+    params = send_params(app_env.settings.output_queue)
+
+    monkeypatch.delenv("SQS_OUTPUT_QUEUE")
+    response = call(functions, name, http_post(route, body, params))
+    assert response.status_code == 500
+    assert "misconfigured" in json.loads(response.get_body())["error"]
+
+    monkeypatch.setenv("SQS_OUTPUT_QUEUE", "no-such-queue" + (".fifo" if params else ""))
+    response = call(functions, name, http_post(route, body, params))
+    assert response.status_code == 502
+    assert "retry later" in json.loads(response.get_body())["error"]

@@ -2,7 +2,7 @@
 
 Each ops command reads the app's settings from the environment (as the functions do),
 prints one JSON document on stdout, and writes progress and errors on stderr.
-Exit codes: 0 done; 1 done in part (messages failed, SQS kept failing); 2 bad input.
+Exit codes: 0 done; 1 done in part (messages SQS refused to take or delete, SQS kept failing); 2 bad input.
 
 The local commands (``create-queues``, ``emulator``, ``smoke``, ``samples``) read
 ``local.settings.json`` the way ``func start`` does; the last three run tools from

@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import azure.functions as func
 
 from ..runtime import output_sender
 from ..settings import Settings
-from .http_io import BadRequest, error_response, json_response, outgoing_message, parse_json_body
+from .http_io import BadRequest, answer, error_response, json_response, outgoing_message, request_json
 
-logger = logging.getLogger(__name__)
 bp = func.Blueprint()
 
 
 @bp.route(route="messages/batch", methods=["POST"])
 def send_message_batch(req: func.HttpRequest) -> func.HttpResponse:
+    return answer(lambda: _send_batch(req))
+
+
+def _send_batch(req: func.HttpRequest) -> func.HttpResponse:
     settings = Settings.from_env()
-    try:
-        items = parse_json_body(req)
-        if not isinstance(items, list) or not items:
-            raise BadRequest("the request body must be a non-empty JSON array")
-        if len(items) > settings.max_batch_items:
-            return error_response(413, f"{len(items)} items; at most {settings.max_batch_items} per request")
-        messages = [outgoing_message(json.dumps(item), req) for item in items]
-    except BadRequest as error:
-        return error_response(400, str(error))
+    _, items = request_json(req)
+    if not isinstance(items, list) or not items:
+        raise BadRequest("the request body must be a non-empty JSON array")
+    if len(items) > settings.max_batch_items:
+        return error_response(413, f"{len(items)} items; at most {settings.max_batch_items} per request")
+    if len(items) > 1 and req.params.get("deduplication_id"):
+        # One ID for many messages: SQS would keep the first and drop the rest as duplicates.
+        raise BadRequest(
+            "deduplication_id names one message; leave it out of a batch (on FIFO queues each item is "
+            "then deduplicated by its content)"
+        )
+    messages = [outgoing_message(json.dumps(item), req) for item in items]
     result = output_sender(settings).send_batch(messages)
     status = 200 if not result.failures else 207 if result.message_ids else 502
     return json_response(
