@@ -73,6 +73,10 @@ MATRIX = [
 ]
 
 
+# Folders that tests and tools write into a shared bake (caches, virtual environments, packages).
+WRITTEN_LATER = {"__pycache__", ".venv", ".python_packages", ".azurite"}
+
+
 @dataclass(frozen=True)
 class Baked:
     combination: Combination
@@ -84,7 +88,12 @@ class Baked:
         return str(self.context["package_name"])
 
     def files(self) -> list[Path]:
-        return [p for p in self.path.rglob("*") if p.is_file()]
+        """The generated files: not what tools and tests later write into the shared bake."""
+        return [
+            p
+            for p in self.path.rglob("*")
+            if p.is_file() and not any(part in WRITTEN_LATER or part.endswith("_cache") for part in p.parts)
+        ]
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

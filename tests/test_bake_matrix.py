@@ -44,7 +44,7 @@ def test_nothing_is_left_unrendered(baked: Baked) -> None:
 
 
 def test_every_json_file_is_valid(baked: Baked) -> None:
-    for path in baked.path.rglob("*.json"):
+    for path in (p for p in baked.files() if p.suffix == ".json"):
         json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -9,6 +9,7 @@ Endpoint overrides (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_SQS``,
 from __future__ import annotations
 
 import functools
+import threading
 from typing import TYPE_CHECKING, Any
 
 from .settings import AuthMode, {% if cookiecutter.aws_auth == "oidc_managed_identity" %}OidcSettings, {% endif %}Settings
@@ -18,6 +19,11 @@ if TYPE_CHECKING:
     from botocore.config import Config
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_sqs import SQSClient
+
+
+# boto3 sessions are not thread-safe: the first invocations of several functions may create
+# clients at once, so sessions and clients are made under one lock (and then cached).
+_creating = threading.RLock()
 
 
 @functools.cache
@@ -41,19 +47,21 @@ def sqs_client(settings: Settings) -> SQSClient:
     """A thread-safe SQS client, shared by every function invocation in this process."""
     config = _client_config(
         settings,
-        # A drain holds up to max_concurrency handlers that each may call SQS (heartbeats, deletes).
+        # Receivers (up to 4), parallel ack calls and handlers that send share these connections.
         max_pool_connections=max(10, settings.max_concurrency + 4),
         # Long polls wait up to 20 s; the read timeout must outlast them.
         read_timeout=settings.wait_time_seconds + 10,
     )
-    return boto3_session(settings.auth_mode, settings.region).client("sqs", config=config)
+    with _creating:
+        return boto3_session(settings.auth_mode, settings.region).client("sqs", config=config)
 
 
 @functools.cache
 def cloudwatch_client(settings: Settings) -> CloudWatchClient:
     """For queue metrics SQS itself does not give (the age of the oldest message)."""
     config = _client_config(settings)
-    return boto3_session(settings.auth_mode, settings.region).client("cloudwatch", config=config)
+    with _creating:
+        return boto3_session(settings.auth_mode, settings.region).client("cloudwatch", config=config)
 
 
 def _client_config(settings: Settings, **options: Any) -> Config:

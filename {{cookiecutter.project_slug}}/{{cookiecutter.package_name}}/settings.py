@@ -92,7 +92,7 @@ class Settings:
             raise SettingsError(f"AWS_AUTH_MODE={auth_mode!r} must be one of {', '.join(AUTH_MODES)}")
         retry_mode = reader.text("AWS_RETRY_MODE", defaults.retry_mode)
         if retry_mode not in RETRY_MODES:
-            raise SettingsError(f"AWS_RETRY_MODE={retry_mode!r} must be standard or adaptive")
+            raise SettingsError(f"AWS_RETRY_MODE={retry_mode!r} must be standard, adaptive or legacy")
         return cls(
             input_queue=reader.required("SQS_INPUT_QUEUE"),
             output_queue=reader.required("SQS_OUTPUT_QUEUE"),

@@ -1,6 +1,6 @@
 """A Docker-free SQS endpoint for local runs: moto's server on 127.0.0.1, with the app's queues.
 
-``python -m <package>.local_emulator`` starts it on 127.0.0.1:4566, the endpoint that
+``python -m <package> emulator`` starts it on 127.0.0.1:4566, the endpoint that
 ``local.settings.json`` points at, creates the queues with ``queues.ensure_queues``,
 prints what to run next, and serves until Ctrl-C or SIGTERM. It keeps nothing.
 
