@@ -135,3 +135,25 @@ def test_generated_test_suite_passes(baked_with_app_tests: Baked) -> None:
     result = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], baked.path, clean_env())
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+
+
+OIDC_DEFAULTS_SCRIPT = """
+import dataclasses, json, sys
+from {package}.settings import OidcSettings
+# With no role answered, the app needs AWS_OIDC_ROLE_ARN; the other defaults still show.
+env = {{}} if sys.argv[1] else {{"AWS_OIDC_ROLE_ARN": "arn:aws:iam::123456789012:role/not-answered"}}
+print(json.dumps(dataclasses.asdict(OidcSettings.from_env(env))))
+"""
+
+
+def test_oidc_defaults_are_the_answers(baked_oidc: Baked) -> None:
+    answer = baked_oidc.combination.answer
+    script = OIDC_DEFAULTS_SCRIPT.format(package=baked_oidc.package)
+    result = run([sys.executable, "-c", script, answer("aws_role_arn")], baked_oidc.path, clean_env())
+    assert result.returncode == 0, result.stderr
+    defaults = json.loads(result.stdout)
+    assert defaults["audience"] == answer("token_audience")
+    assert defaults["managed_identity_client_id"] == answer("managed_identity_client_id")
+    if answer("aws_role_arn"):
+        assert defaults["role_arn"] == answer("aws_role_arn")
+    assert defaults["session_name"] == baked_oidc.context["project_slug"]

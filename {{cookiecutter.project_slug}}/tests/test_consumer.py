@@ -8,13 +8,23 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
+import pytest
 from mypy_boto3_sqs import SQSClient
 
 from {{ cookiecutter.package_name }}.consumer import DrainOptions, DrainSummary, Handler, SqsMessage, drain
 from {{ cookiecutter.package_name }}.producer import OutgoingMessage, Sender
 
-from .conftest import AppUnderTest, BatchEntryFaults, MakeQueue, Recorder, drain_all, queue_depth
+from .conftest import (
+    AppUnderTest,
+    BatchEntryFaults,
+    MakeQueue,
+    Recorder,
+    count_requests,
+    drain_all,
+    queue_depth,
+)
 
 # Short waits keep the suite fast; backoff 0 brings a failed message back at once.
 FAST = DrainOptions(
@@ -293,3 +303,78 @@ def test_a_stop_releases_the_messages_not_yet_started_while_handlers_still_run(
     [summary] = summaries
     assert (summary.stopped_because, summary.succeeded, summary.released) == ("stop_requested", 1, 1)
     assert queue_depth(app_env.client, queues.url) == 2  # none lost
+
+
+@pytest.mark.parametrize(
+    ("receive_count", "seconds"), [(1, 5), (2, 10), (3, 20), (6, 160), (7, 300), (60, 300)]
+)
+def test_the_backoff_doubles_with_each_receive_up_to_its_cap(receive_count: int, seconds: int) -> None:
+    options = DrainOptions(backoff_base_seconds=5, backoff_max_seconds=300)
+    assert options.backoff_seconds(receive_count) == seconds
+
+
+def test_the_backoff_never_passes_the_sqs_maximum_of_12_hours() -> None:
+    assert DrainOptions(backoff_base_seconds=60, backoff_max_seconds=10**6).backoff_seconds(30) == 43_200
+
+
+def test_a_failed_message_gets_its_backoff_from_sqs_and_stays_hidden(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    queues = make_queue()
+    send(app_env.client, queues.url, ["fails"])
+    sent: list[int] = []
+
+    def record(params: dict[str, Any], **_: object) -> None:
+        sent.extend(int(entry["VisibilityTimeout"]) for entry in params["Entries"])
+
+    app_env.client.meta.events.register("before-parameter-build.sqs.ChangeMessageVisibilityBatch", record)
+
+    def fail(_: SqsMessage) -> None:
+        raise RuntimeError("handler failed")
+
+    summary = drain(app_env.client, queues.url, fail, replace(FAST, backoff_base_seconds=120))
+
+    assert (summary.failed, sent) == (1, [120])  # receive 1: the base
+    assert visible_count(app_env.client, queues.url) == 0
+    assert queue_depth(app_env.client, queues.url) == 1  # hidden, not lost
+
+
+def test_no_more_than_max_concurrency_handlers_run_at_once(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    queues = make_queue()
+    send(app_env.client, queues.url, [f"m-{n:02d}" for n in range(40)])
+    lock = threading.Lock()
+    running = [0, 0]  # now, peak
+
+    def handler(_: SqsMessage) -> None:
+        with lock:
+            running[0] += 1
+            running[1] = max(running)
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+
+    summary = drain(app_env.client, queues.url, handler, replace(FAST, max_concurrency=4))
+
+    assert summary.succeeded == 40
+    assert running[1] == 4  # the bound, and reached: slots refill as handlers finish
+
+
+def test_a_drain_costs_about_one_fifth_of_a_request_per_message(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    queues = make_queue()
+    send(app_env.client, queues.url, [f"m-{n:03d}" for n in range(100)])
+    # Counted on the wire, by botocore, not by the consumer's own summary.
+    counts = [
+        count_requests(app_env.client, operation)
+        for operation in ("ReceiveMessage", "DeleteMessageBatch", "ChangeMessageVisibilityBatch")
+    ]
+    recorder = Recorder()
+
+    summary = drain(app_env.client, queues.url, recorder.success, replace(FAST, ack_linger_seconds=0.2))
+
+    assert summary.deleted == 100
+    requests = sum(sum(count.values()) for count in counts)
+    assert requests <= 22, f"{requests} SQS requests for 100 messages"  # 10 receives, 1 empty, 10 deletes
