@@ -127,6 +127,18 @@ def find_python(version: str) -> str | None:
     return None
 
 
+def python_or_skip(version: str, why: str) -> str:
+    """``find_python``, or a skip with the reason: on a developer's machine only. CI (``CI`` set)
+    has pyenv's interpreters, so there a missing one fails instead of passing quietly."""
+    python = find_python(version)
+    if python is None:
+        message = f"no Python {version} interpreter (PATH or pyenv): {why}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return python
+
+
 _BAKED: dict[str, Baked] = {}
 
 

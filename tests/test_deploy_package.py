@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import MATRIX, Baked, Combination, _bake, clean_env, find_python, run
+from .conftest import MATRIX, Baked, Combination, _bake, clean_env, python_or_skip, run
 from .deploy_package import INDEX_IN_PACKAGE, SITE_PACKAGES, FuncIgnore, build_package, published_files
 
 # Things a developer's folder holds that must never ship; the test plants each one it lacks.
@@ -130,9 +130,7 @@ def test_the_package_indexes_in_a_clean_interpreter_of_the_apps_python(
     combination: Combination, cookies_session: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     version = combination.answer("python_version")
-    python = find_python(version)
-    if python is None:
-        pytest.skip(f"no Python {version} interpreter here (PATH or pyenv) to import the package with")
+    python = python_or_skip(version, "the package is imported with the app's own Python")
     package = package_of(combination, cookies_session, tmp_path_factory)
     baked = _bake(cookies_session, combination)
     env = {

@@ -19,7 +19,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from .conftest import MATRIX, TEMPLATE_DIR, Baked, _bake, clean_env, find_python, run
+from .conftest import MATRIX, TEMPLATE_DIR, Baked, _bake, clean_env, python_or_skip, run
 from .worker_harness import ensure_venv, run_scenario
 
 # The default app, a FIFO one on another plan and auth mode, and the one that runs on 3.13 in Azure.
@@ -46,10 +46,7 @@ ensure_queues(sqs_client(settings), settings)
 
 @pytest.fixture(scope="session")
 def worker_python() -> str:
-    python = find_python("3.13")
-    if python is None:
-        pytest.skip("the worker library needs Python 3.13: put python3.13 on PATH or install it with pyenv")
-    return python
+    return python_or_skip("3.13", "the worker library needs it; install it with pyenv")
 
 
 @pytest.fixture(scope="module")

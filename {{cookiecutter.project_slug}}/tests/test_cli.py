@@ -12,9 +12,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,6 +109,25 @@ def cli_process(
     )
 
 
+Spawn = Callable[..., "subprocess.Popen[str]"]
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """Starts CLI consumers; kills any still running when the test ends, passed or failed."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: Any, **settings: str) -> subprocess.Popen[str]:
+        started.append(cli_process(*args, **settings))
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
 def handled(record: Path) -> list[str]:
     return record.read_text(encoding="utf-8").splitlines() if record.exists() else []
 
@@ -120,7 +140,7 @@ def wait_for(condition: Callable[[], bool], what: str, seconds: float = 30) -> N
 
 
 def test_a_consumer_killed_mid_drain_loses_nothing(
-    app_env: AppUnderTest, make_queue: MakeQueue, tmp_path: Path
+    app_env: AppUnderTest, make_queue: MakeQueue, tmp_path: Path, spawn: Spawn
 ) -> None:
     visibility = 2
     queues = make_queue(visibility_timeout=visibility)
@@ -129,7 +149,7 @@ def test_a_consumer_killed_mid_drain_loses_nothing(
     record = tmp_path / "handled.txt"
     settings = {"SQS_VISIBILITY_TIMEOUT_SECONDS": str(visibility), "SQS_MAX_CONCURRENCY": "4"}
 
-    doomed = cli_process(app_env, queues, record, 0.2, **settings)
+    doomed = spawn(app_env, queues, record, 0.2, **settings)
     wait_for(lambda: len(handled(record)) >= 8, "the first consumer to get going")
     doomed.kill()  # SIGKILL: no cleanup, no acks, no releases
     doomed.communicate()
@@ -138,7 +158,7 @@ def test_a_consumer_killed_mid_drain_loses_nothing(
     assert 0 < len(before_kill) < len(bodies)
 
     time.sleep(visibility + 1)  # what it held becomes visible again once its last extension ends
-    successor = cli_process(app_env, queues, record, 0, **settings)
+    successor = spawn(app_env, queues, record, 0, **settings)
     out, err = successor.communicate(timeout=60)
 
     assert successor.returncode == 0, err
@@ -153,13 +173,13 @@ def test_a_consumer_killed_mid_drain_loses_nothing(
 
 
 def test_drain_stops_gracefully_on_sigterm(
-    app_env: AppUnderTest, make_queue: MakeQueue, tmp_path: Path
+    app_env: AppUnderTest, make_queue: MakeQueue, tmp_path: Path, spawn: Spawn
 ) -> None:
     queues = make_queue(visibility_timeout=30)
     put(app_env, queues.url, [f"m-{n:02d}" for n in range(40)])
     record = tmp_path / "handled.txt"
 
-    consumer = cli_process(app_env, queues, record, 0.3, SQS_MAX_CONCURRENCY="4")
+    consumer = spawn(app_env, queues, record, 0.3, SQS_MAX_CONCURRENCY="4")
     wait_for(lambda: len(handled(record)) >= 4, "the consumer to get going")
     consumer.send_signal(signal.SIGTERM)
     out, err = consumer.communicate(timeout=30)
