@@ -157,3 +157,17 @@ def test_oidc_defaults_are_the_answers(baked_oidc: Baked) -> None:
     if answer("aws_role_arn"):
         assert defaults["role_arn"] == answer("aws_role_arn")
     assert defaults["session_name"] == baked_oidc.context["project_slug"]
+
+
+def test_vscode_f5_starts_the_host_and_attaches_to_the_python_worker(baked: Baked) -> None:
+    vscode = baked.path / ".vscode"
+    tasks = {t["label"]: t for t in json.loads((vscode / "tasks.json").read_text(encoding="utf-8"))["tasks"]}
+    [attach] = json.loads((vscode / "launch.json").read_text(encoding="utf-8"))["configurations"]
+    host = tasks[attach["preLaunchTask"]]
+    assert (host["type"], host["command"], host["isBackground"]) == ("func", "host start", True)
+    assert host["dependsOn"] in tasks  # pip install of requirements.txt into the venv first
+    # The Core Tools start the Python worker with debugpy on 9091 for this task.
+    assert (attach["type"], attach["request"], attach["connect"]["port"]) == ("debugpy", "attach", 9091)
+    settings = json.loads((vscode / "settings.json").read_text(encoding="utf-8"))
+    assert settings["azureFunctions.projectLanguageModel"] == 2
+    assert settings["azureFunctions.pythonVenv"] == ".venv"

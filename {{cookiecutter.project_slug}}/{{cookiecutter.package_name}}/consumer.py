@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from .queues import SQS_BATCH_LIMIT, is_fifo
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueOutputTypeDef, MessageTypeDef
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SQS_BATCH_LIMIT = 10
 SQS_MAX_VISIBILITY_SECONDS = 43_200
 # Receive errors in a row (each already retried by botocore) before a pass gives up.
 RECEIVE_ERRORS_BEFORE_GIVING_UP = 3
@@ -268,7 +269,7 @@ class _Drain:
         self.handler = handler
         self.options = options
         self.stop = stop
-        self.fifo = queue_url.endswith(".fifo")
+        self.fifo = is_fifo(queue_url)
         self.counts = _Counts()
         # One batch more than there are handlers: the next batch waits in the pool's queue
         # (its visibility kept by the heartbeat), so no handler idles through a receive.
@@ -485,7 +486,7 @@ class _Acknowledger(threading.Thread):
         self.queue_url = queue_url
         self.options = options
         self.counts = counts
-        self.fifo = queue_url.endswith(".fifo")
+        self.fifo = is_fifo(queue_url)
         self.commands: queue.Queue[_Command | None] = queue.Queue()
         self.held: dict[str, _Held] = {}
         self.lock = threading.Condition()

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from .consumer import SQS_BATCH_LIMIT, SqsMessage
+from .consumer import SqsMessage
 from .producer import OutgoingMessage, Sender
-from .queues import is_fifo, queue_arn, queue_name
+from .queues import SQS_BATCH_LIMIT, is_fifo, queue_arn, queue_name
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient

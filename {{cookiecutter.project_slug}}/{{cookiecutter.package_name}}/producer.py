@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from .queues import is_fifo
+from .queues import SQS_BATCH_LIMIT, is_fifo
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SQS_BATCH_LIMIT = 10
 SQS_MAX_DELAY_SECONDS = 900
 
 

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 
+# Entries in one SendMessageBatch, DeleteMessageBatch or ChangeMessageVisibilityBatch; messages per receive.
+SQS_BATCH_LIMIT = 10
+
+
 def is_fifo(queue: str) -> bool:
     return queue.endswith(".fifo")
 
