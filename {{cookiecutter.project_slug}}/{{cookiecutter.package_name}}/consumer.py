@@ -228,13 +228,13 @@ class _Slots:
         self._free = total
         self._changed = threading.Condition()
 
-    def take(self, at_least: int, at_most: int, timeout: float) -> int:
+    def take(self, count: int, timeout: float) -> int:
+        """``count`` slots once that many are free; 0 if they are not within ``timeout``."""
         with self._changed:
-            if not self._changed.wait_for(lambda: self._free >= at_least, timeout=timeout):
+            if not self._changed.wait_for(lambda: self._free >= count, timeout=timeout):
                 return 0
-            taken = min(self._free, at_most)
-            self._free -= taken
-            return taken
+            self._free -= count
+            return count
 
     def give(self, count: int = 1) -> None:
         if count:
@@ -345,7 +345,7 @@ class _Drain:
                     return
         while not self._should_stop():
             # Like newBatchThreshold: receive once a whole batch of slots is free.
-            taken = self.slots.take(batch, batch, timeout=0.5)
+            taken = self.slots.take(batch, timeout=0.5)
             if not taken:
                 continue
             if self._should_stop():
