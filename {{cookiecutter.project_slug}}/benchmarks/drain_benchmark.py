@@ -23,7 +23,6 @@ moto: count requests with it, measure rates on LocalStack or AWS.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import platform
 import sys
@@ -239,16 +238,13 @@ def endpoint_for(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from moto.server import ThreadedMotoServer
+    from {{ cookiecutter.package_name }}.local_dev.emulator import start_emulator
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    emulator = start_emulator(port=0)  # the app's embedded emulator, on a free port
     try:
-        yield f"http://{host}:{port}"
+        yield emulator.url
     finally:
-        server.stop()
+        emulator.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,6 @@ tests against a running LocalStack instead.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 import uuid
@@ -18,11 +17,11 @@ from dataclasses import dataclass, field
 
 import azure.functions as func
 import pytest
-from moto.server import ThreadedMotoServer
 from mypy_boto3_sqs import SQSClient
 
 from {{ cookiecutter.package_name }}.aws_session import reset_clients, sqs_client
 from {{ cookiecutter.package_name }}.consumer import SqsMessage
+from {{ cookiecutter.package_name }}.local_dev.emulator import start_emulator
 from {{ cookiecutter.package_name }}.queues import QueueSet, ensure_queues, is_fifo, queue_arn
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -39,15 +38,12 @@ def sqs_endpoint() -> Iterator[str]:
     if external:
         yield external
         return
-    # One INFO line per request, captured by pytest, would slow the busiest tests down.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    # The app's own embedded emulator, on a free port (quiet: a line per request slows tests).
+    emulator = start_emulator(port=0)
     try:
-        yield f"http://{host}:{port}"
+        yield emulator.url
     finally:
-        server.stop()
+        emulator.stop()
 
 
 @dataclass(frozen=True)
