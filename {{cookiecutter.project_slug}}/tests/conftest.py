@@ -1,8 +1,9 @@
-"""A real SQS endpoint over HTTP on 127.0.0.1, and the app's settings pointed at it.
+"""A real SQS endpoint over HTTP on 127.0.0.1, and the app's settings pointed at it; Azurite for storage.
 
 By default a moto server starts for the session and stops after it. Set
 ``SQS_TEST_ENDPOINT_URL`` (for example ``http://127.0.0.1:4566``) to run the same
-tests against a running LocalStack instead.
+tests against a running LocalStack instead. Tests that use Azure Storage get a
+private Azurite (npm, pinned) on free ports, started once per session.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mypy_boto3_sqs import SQSClient
 
 from {{ cookiecutter.package_name }}.aws_session import reset_clients, sqs_client
 from {{ cookiecutter.package_name }}.consumer import SqsMessage
+from {{ cookiecutter.package_name }}.local_dev.azurite import Azurite, start_azurite
 from {{ cookiecutter.package_name }}.local_dev.emulator import start_emulator
 from {{ cookiecutter.package_name }}.queues import QueueSet, ensure_queues, is_fifo, queue_arn
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -44,6 +46,23 @@ def sqs_endpoint() -> Iterator[str]:
         yield emulator.url
     finally:
         emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """Azure Storage (blob, queue, table) on 127.0.0.1, in memory, for the whole session."""
+    storage = start_azurite()
+    try:
+        yield storage
+    finally:
+        storage.stop()
+
+
+@pytest.fixture
+def storage_connection(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``AzureWebJobsStorage`` pointed at the session's Azurite, as ``func start`` would export it."""
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    return azurite.connection_string
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..aws_session import reset_clients, sqs_client
 from ..queues import QueueSet, ensure_queues, queue_name
 from ..settings import Settings, SettingsError, local_settings_path, local_settings_values, use_local_settings
+from .azurite import AZURITE_VERSION
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 4566
 MOTO_ACCOUNT_ID = "123456789012"
-AZURITE_COMMAND = "npx --yes azurite@3.37.0 --silent --location .azurite --skipApiVersionCheck"
+AZURITE_COMMAND = f"npx --yes azurite@{AZURITE_VERSION} --silent --location .azurite --skipApiVersionCheck"
 # Against an emulator, whatever the shell holds: test keys, no profile, one endpoint.
 EMULATOR_ENVIRONMENT: dict[str, str | None] = {
     "AWS_ACCESS_KEY_ID": "test",
