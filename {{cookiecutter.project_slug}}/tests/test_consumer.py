@@ -365,7 +365,7 @@ def test_a_drain_costs_about_one_fifth_of_a_request_per_message(
     app_env: AppUnderTest, make_queue: MakeQueue
 ) -> None:
     queues = make_queue()
-    send(app_env.client, queues.url, [f"m-{n:03d}" for n in range(100)])
+    send(app_env.client, queues.url, [f"m-{n:03d}" for n in range(300)])
     # Counted on the wire, by botocore, not by the consumer's own summary.
     counts = [
         count_requests(app_env.client, operation)
@@ -375,6 +375,7 @@ def test_a_drain_costs_about_one_fifth_of_a_request_per_message(
 
     summary = drain(app_env.client, queues.url, recorder.success, replace(FAST, ack_linger_seconds=0.2))
 
-    assert summary.deleted == 100
+    assert summary.deleted == 300
     requests = sum(sum(count.values()) for count in counts)
-    assert requests <= 22, f"{requests} SQS requests for 100 messages"  # 10 receives, 1 empty, 10 deletes
+    # 30 receives and 30 deletes, and the receives in flight at the end, which come back empty.
+    assert requests <= 0.22 * 300, f"{requests} SQS requests for 300 messages: {counts}, {summary}"
