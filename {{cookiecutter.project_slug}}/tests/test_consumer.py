@@ -177,8 +177,10 @@ def test_fifo_keeps_the_order_of_each_group_under_failures(
             with lock:
                 running.discard(group)
 
-    # moto's long poll does not wake when a group frees up; a short poll keeps this test quick.
-    summaries = drain_until_empty(app_env.client, queues.url, handler, replace(FAST, wait_time_seconds=0), 10)
+    # A real backoff: a failed message and the rest of its group come back after 1 s, as they
+    # would in production (a zero backoff hid moto's FIFO bug; see test_emulator_fidelity.py).
+    options = replace(FAST, backoff_base_seconds=1)
+    summaries = drain_until_empty(app_env.client, queues.url, handler, options, 15)
 
     assert {group: done[group] for group in groups} == {group: list(range(12)) for group in groups}, summaries
     assert overlaps == []  # one message of a group at a time

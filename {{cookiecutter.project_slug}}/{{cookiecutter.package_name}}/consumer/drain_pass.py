@@ -202,7 +202,7 @@ class _Pass:
                 self._finish("sqs_errors")
             return
         messages, sent_at = result
-        self.polling.received(len(messages), self.batch, sent_at)
+        self.polling.received(len(messages), self.batch, sent_at, time.monotonic())
         # Visibility runs from when SQS got the call: count from when it was sent.
         overtakers = self.acks.hold(messages, sent_at + self.options.visibility_timeout_seconds)
         if overtakers:

@@ -47,12 +47,15 @@ class Polling:
         # Never wait past the budget.
         return max(0, min(lingering, self.options.wait_time_seconds, math.floor(deadline - now) - 1))
 
-    def received(self, count: int, batch: int, sent_at: float) -> None:
+    def received(self, count: int, batch: int, sent_at: float, now: float) -> None:
         with self._lock:
             self._errors_in_a_row = 0
             self.flowing = count >= batch
             if count:
-                self.linger_until = max(self.linger_until, sent_at + self.options.linger_seconds)
+                # A full batch came back at once: polls sent after it proved emptiness. A partial
+                # one may have waited for its messages: the linger runs from their arrival.
+                seen_at = sent_at if self.flowing else now
+                self.linger_until = max(self.linger_until, seen_at + self.options.linger_seconds)
 
     def lingered(self, sent_at: float, wait_seconds: int) -> bool:
         """An empty receive sent at ``sent_at`` proves the queue empty to the end of the linger."""
