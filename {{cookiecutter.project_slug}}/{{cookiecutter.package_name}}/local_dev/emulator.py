@@ -16,7 +16,8 @@ unpatched moto:
   A group is locked by its messages in flight, and only by those.
 - Concurrent calls: moto's receive, delete and visibility change read and rewrite a
   queue's messages without a lock, so two receives at once can hand out one message twice.
-  Each now runs under the queue's own lock (its long-poll wait releases it).
+  Each now runs under the queue's own lock. A long poll scans under it, then waits outside
+  it and scans afresh (moto's own wait kept what it saw of the groups before waiting).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -43,6 +45,7 @@ from ..settings import Settings, SettingsError, local_settings_path, local_setti
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 4566
 MOTO_ACCOUNT_ID = "123456789012"
+LONG_POLL_STEP_SECONDS = 0.1
 AZURITE_COMMAND = "npx --yes azurite@3.37.0 --silent --location .azurite --skipApiVersionCheck"
 # Against an emulator, whatever the shell holds: test keys, no profile, one endpoint.
 EMULATOR_ENVIRONMENT: dict[str, str | None] = {
@@ -106,8 +109,9 @@ def make_moto_faithful() -> None:
     if getattr(models, "_faithful_to_sqs", False):
         return
     setattr(models.Queue, "pending_message_groups", property(_groups_in_flight))  # noqa: B010
-    for name in ("receive_message", "delete_message", "change_message_visibility"):
+    for name in ("delete_message", "change_message_visibility"):
         setattr(models.SQSBackend, name, _under_queue_lock(getattr(models.SQSBackend, name)))
+    setattr(models.SQSBackend, "receive_message", _long_poll_by_scans(models.SQSBackend.receive_message))  # noqa: B010
     setattr(models, "_faithful_to_sqs", True)  # noqa: B010
 
 
@@ -123,6 +127,22 @@ def _under_queue_lock(method: Method) -> Method:
             return method(backend, queue_name, *args, **kwargs)
 
     return locked  # type: ignore[return-value]
+
+
+def _long_poll_by_scans(receive: Method) -> Method:
+    @functools.wraps(receive)
+    def long_poll(backend: Any, queue_name: str, count: int, wait_seconds: int, *args: Any) -> Any:
+        lock = backend.get_queue(queue_name)._messages_lock
+        deadline = time.monotonic() + wait_seconds
+        with lock:
+            while True:
+                found = receive(backend, queue_name, count, 0, *args)  # one scan, no wait
+                if found or time.monotonic() >= deadline:
+                    return found
+                # Released while waiting; a send wakes it, a visibility timeout ends within the step.
+                lock.wait(timeout=min(LONG_POLL_STEP_SECONDS, deadline - time.monotonic()))
+
+    return long_poll  # type: ignore[return-value]
 
 
 def _check_port_is_free(port: int) -> None:
