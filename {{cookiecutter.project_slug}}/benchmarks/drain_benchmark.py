@@ -14,10 +14,13 @@ consumers and the endpoint, and each of these runs on a fresh queue:
 - receive 10 + delete them in one batch, no handler: one caller's ceiling;
 - the drain on an empty queue: the idle tick.
 
+The proxy runs in a process of its own, so the consumer's threads cannot slow its clock.
+
 It prints messages handled and deleted per second, duplicates (handled more than once,
-with no failure injected), and requests per message. Then it measures the idle tick at
-each ``--lingers`` value and computes, from those durations, delivery latency and idle
-GB-s a month on Flex Consumption for a few schedules.
+with no failure injected), and requests per message: all of them, and when busy (leaving
+out the empty receives that end a pass: one per receive in flight when the queue ran dry).
+Then it measures the idle tick at each ``--lingers`` value and computes, from those
+durations, delivery latency and idle GB-s a month on Flex Consumption for a few schedules.
 
 Rates run from the first request to the last handler end or the last confirmed delete.
 Queues are filled directly, not through the proxy. moto scans the whole queue on every
@@ -42,7 +45,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .latency_proxy import LatencyProxy
+from .latency_proxy import latency_proxy_process
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -69,10 +72,16 @@ class Figures:
     duplicates: int
     lost: int
     requests: int
+    empty_receives: int
 
     @property
     def requests_per_message(self) -> float:
         return self.requests / self.messages if self.messages else 0.0
+
+    @property
+    def busy_requests_per_message(self) -> float:
+        """Leaving out the empty receives that tell a consumer the queue is drained."""
+        return (self.requests - self.empty_receives) / self.messages if self.messages else 0.0
 
 
 @dataclass(frozen=True)
@@ -89,9 +98,11 @@ class Meter:
     def __init__(self, client: SQSClient) -> None:
         self.requests = 0
         self.receives = 0
+        self.empty_receives = 0
         self.last_delete = 0.0
         self.lock = threading.Lock()
         client.meta.events.register("before-send.sqs", self._request)
+        client.meta.events.register("after-call.sqs.ReceiveMessage", self._received)
         client.meta.events.register("after-call.sqs.DeleteMessage", self._deleted)
         client.meta.events.register("after-call.sqs.DeleteMessageBatch", self._deleted)
 
@@ -100,13 +111,17 @@ class Meter:
             self.requests += 1
             self.receives += kwargs.get("event_name", "").endswith("ReceiveMessage")
 
+    def _received(self, parsed: dict[str, Any], **_: Any) -> None:
+        with self.lock:
+            self.empty_receives += not parsed.get("Messages")
+
     def _deleted(self, **_: Any) -> None:
         with self.lock:
             self.last_delete = time.monotonic()
 
     def reset(self) -> float:
         with self.lock:
-            self.requests, self.receives, self.last_delete = 0, 0, 0.0
+            self.requests, self.receives, self.empty_receives, self.last_delete = 0, 0, 0, 0.0
         return time.monotonic()
 
 
@@ -123,9 +138,8 @@ class Handled:
             self.bodies[body] += 1
             self.last_end = time.monotonic()
 
-    def figures(
-        self, rtt_ms: float, name: str, messages: int, *, started: float, last_delete: float, requests: int
-    ) -> Figures:
+    def figures(self, rtt_ms: float, name: str, messages: int, *, started: float, meter: Meter) -> Figures:
+        last_delete = meter.last_delete
         handled = sum(self.bodies.values())
         return Figures(
             rtt_ms,
@@ -135,7 +149,8 @@ class Handled:
             (messages - self.lost(messages)) / (last_delete - started) if last_delete > started else 0.0,
             handled - len(self.bodies),
             self.lost(messages),
-            requests,
+            meter.requests,
+            meter.empty_receives,
         )
 
     def lost(self, messages: int) -> int:
@@ -236,9 +251,9 @@ def at_rtt(
     from {{ cookiecutter.package_name }}.consumer import drain
 
     figures: list[Figures] = []
-    with LatencyProxy(endpoint, one_way_ms=rtt_ms / 2) as proxy:
+    with latency_proxy_process(endpoint, one_way_ms=rtt_ms / 2) as proxy_url:
         for concurrency in args.concurrency:
-            client = app_client(settings_for(args, concurrency), proxy.url)
+            client = app_client(settings_for(args, concurrency), proxy_url)
             meter = Meter(client)
             with fresh_queue(direct, args.messages, args.visibility_timeout) as url:
                 handled = Handled()
@@ -251,12 +266,11 @@ def at_rtt(
                         name,
                         args.messages,
                         started=started,
-                        last_delete=meter.last_delete,
-                        requests=meter.requests,
+                        meter=meter,
                     )
                 )
             report(figures[-1])
-        client = app_client(settings_for(args, 1), proxy.url)
+        client = app_client(settings_for(args, 1), proxy_url)
         meter = Meter(client)
         loops: list[tuple[str, Callable[[str, Handled], None]]] = [
             ("sequential loop", lambda url, h: sequential_loop(client, url, args.handler_ms / 1000, h)),
@@ -276,12 +290,11 @@ def at_rtt(
                         name,
                         args.loop_messages,
                         started=started,
-                        last_delete=meter.last_delete,
-                        requests=meter.requests,
+                        meter=meter,
                     )
                 )
             report(figures[-1])
-        idle = idle_tick(args, direct, proxy.url, rtt_ms, 1.0)
+        idle = idle_tick(args, direct, proxy_url, rtt_ms, 1.0)
     return figures, idle
 
 
@@ -308,12 +321,14 @@ def report(figures: Figures) -> None:
 
 def table(figures: list[Figures], idle: list[IdleTick]) -> str:
     lines = [
-        "| RTT (ms) | consumer | messages | handled/s | deleted/s | duplicates | lost | requests/message |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| RTT (ms) | consumer | messages | handled/s | deleted/s | duplicates | lost | requests/message"
+        " | busy requests/message |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {f.rtt_ms:g} | {f.name} | {f.messages} | {f.handled_per_second:,.0f}"
-        f" | {f.deleted_per_second:,.0f} | {f.duplicates} | {f.lost} | {f.requests_per_message:.3f} |"
+        f" | {f.deleted_per_second:,.0f} | {f.duplicates} | {f.lost} | {f.requests_per_message:.3f}"
+        f" | {f.busy_requests_per_message:.3f} |"
         for f in figures
     ]
     lines += ["", "| RTT (ms) | idle tick (s) | receives |", "|---:|---:|---:|"]
@@ -332,8 +347,8 @@ def table(figures: list[Figures], idle: list[IdleTick]) -> str:
                 )
     lines += [
         f"- drain duplicates, all runs: {sum(f.duplicates for f in drains)} (target: 0)",
-        f"- drain requests per message, worst: {max((f.requests_per_message for f in drains), default=0):.3f}"
-        " (target: 0.21 at most)",
+        f"- drain requests per message when busy, worst: "
+        f"{max((f.busy_requests_per_message for f in drains), default=0):.3f} (target: 0.21 at most)",
         f"- idle tick, worst: {max((t.seconds for t in idle), default=0):.2f} s (target: 1.5 s at most)",
     ]
     return "\n".join(lines)
@@ -435,9 +450,9 @@ def main(argv: list[str] | None = None) -> int:
             at, tick = at_rtt(args, endpoint, direct, rtt)
             figures += at
             idle.append(tick)
-        with LatencyProxy(endpoint, one_way_ms=args.idle_rtt_ms / 2) as proxy:
-            sweep = [idle_tick(args, direct, proxy.url, args.idle_rtt_ms, linger) for linger in args.lingers]
-            before = idle_tick(args, direct, proxy.url, args.idle_rtt_ms, 20.0)
+        with latency_proxy_process(endpoint, one_way_ms=args.idle_rtt_ms / 2) as proxy_url:
+            sweep = [idle_tick(args, direct, proxy_url, args.idle_rtt_ms, linger) for linger in args.lingers]
+            before = idle_tick(args, direct, proxy_url, args.idle_rtt_ms, 20.0)
     print(table(figures, idle))
     print()
     print(f"Idle cost at {args.idle_rtt_ms:g} ms RTT, computed from the measured tick durations:")

@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -101,3 +107,37 @@ class LatencyProxy:
         with contextlib.suppress(OSError):
             await delivery
         sink.close()
+
+
+@contextmanager
+def latency_proxy_process(upstream_url: str, one_way_ms: float) -> Iterator[str]:
+    """The proxy in a process of its own (so the consumer under test cannot slow its clock); its URL."""
+    command = [sys.executable, "-m", "benchmarks.latency_proxy", upstream_url, str(one_way_ms)]
+    # Our own interpreter and module, with the caller's URL and number as arguments.
+    process = subprocess.Popen(  # noqa: S603
+        command, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1]
+    )
+    try:
+        url = process.stdout.readline().strip() if process.stdout else ""
+        if not url.startswith("http://"):
+            raise RuntimeError(f"the latency proxy did not start: {url!r}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m benchmarks.latency_proxy UPSTREAM_URL ONE_WAY_MS``: prints its URL, serves until killed."""
+    upstream, one_way_ms = argv
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with LatencyProxy(upstream, float(one_way_ms)) as proxy:
+        print(proxy.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -8,8 +8,8 @@ Little's law: the messages in transit equal the rate times the time each spends 
   the rate delivered so far: like TCP BBR's start-up, receives double each round trip
   until the handlers, or the endpoint, are the bound.
 - Ack calls in flight: ``rate of finished messages x ack round trip / 10``.
-- The round trip is the smallest seen in the pass: a saturated endpoint answers slower,
-  and more calls in flight would only make it slower still.
+- The round trip is the recent average, but at most twice the smallest seen in the pass:
+  beyond that the endpoint is queueing calls, and more in flight would only slow it more.
 - Each receive in flight holds 10 prefetch credits until its messages start, so
   prefetched messages are bounded (10 per receive in flight), apart from the handler slots.
 
@@ -34,7 +34,7 @@ MAX_ACK_CALLS_IN_FLIGHT = 32
 # Heartbeat calls run beside the ack calls and are not held back by their bound.
 HEARTBEAT_CALLS_IN_FLIGHT = 4
 HEADROOM = 1.5
-GAIN = 2.0
+GAIN = 1.25
 BATCH = 10
 
 
@@ -69,16 +69,23 @@ class Average:
             self.value = seconds if self.value is None else self.value + self._weight * (seconds - self.value)
 
 
-class Smallest:
-    """The smallest duration seen; None until the first one."""
+class RoundTrip:
+    """The recent average round trip, capped at twice the smallest seen; None until the first."""
 
     def __init__(self) -> None:
-        self.value: float | None = None
-        self._lock = threading.Lock()
+        self._average = Average()
+        self._smallest: float | None = None
 
     def add(self, seconds: float) -> None:
-        with self._lock:
-            self.value = seconds if self.value is None else min(self.value, seconds)
+        self._average.add(seconds)
+        self._smallest = seconds if self._smallest is None else min(self._smallest, seconds)
+
+    @property
+    def value(self) -> float | None:
+        average, smallest = self._average.value, self._smallest
+        if average is None or smallest is None:
+            return None
+        return min(average, 2 * smallest)
 
 
 class Rate:
@@ -109,8 +116,8 @@ class Sizing:
         self.slots = options.max_concurrency
         self.max_receives = max(1, options.max_receives_in_flight)
         self.max_ack_calls = max(1, options.max_ack_calls_in_flight)
-        self.receive_round_trip = Smallest()
-        self.ack_round_trip = Smallest()
+        self.receive_round_trip = RoundTrip()
+        self.ack_round_trip = RoundTrip()
         self.handler_seconds = Average()
         self.delivered = Rate()
         self.finished = Rate()
