@@ -34,7 +34,7 @@ MAX_ACK_CALLS_IN_FLIGHT = 32
 # Heartbeat calls run beside the ack calls and are not held back by their bound.
 HEARTBEAT_CALLS_IN_FLIGHT = 4
 HEADROOM = 1.5
-GAIN = 1.25
+GAIN = 2.0
 BATCH = 10
 
 
