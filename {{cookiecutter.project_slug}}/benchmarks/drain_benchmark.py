@@ -1,93 +1,160 @@
-"""Drain throughput and SQS requests per message: the app's consumer next to simple loops.
+"""Drain throughput, duplicates and SQS requests per message across a WAN, and the idle tick's cost.
 
 Not a test: it prints figures. From the project root:
 
     python -m benchmarks.drain_benchmark                                      # starts moto itself
     python -m benchmarks.drain_benchmark --endpoint-url http://127.0.0.1:4566  # e.g. LocalStack
 
-In one run, each on a fresh queue of ``--messages`` messages, it measures:
+For each round trip (``--rtt-ms``, default 0, 20, 80 and 160 ms: one metro up to two
+continents), a latency proxy (``benchmarks/latency_proxy.py``) stands between the
+consumers and the endpoint, and each of these runs on a fresh queue:
 
-- the app's drain with a handler that sleeps ``--handler-ms``;
+- the app's drain with a handler that sleeps ``--handler-ms``, at each ``--concurrency``;
 - a sequential loop: receive 10, then handle and delete each message one at a time;
-- the app's drain with a handler that does nothing;
-- receive 10 + delete them in one batch, no handler: the endpoint's raw ceiling.
+- receive 10 + delete them in one batch, no handler: one caller's ceiling;
+- the drain on an empty queue: the idle tick.
 
-``--messages`` defaults to 2,000, or 300 on the moto server it starts itself.
+The proxy runs in a process of its own, so the consumer's threads cannot slow its clock.
 
-Rates run from the first request to the last delete; the drain's final empty long poll
-is left out of them and shown as the wall time. Requests are HTTP requests to SQS,
-retries included. moto scans the whole queue on every receive, so on moto a rate measures
-moto: count requests with it, measure rates on LocalStack or AWS.
+It prints messages handled and deleted per second, duplicates (handled more than once,
+with no failure injected), and requests per message: all of them, and when busy (leaving
+out the empty receives that end a pass: one per receive in flight when the queue ran dry).
+Then it measures the idle tick at each ``--lingers`` value and computes, from those
+durations, delivery latency and idle GB-s a month on Flex Consumption for a few schedules.
+
+Rates run from the first request to the last handler end or the last confirmed delete.
+Queues are filled directly, not through the proxy. moto scans the whole queue on every
+receive, so on moto a rate measures moto: count requests with it, measure rates on
+LocalStack or AWS.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+
+from .latency_proxy import latency_proxy_process
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from {{ cookiecutter.package_name }}.consumer import SqsMessage
+    from {{ cookiecutter.package_name }}.consumer import DrainOptions, SqsMessage
+    from {{ cookiecutter.package_name }}.settings import Settings
 
 
 MOTO_MESSAGES = 300
+# Flex Consumption on demand: billed per GB-s while executions run, at least 1 s each, in 100 ms steps.
+FLEX_MEMORY_MB = (512, 2_048)
+FLEX_PRICE_PER_GB_SECOND = 0.000026
+SECONDS_PER_MONTH = 30 * 86_400
+SCHEDULES_SECONDS = (10, 60, 300)
 
 
 @dataclass(frozen=True)
 class Figures:
+    rtt_ms: float
     name: str
     messages: int
-    seconds: float
+    handled_per_second: float
+    deleted_per_second: float
+    duplicates: int
+    lost: int
     requests: int
-    wall_seconds: float
-
-    @property
-    def per_second(self) -> float:
-        return self.messages / self.seconds if self.seconds else 0.0
+    empty_receives: int
 
     @property
     def requests_per_message(self) -> float:
         return self.requests / self.messages if self.messages else 0.0
 
+    @property
+    def busy_requests_per_message(self) -> float:
+        """Leaving out the empty receives that tell a consumer the queue is drained."""
+        return (self.requests - self.empty_receives) / self.messages if self.messages else 0.0
+
+
+@dataclass(frozen=True)
+class IdleTick:
+    rtt_ms: float
+    linger_seconds: float
+    seconds: float
+    receives: int
+
 
 class Meter:
-    """Counts the client's HTTP requests to SQS and notes when the last delete came back."""
+    """Counts a client's HTTP requests to SQS and notes when the last delete came back."""
 
     def __init__(self, client: SQSClient) -> None:
         self.requests = 0
+        self.receives = 0
+        self.empty_receives = 0
         self.last_delete = 0.0
         self.lock = threading.Lock()
         client.meta.events.register("before-send.sqs", self._request)
+        client.meta.events.register("after-call.sqs.ReceiveMessage", self._received)
         client.meta.events.register("after-call.sqs.DeleteMessage", self._deleted)
         client.meta.events.register("after-call.sqs.DeleteMessageBatch", self._deleted)
 
-    def _request(self, **_: Any) -> None:
+    def _request(self, **kwargs: Any) -> None:
         with self.lock:
             self.requests += 1
+            self.receives += kwargs.get("event_name", "").endswith("ReceiveMessage")
+
+    def _received(self, parsed: dict[str, Any], **_: Any) -> None:
+        with self.lock:
+            self.empty_receives += not parsed.get("Messages")
 
     def _deleted(self, **_: Any) -> None:
         with self.lock:
             self.last_delete = time.monotonic()
 
-    def measure(self, name: str, messages: int, run: Callable[[], None]) -> Figures:
+    def reset(self) -> float:
         with self.lock:
-            self.requests, self.last_delete = 0, 0.0
-        started = time.monotonic()
-        run()
-        ended = time.monotonic()
+            self.requests, self.receives, self.empty_receives, self.last_delete = 0, 0, 0, 0.0
+        return time.monotonic()
+
+
+class Handled:
+    """What a handler saw: each body's count, and when the last one finished."""
+
+    def __init__(self) -> None:
+        self.bodies: Counter[str] = Counter()
+        self.last_end = 0.0
+        self.lock = threading.Lock()
+
+    def add(self, body: str) -> None:
         with self.lock:
-            return Figures(name, messages, self.last_delete - started, self.requests, ended - started)
+            self.bodies[body] += 1
+            self.last_end = time.monotonic()
+
+    def figures(self, rtt_ms: float, name: str, messages: int, *, started: float, meter: Meter) -> Figures:
+        last_delete = meter.last_delete
+        handled = sum(self.bodies.values())
+        return Figures(
+            rtt_ms,
+            name,
+            messages,
+            handled / (self.last_end - started) if self.last_end > started else 0.0,
+            (messages - self.lost(messages)) / (last_delete - started) if last_delete > started else 0.0,
+            handled - len(self.bodies),
+            self.lost(messages),
+            meter.requests,
+            meter.empty_receives,
+        )
+
+    def lost(self, messages: int) -> int:
+        return messages - len(self.bodies)
 
 
 def fill(client: SQSClient, url: str, count: int) -> None:
@@ -105,8 +172,10 @@ def fill(client: SQSClient, url: str, count: int) -> None:
 
 
 @contextmanager
-def fresh_queue(client: SQSClient, count: int) -> Iterator[str]:
-    url = client.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+def fresh_queue(client: SQSClient, count: int, visibility_timeout: int) -> Iterator[str]:
+    url = client.create_queue(
+        QueueName=f"bench-{uuid.uuid4().hex[:12]}", Attributes={"VisibilityTimeout": str(visibility_timeout)}
+    )["QueueUrl"]
     try:
         fill(client, url, count)
         yield url
@@ -114,122 +183,213 @@ def fresh_queue(client: SQSClient, count: int) -> Iterator[str]:
         client.delete_queue(QueueUrl=url)
 
 
-def sleeper(milliseconds: float) -> Callable[[SqsMessage], None]:
-    def handle(_: SqsMessage) -> None:
+def sleeper(milliseconds: float, handled: Handled) -> Callable[[SqsMessage], None]:
+    def handle(message: SqsMessage) -> None:
         time.sleep(milliseconds / 1000)
+        handled.add(message.body)
 
     return handle
 
 
-def sequential_loop(client: SQSClient, url: str, handler_seconds: float, wait: int) -> None:
+def sequential_loop(client: SQSClient, url: str, handler_seconds: float, handled: Handled) -> None:
     """The usual first consumer: one message at a time, one delete per message."""
-    while True:
-        messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait).get(
-            "Messages", []
-        )
-        if not messages:
-            return
+    while messages := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    ):
         for message in messages:
             time.sleep(handler_seconds)
+            handled.add(message.get("Body", ""))
             client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def receive_and_batch_delete(client: SQSClient, url: str, wait: int) -> None:
+def receive_and_batch_delete(client: SQSClient, url: str, handled: Handled) -> None:
     """No handler: as fast as one caller can move messages through the endpoint."""
-    while True:
-        messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait).get(
-            "Messages", []
-        )
-        if not messages:
-            return
+    while messages := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    ):
+        for message in messages:
+            handled.add(message.get("Body", ""))
         client.delete_message_batch(
             QueueUrl=url,
             Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
         )
 
 
-def run(args: argparse.Namespace, endpoint: str) -> list[Figures]:
-    from {{ cookiecutter.package_name }}.aws_session import sqs_client
-    from {{ cookiecutter.package_name }}.consumer import DrainOptions, drain
-    from {{ cookiecutter.package_name }}.settings import Settings
+def app_client(settings: Settings, endpoint: str) -> SQSClient:
+    """The app's own client (its config and pool), pointed at ``endpoint``."""
+    from {{ cookiecutter.package_name }}.aws_session import reset_clients, sqs_client
 
     os.environ["AWS_ENDPOINT_URL"] = endpoint
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
-    settings = Settings(
+    reset_clients()
+    return sqs_client(settings)
+
+
+def settings_for(args: argparse.Namespace, concurrency: int) -> Settings:
+    from {{ cookiecutter.package_name }}.settings import Settings
+
+    return Settings(
         input_queue="benchmark",
         output_queue="benchmark",
         dlq="",
         region=args.region,
-        max_concurrency=args.concurrency,
-        wait_time_seconds=args.wait_time_seconds,
+        max_concurrency=concurrency,
         auth_mode="default_chain",
     )
-    client = sqs_client(settings)
-    meter = Meter(client)
-    options = DrainOptions(
-        wait_time_seconds=args.wait_time_seconds,
-        max_concurrency=args.concurrency,
-        budget_seconds=3_600,
-        visibility_timeout_seconds=300,
+
+
+def options_for(args: argparse.Namespace, concurrency: int) -> DrainOptions:
+    from {{ cookiecutter.package_name }}.consumer import DrainOptions
+
+    return DrainOptions(
+        max_concurrency=concurrency, budget_seconds=3_600, visibility_timeout_seconds=args.visibility_timeout
     )
-    n, sequential_n, wait = args.messages, args.sequential_messages or args.messages, args.wait_time_seconds
-    handler_ms = args.handler_ms
-    figures = []
-    print(f"filling queues of {n} messages on {endpoint} ...", file=sys.stderr)
-    with fresh_queue(client, n) as url:
-        name = f"drain, {handler_ms:g} ms handler, {args.concurrency} at once"
-        figures.append(
-            meter.measure(name, n, lambda: check(drain(client, url, sleeper(handler_ms), options), n))
-        )
-    print(figures[-1], file=sys.stderr)
-    with fresh_queue(client, sequential_n) as url:
-        name = f"sequential loop, {handler_ms:g} ms handler"
-        figures.append(
-            meter.measure(name, sequential_n, lambda: sequential_loop(client, url, handler_ms / 1000, wait))
-        )
-    print(figures[-1], file=sys.stderr)
-    with fresh_queue(client, n) as url:
-        name = f"drain, no-op handler, {args.concurrency} at once"
-        figures.append(meter.measure(name, n, lambda: check(drain(client, url, lambda _: None, options), n)))
-    print(figures[-1], file=sys.stderr)
-    with fresh_queue(client, n) as url:
-        name = "receive 10 + batch delete, no handler (ceiling)"
-        figures.append(meter.measure(name, n, lambda: receive_and_batch_delete(client, url, wait)))
-    print(figures[-1], file=sys.stderr)
-    return figures
 
 
-def check(summary: Any, expected: int) -> None:
-    if summary.deleted != expected:
-        raise SystemExit(f"the drain deleted {summary.deleted} of {expected}: {summary}")
+def at_rtt(
+    args: argparse.Namespace, endpoint: str, direct: SQSClient, rtt_ms: float
+) -> tuple[list[Figures], IdleTick]:
+    from {{ cookiecutter.package_name }}.consumer import drain
+
+    figures: list[Figures] = []
+    with latency_proxy_process(endpoint, one_way_ms=rtt_ms / 2) as proxy_url:
+        for concurrency in args.concurrency:
+            client = app_client(settings_for(args, concurrency), proxy_url)
+            meter = Meter(client)
+            with fresh_queue(direct, args.messages, args.visibility_timeout) as url:
+                handled = Handled()
+                started = meter.reset()
+                drain(client, url, sleeper(args.handler_ms, handled), options_for(args, concurrency))
+                name = f"drain, {concurrency} at once"
+                figures.append(
+                    handled.figures(
+                        rtt_ms,
+                        name,
+                        args.messages,
+                        started=started,
+                        meter=meter,
+                    )
+                )
+            report(figures[-1])
+        client = app_client(settings_for(args, 1), proxy_url)
+        meter = Meter(client)
+        loops: list[tuple[str, Callable[[str, Handled], None]]] = [
+            ("sequential loop", lambda url, h: sequential_loop(client, url, args.handler_ms / 1000, h)),
+            (
+                "receive 10 + batch delete, no handler",
+                lambda url, h: receive_and_batch_delete(client, url, h),
+            ),
+        ]
+        for name, loop in loops:
+            with fresh_queue(direct, args.loop_messages, args.visibility_timeout) as url:
+                handled = Handled()
+                started = meter.reset()
+                loop(url, handled)
+                figures.append(
+                    handled.figures(
+                        rtt_ms,
+                        name,
+                        args.loop_messages,
+                        started=started,
+                        meter=meter,
+                    )
+                )
+            report(figures[-1])
+        idle = idle_tick(args, direct, proxy_url, rtt_ms, 1.0)
+    return figures, idle
 
 
-def table(figures: list[Figures]) -> str:
+def idle_tick(
+    args: argparse.Namespace, direct: SQSClient, endpoint: str, rtt_ms: float, linger: float
+) -> IdleTick:
+    """One pass on an empty queue with the app's defaults (SQS_WAIT_TIME_SECONDS 20)."""
+    from {{ cookiecutter.package_name }}.consumer import drain
+
+    client = app_client(settings_for(args, 32), endpoint)
+    meter = Meter(client)
+    options = replace(options_for(args, 32), linger_seconds=linger)
+    with fresh_queue(direct, 0, args.visibility_timeout) as url:
+        meter.reset()
+        summary = drain(client, url, lambda _: None, options)
+    tick = IdleTick(rtt_ms, linger, summary.duration_seconds, meter.receives)
+    print(tick, file=sys.stderr)
+    return tick
+
+
+def report(figures: Figures) -> None:
+    print(figures, file=sys.stderr)
+
+
+def table(figures: list[Figures], idle: list[IdleTick]) -> str:
     lines = [
-        "| consumer | messages | msg/s | SQS requests per message | wall time (s) |",
-        "|---|---:|---:|---:|---:|",
+        "| RTT (ms) | consumer | messages | handled/s | deleted/s | duplicates | lost | requests/message"
+        " | busy requests/message |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {f.name} | {f.messages} | {f.per_second:,.0f} | {f.requests_per_message:.3f}"
-        f" | {f.wall_seconds:.1f} |"
+        f"| {f.rtt_ms:g} | {f.name} | {f.messages} | {f.handled_per_second:,.0f}"
+        f" | {f.deleted_per_second:,.0f} | {f.duplicates} | {f.lost} | {f.requests_per_message:.3f}"
+        f" | {f.busy_requests_per_message:.3f} |"
         for f in figures
     ]
-    drain, sequential, no_op, ceiling = figures
+    lines += ["", "| RTT (ms) | idle tick (s) | receives |", "|---:|---:|---:|"]
+    lines += [f"| {t.rtt_ms:g} | {t.seconds:.2f} | {t.receives} |" for t in idle]
+    drains = [f for f in figures if f.name.startswith("drain")]
+    lines.append("")
+    for concurrency_name in dict.fromkeys(f.name for f in drains):
+        same = [f for f in drains if f.name == concurrency_name]
+        base = next((f for f in same if f.rtt_ms == 0), None)
+        for f in same:
+            if base and f.rtt_ms and base.deleted_per_second:
+                share = f.deleted_per_second / base.deleted_per_second
+                lines.append(
+                    f"- {concurrency_name}: deleted/s at {f.rtt_ms:g} ms RTT is {share:.0%} of 0 ms"
+                    " (target: 75% at 80 ms)"
+                )
     lines += [
-        "",
-        f"- drain vs sequential loop: {drain.per_second / sequential.per_second:.1f}x (target: at least 20x)",
-        f"- drain requests per message: {drain.requests_per_message:.3f} (target: 0.22 at most)",
-        f"- no-op drain vs the raw ceiling: {no_op.per_second / ceiling.per_second:.0%}",
+        f"- drain duplicates, all runs: {sum(f.duplicates for f in drains)} (target: 0)",
+        f"- drain requests per message when busy, worst: "
+        f"{max((f.busy_requests_per_message for f in drains), default=0):.3f} (target: 0.21 at most)",
+        f"- idle tick, worst: {max((t.seconds for t in idle), default=0):.2f} s (target: 1.5 s at most)",
     ]
     return "\n".join(lines)
 
 
-def environment(endpoint: str, started_moto: bool) -> str:
+def billed_seconds(tick_seconds: float) -> float:
+    return max(1.0, math.ceil(round(tick_seconds * 10, 6)) / 10)
+
+
+def cost_table(ticks: list[IdleTick]) -> str:
+    """Delivery latency and idle cost, computed from the measured tick durations.
+
+    A message sent to an idle queue at a uniformly random time waits for the next tick,
+    unless a pass is running (then it starts within a round trip): the p-quantile of the
+    wait is max(0, p x schedule - tick).
+    """
+    memory = " | ".join(f"idle GB-s/month at {mb} MB (USD)" for mb in FLEX_MEMORY_MB)
+    lines = [
+        f"| schedule | linger (s) | measured idle tick (s) | latency p50 (s) | latency p99 (s) | {memory} |",
+        "|---|---:|---:|---:|---:|" + "---:|" * len(FLEX_MEMORY_MB),
+    ]
+    for schedule in SCHEDULES_SECONDS:
+        for tick in ticks:
+            ticks_a_month = SECONDS_PER_MONTH / schedule
+            gb_seconds = [ticks_a_month * billed_seconds(tick.seconds) * mb / 1024 for mb in FLEX_MEMORY_MB]
+            costs = " | ".join(f"{gbs:,.0f} (${gbs * FLEX_PRICE_PER_GB_SECOND:,.2f})" for gbs in gb_seconds)
+            p50 = max(0.0, 0.5 * schedule - tick.seconds)
+            p99 = max(0.0, 0.99 * schedule - tick.seconds)
+            lines.append(
+                f"| every {schedule} s | {tick.linger_seconds:g} | {tick.seconds:.2f}"
+                f" | {p50:.1f} | {p99:.1f} | {costs} |"
+            )
+    return "\n".join(lines)
+
+
+def environment(endpoint: str, started_moto: bool, args: argparse.Namespace) -> str:
     where = "moto server started by this script (rates measure moto)" if started_moto else endpoint
     return (
-        f"endpoint: {where}; Python {platform.python_version()} on {platform.system()} {platform.machine()}, "
-        f"{os.cpu_count()} CPUs"
+        f"endpoint: {where}; handler {args.handler_ms:g} ms; visibility timeout {args.visibility_timeout} s; "
+        f"Python {platform.python_version()} on {platform.system()} {platform.machine()},"
+        f" {os.cpu_count()} CPUs"
     )
 
 
@@ -247,30 +407,59 @@ def endpoint_for(url: str | None) -> Iterator[str]:
         emulator.stop()
 
 
+def numbers(text: str) -> list[float]:
+    return [float(part) for part in text.split(",") if part.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.drain_benchmark", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--endpoint-url", help="an SQS endpoint (default: start a moto server)")
     parser.add_argument(
-        "--messages", type=int, help="messages per queue (default: 2,000; 300 on the moto it starts)"
+        "--rtt-ms", type=numbers, default=[0, 20, 80, 160], help="round trips, e.g. 0,20,80,160"
     )
     parser.add_argument(
-        "--sequential-messages", type=int, help="messages for the sequential loop (default: same)"
+        "--messages", type=int, help="messages per drain run (default: 2,000; 300 on the moto it starts)"
     )
+    parser.add_argument("--loop-messages", type=int, help="messages per simple loop (default: a tenth)")
     parser.add_argument("--handler-ms", type=float, default=20.0)
-    parser.add_argument("--concurrency", type=int, default=32, help="the drain's SQS_MAX_CONCURRENCY")
-    parser.add_argument("--wait-time-seconds", type=int, default=1)
+    parser.add_argument(
+        "--concurrency",
+        type=lambda text: [int(n) for n in numbers(text)],
+        default=[32],
+        help="the drain's SQS_MAX_CONCURRENCY, e.g. 32,128,256",
+    )
+    parser.add_argument("--visibility-timeout", type=int, default=20, help="seconds (default 20)")
+    parser.add_argument("--lingers", type=numbers, default=[0, 1, 5], help="linger values for the idle cost")
+    parser.add_argument("--idle-rtt-ms", type=float, default=80.0, help="round trip of the linger sweep")
     parser.add_argument("--region", default="us-east-1")
     args = parser.parse_args(argv)
     if args.messages is None:
         # moto's receive time grows with the queue's depth: 2,000 would take many minutes.
         args.messages = 2_000 if args.endpoint_url else MOTO_MESSAGES
+    args.loop_messages = args.loop_messages or max(10, args.messages // 10)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    figures: list[Figures] = []
+    idle: list[IdleTick] = []
     with endpoint_for(args.endpoint_url) as endpoint:
-        figures = run(args, endpoint)
-    print(table(figures))
+        direct = app_client(settings_for(args, 32), endpoint)
+        print(f"queues of {args.messages} messages on {endpoint} ...", file=sys.stderr)
+        for rtt in args.rtt_ms:
+            at, tick = at_rtt(args, endpoint, direct, rtt)
+            figures += at
+            idle.append(tick)
+        with latency_proxy_process(endpoint, one_way_ms=args.idle_rtt_ms / 2) as proxy_url:
+            sweep = [idle_tick(args, direct, proxy_url, args.idle_rtt_ms, linger) for linger in args.lingers]
+            before = idle_tick(args, direct, proxy_url, args.idle_rtt_ms, 20.0)
+    print(table(figures, idle))
     print()
-    print(environment(endpoint, not args.endpoint_url))
+    print(f"Idle cost at {args.idle_rtt_ms:g} ms RTT, computed from the measured tick durations:")
+    print()
+    print(cost_table([*sweep, replace(before, linger_seconds=20.0)]))
+    print()
+    print(environment(endpoint, not args.endpoint_url, args))
     return 0
 
 

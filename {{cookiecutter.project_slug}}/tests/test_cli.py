@@ -70,10 +70,39 @@ def test_drain_prints_its_summary(app_env: AppUnderTest, capsys: pytest.CaptureF
     assert summary["stopped_because"] == "queue_empty"
 
 
+@pytest.mark.parametrize("handler", ["record_slowly", "record_async"])
+def test_drain_runs_a_sync_or_an_async_handler_given_by_name(
+    app_env: AppUnderTest,
+    make_queue: MakeQueue,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    handler: str,
+) -> None:
+    queues = make_queue()
+    use_queues(monkeypatch, queues)
+    bodies = [f"m-{n:02d}" for n in range(12)]
+    put(app_env, queues.url, bodies)
+    record = tmp_path / "handled.txt"
+    monkeypatch.setenv("TEST_RECORD_FILE", str(record))
+    monkeypatch.setenv("TEST_HANDLER_SECONDS", "0.05")
+
+    code, summary, _ = run_cli(
+        capsys, "drain", "--handler", f"tests.cli_handlers:{handler}", "--linger-seconds", "0"
+    )
+
+    assert code == 0
+    assert sorted(handled(record)) == bodies  # each body ran to its end before its delete
+    assert summary is not None
+    assert summary["deleted"] == 12
+    assert queue_depth(app_env.client, queues.url) == 0
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
         (["--max-concurrency", "0"], "SQS_MAX_CONCURRENCY"),
+        (["--linger-seconds", "-1"], "SQS_LINGER_SECONDS"),
         (["--wait-time-seconds", "21"], "SQS_WAIT_TIME_SECONDS"),
         (["--handler", "no_such_module:handle"], "no_such_module"),
         (["--handler", "handle_everything"], "MODULE:FUNCTION"),

@@ -21,6 +21,7 @@ def test_required_queue_settings_are_named_when_missing() -> None:
     ("name", "value"),
     [
         ("SQS_WAIT_TIME_SECONDS", "21"),
+        ("SQS_LINGER_SECONDS", "soon"),
         ("SQS_MAX_CONCURRENCY", "zero"),
         ("SQS_VISIBILITY_TIMEOUT_SECONDS", "43201"),
         ("AWS_AUTH_MODE", "static_keys"),

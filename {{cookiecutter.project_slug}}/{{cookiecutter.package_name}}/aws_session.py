@@ -12,6 +12,7 @@ import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
+from .consumer.sizing import sqs_connections_needed
 from .settings import AuthMode, {% if cookiecutter.aws_auth == "oidc_managed_identity" %}OidcSettings, {% endif %}Settings
 
 if TYPE_CHECKING:
@@ -47,8 +48,8 @@ def sqs_client(settings: Settings) -> SQSClient:
     """A thread-safe SQS client, shared by every function invocation in this process."""
     config = _client_config(
         settings,
-        # Receivers (up to 4), parallel ack calls and handlers that send share these connections.
-        max_pool_connections=max(10, settings.max_concurrency + 4),
+        # Receives and ack calls in flight (at their bounds) and handlers that send share these.
+        max_pool_connections=sqs_connections_needed(settings.max_concurrency),
         # Long polls wait up to 20 s; the read timeout must outlast them.
         read_timeout=settings.wait_time_seconds + 10,
     )

@@ -93,12 +93,16 @@ def register_drain(commands: Commands) -> None:
     )
     parser.add_argument("--budget-seconds", help="stop receiving after this long (SQS_DRAIN_BUDGET_SECONDS)")
     parser.add_argument("--max-concurrency", help="handlers at once (SQS_MAX_CONCURRENCY)")
-    parser.add_argument("--wait-time-seconds", help="long-poll wait, 0-20 (SQS_WAIT_TIME_SECONDS)")
+    parser.add_argument("--wait-time-seconds", help="longest long-poll wait, 0-20 (SQS_WAIT_TIME_SECONDS)")
+    parser.add_argument(
+        "--linger-seconds", help="go on this long once the queue looks empty (SQS_LINGER_SECONDS)"
+    )
     parser.add_argument("--progress-every", type=float, default=5.0, help="seconds between progress lines")
     parser.add_argument(
         "--handler",
         metavar="MODULE:FUNCTION",
-        help="another handler to drain with (default: the app's message_handler.handle_message)",
+        help="another handler to drain with, a function or an async def"
+        " (default: the app's message_handler.handle_message)",
     )
     parser.set_defaults(run=run_drain)
 
@@ -125,6 +129,7 @@ def run_drain(args: argparse.Namespace) -> int:
             "SQS_DRAIN_BUDGET_SECONDS": args.budget_seconds,
             "SQS_MAX_CONCURRENCY": args.max_concurrency,
             "SQS_WAIT_TIME_SECONDS": args.wait_time_seconds,
+            "SQS_LINGER_SECONDS": args.linger_seconds,
         }
     )
     stop = threading.Event()

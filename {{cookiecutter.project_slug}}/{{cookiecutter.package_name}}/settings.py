@@ -37,7 +37,8 @@ SETTINGS_HELP: dict[str, str] = {
     "SQS_DLQ": "Dead-letter queue of the input queue: a name or a URL (ops commands).",
     "SQS_MAX_RECEIVE_COUNT": "Receives before SQS moves a message to the DLQ (queue setup).",
     "SQS_POLL_SCHEDULE": "NCRONTAB schedule of the drain timer.",
-    "SQS_WAIT_TIME_SECONDS": "Long-poll wait of each receive, 0-20.",
+    "SQS_WAIT_TIME_SECONDS": "Longest wait of one receive, 0-20; a poll waits only within the linger.",
+    "SQS_LINGER_SECONDS": "Seconds a drain goes on once the queue looks empty; its first poll waits as long.",
     "SQS_MAX_CONCURRENCY": "Messages handled at once by one drain.",
     "SQS_DRAIN_BUDGET_SECONDS": "A drain stops receiving after this long; keep it under functionTimeout.",
     "SQS_VISIBILITY_TIMEOUT_SECONDS": "Visibility timeout asked for on receive; the heartbeat extends it.",
@@ -74,6 +75,7 @@ class Settings:
     max_concurrency: int = 32
     drain_budget_seconds: float = {{ cookiecutter.__drain_budget_seconds }}
     visibility_timeout_seconds: int = 60
+    linger_seconds: float = 1.0
     retry_backoff_base_seconds: int = 5
     retry_backoff_max_seconds: int = 300
     max_message_bytes: int = 262_144
@@ -107,6 +109,7 @@ class Settings:
             visibility_timeout_seconds=reader.integer(
                 "SQS_VISIBILITY_TIMEOUT_SECONDS", defaults.visibility_timeout_seconds, 2, 43_200
             ),
+            linger_seconds=reader.number("SQS_LINGER_SECONDS", defaults.linger_seconds, 0, 3_600),
             retry_backoff_base_seconds=reader.integer(
                 "SQS_RETRY_BACKOFF_BASE_SECONDS", defaults.retry_backoff_base_seconds, 0, 43_200
             ),

@@ -6,20 +6,34 @@ prints what to run next, and serves until Ctrl-C or SIGTERM. It keeps nothing.
 
 moto is a development dependency (requirements-dev.txt): it never ships to Azure,
 so it is imported only when an emulator starts.
+
+moto differs from SQS in two ways the consumer relies on; ``make_moto_faithful`` fixes
+both here, at the emulator's edge, and tests/test_emulator_fidelity.py proves each on an
+unpatched moto:
+
+- FIFO: moto keeps a message in its group's lock after its visibility ends, until a
+  receive passes it; then it skips the group's earlier messages and hands out a later one.
+  A group is locked by its messages in flight, and only by those.
+- Concurrent calls: moto's receive, delete and visibility change read and rewrite a
+  queue's messages without a lock, so two receives at once can hand out one message twice.
+  Each now runs under the queue's own lock. A long poll scans under it, then waits outside
+  it and scans afresh (moto's own wait kept what it saw of the groups before waiting).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -32,6 +46,7 @@ from .azurite import AZURITE_VERSION
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 4566
 MOTO_ACCOUNT_ID = "123456789012"
+LONG_POLL_STEP_SECONDS = 0.1
 AZURITE_COMMAND = f"npx --yes azurite@{AZURITE_VERSION} --silent --location .azurite --skipApiVersionCheck"
 # Against an emulator, whatever the shell holds: test keys, no profile, one endpoint.
 EMULATOR_ENVIRONMENT: dict[str, str | None] = {
@@ -43,6 +58,9 @@ EMULATOR_ENVIRONMENT: dict[str, str | None] = {
     "AWS_ENDPOINT_URL_SQS": None,
     "AWS_AUTH_MODE": "default_chain",
 }
+
+
+Method = TypeVar("Method", bound=Any)
 
 
 class EmulatorUnavailable(RuntimeError):
@@ -71,6 +89,7 @@ def start_emulator(
         ) from None
     if port:
         _check_port_is_free(port)
+    make_moto_faithful()
     # werkzeug prints every request unless its logger says otherwise.
     logging.getLogger("werkzeug").setLevel(logging.INFO if log_requests else logging.WARNING)
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
@@ -82,6 +101,49 @@ def start_emulator(
         raise EmulatorUnavailable(f"moto's server did not start on {LOOPBACK}:{port}")
     host, bound_port = server.get_host_and_port()
     return Emulator(server, f"http://{host}:{bound_port}")
+
+
+def make_moto_faithful() -> None:
+    """Patch moto's SQS model in this process where it differs from SQS (see the module's doc)."""
+    from moto.sqs import models
+
+    if getattr(models, "_faithful_to_sqs", False):
+        return
+    setattr(models.Queue, "pending_message_groups", property(_groups_in_flight))  # noqa: B010
+    for name in ("delete_message", "change_message_visibility"):
+        setattr(models.SQSBackend, name, _under_queue_lock(getattr(models.SQSBackend, name)))
+    setattr(models.SQSBackend, "receive_message", _long_poll_by_scans(models.SQSBackend.receive_message))  # noqa: B010
+    setattr(models, "_faithful_to_sqs", True)  # noqa: B010
+
+
+def _groups_in_flight(queue: Any) -> set[str]:
+    return {m.group_id for m in queue.pending_messages if m.group_id is not None and not m.visible}
+
+
+def _under_queue_lock(method: Method) -> Method:
+    @functools.wraps(method)
+    def locked(backend: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        # A re-entrant Condition: the long poll's wait on it lets the other calls in.
+        with backend.get_queue(queue_name)._messages_lock:
+            return method(backend, queue_name, *args, **kwargs)
+
+    return locked  # type: ignore[return-value]
+
+
+def _long_poll_by_scans(receive: Method) -> Method:
+    @functools.wraps(receive)
+    def long_poll(backend: Any, queue_name: str, count: int, wait_seconds: int, *args: Any) -> Any:
+        lock = backend.get_queue(queue_name)._messages_lock
+        deadline = time.monotonic() + wait_seconds
+        with lock:
+            while True:
+                found = receive(backend, queue_name, count, 0, *args)  # one scan, no wait
+                if found or time.monotonic() >= deadline:
+                    return found
+                # Released while waiting; a send wakes it, a visibility timeout ends within the step.
+                lock.wait(timeout=min(LONG_POLL_STEP_SECONDS, deadline - time.monotonic()))
+
+    return long_poll  # type: ignore[return-value]
 
 
 def _check_port_is_free(port: int) -> None:

@@ -1,0 +1,137 @@
+"""The embedded emulator behaves like SQS where the consumer relies on it.
+
+moto 5.2.5 differs in two places; local_dev/emulator.py patches both where moto starts.
+Each check runs on the app's emulator (patched) and on a plain ``python -m moto.server``
+in a child process (unpatched): the second proves the bug is moto's, and fails once a
+moto release fixes it, which is the time to drop the patch.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+from botocore.config import Config
+from mypy_boto3_sqs import SQSClient
+
+from {{ cookiecutter.package_name }}.local_dev.emulator import start_emulator
+
+
+def client_for(url: str) -> SQSClient:
+    return boto3.client(
+        "sqs",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(max_pool_connections=50),
+    )
+
+
+@pytest.fixture(scope="module")
+def patched_moto() -> Iterator[SQSClient]:
+    emulator = start_emulator(port=0)
+    try:
+        yield client_for(emulator.url)
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def unpatched_moto() -> Iterator[SQSClient]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        client = client_for(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.list_queues()
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "moto's server did not start"
+                time.sleep(0.2)
+        yield client
+    finally:
+        server.kill()
+        server.wait()
+
+
+def first_after_a_batch_backoff(client: SQSClient) -> list[str]:
+    """Receive a1..a3 of one group, back all three off by 1 s in one call, wait, receive again."""
+    url = client.create_queue(
+        QueueName=f"fifo-{uuid.uuid4().hex[:8]}.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )["QueueUrl"]
+    entries = [{"Id": str(n), "MessageBody": f"a{n}", "MessageGroupId": "a"} for n in range(1, 6)]
+    client.send_message_batch(QueueUrl=url, Entries=entries)  # type: ignore[arg-type]
+    first = client.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=30)["Messages"]
+    assert [m["Body"] for m in first] == ["a1", "a2", "a3"]
+    client.change_message_visibility_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 1}
+            for n, m in enumerate(first)
+        ],
+    )
+    time.sleep(1.5)
+    again = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+    client.delete_queue(QueueUrl=url)
+    return [m["Body"] for m in again.get("Messages", [])]
+
+
+def test_a_fifo_group_backed_off_in_one_call_comes_back_from_its_first_message(
+    patched_moto: SQSClient,
+) -> None:
+    assert first_after_a_batch_backoff(patched_moto)[:1] == ["a1"]  # as on AWS
+
+
+def test_unpatched_moto_skips_the_groups_earlier_messages(unpatched_moto: SQSClient) -> None:
+    assert first_after_a_batch_backoff(unpatched_moto) == ["a3", "a4", "a5"]
+
+
+def messages_handed_out_twice(client: SQSClient, rounds: int = 3) -> int:
+    """Receives at once from 16 threads; how many messages more than one of them got."""
+    twice = 0
+    for _ in range(rounds):
+        url = client.create_queue(QueueName=f"busy-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        for start in range(0, 150, 10):
+            client.send_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"m-{start + n}"} for n in range(10)]
+            )
+
+        with ThreadPoolExecutor(16) as pool:
+            bodies = Counter(body for batch in pool.map(receive_ten, [(client, url)] * 16) for body in batch)
+        twice += sum(count - 1 for count in bodies.values())
+        client.delete_queue(QueueUrl=url)
+        if twice:
+            break
+    return twice
+
+
+def receive_ten(client_and_url: tuple[SQSClient, str]) -> list[str]:
+    client, url = client_and_url
+    response = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)
+    return [m["Body"] for m in response.get("Messages", [])]
+
+
+def test_concurrent_receives_never_hand_out_one_message_twice(patched_moto: SQSClient) -> None:
+    assert messages_handed_out_twice(patched_moto) == 0
+
+
+def test_unpatched_moto_hands_out_messages_twice_to_concurrent_receives(unpatched_moto: SQSClient) -> None:
+    assert messages_handed_out_twice(unpatched_moto) > 0

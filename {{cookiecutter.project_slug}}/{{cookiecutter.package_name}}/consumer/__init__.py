@@ -1,0 +1,30 @@
+"""The SQS consumer: one drain pass of a queue, within a time budget, losing nothing.
+
+Its parts, one module each:
+
+- ``message``: what a handler gets (``SqsMessage``) and what a handler is (sync or async);
+- ``receiving``: the receive call and the polling policy (short idle ticks, the linger);
+- ``handling``: the pass's event loop, handler slots and the prefetch buffer;
+- ``acknowledging``: batched deletes, backoffs, releases, and the heartbeat;
+- ``fifo``: ordering; a FIFO queue specializes the standard one;
+- ``sizing``: receives and ack calls in flight, from measured round trips and rates;
+- ``drain_pass`` and ``summary``: one pass, its options, and what it did.
+
+A failed message is never deleted: SQS redelivers it after its backoff, and the queue's
+redrive policy moves it to the DLQ after ``maxReceiveCount`` receives.
+"""
+
+from .drain_pass import drain
+from .fifo import by_group
+from .message import Handler, SqsMessage
+from .summary import SQS_MAX_VISIBILITY_SECONDS, DrainOptions, DrainSummary
+
+__all__ = [
+    "SQS_MAX_VISIBILITY_SECONDS",
+    "DrainOptions",
+    "DrainSummary",
+    "Handler",
+    "SqsMessage",
+    "by_group",
+    "drain",
+]

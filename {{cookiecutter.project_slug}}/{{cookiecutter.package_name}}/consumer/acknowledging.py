@@ -1,0 +1,332 @@
+"""Acknowledging: every SQS write of a pass (deletes, backoffs, releases) and the heartbeat.
+
+A message stays in ``held`` from the moment it is received until SQS confirms its delete,
+or until its visibility change (backoff or release) is sent. The heartbeat extends every
+held message near the end of its visibility timeout, so a message that waits for a
+handler, or for its delete, never becomes visible to another consumer.
+
+Calls go out on a pool, batched by 10: as many at once as the sizing allows (see
+sizing.py). A visibility change waits for a heartbeat of the same message that is still
+in flight, so a heartbeat never lands after, and undoes, a backoff or a release.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..queues import SQS_BATCH_LIMIT
+from .fifo import Ordering
+from .message import SqsMessage
+from .sizing import HEARTBEAT_CALLS_IN_FLIGHT, Sizing
+from .summary import Counts, DrainOptions
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+logger = logging.getLogger(__name__)
+
+DELETE_ATTEMPTS = 3
+# Entry failures that only mean the message is already gone (deleted while its heartbeat flew).
+GONE = ("ReceiptHandleIsInvalid", "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight")
+
+
+@dataclass
+class _Held:
+    """A received message this pass answers for until SQS confirms its delete, or it is given back."""
+
+    message: SqsMessage
+    visible_until: float
+    deleting: bool = False
+
+
+class Acknowledger(threading.Thread):
+    def __init__(
+        self,
+        *,
+        client: SQSClient,
+        queue_url: str,
+        options: DrainOptions,
+        counts: Counts,
+        sizing: Sizing,
+        ordering: Ordering,
+        wake: Callable[[], None],
+    ) -> None:
+        super().__init__(name="sqs-acknowledger", daemon=True)
+        self.client = client
+        self.queue_url = queue_url
+        self.options = options
+        self.counts = counts
+        self.sizing = sizing
+        self.ordering = ordering
+        self.wake = wake  # tells the pass that room was made; never called under self.lock
+        self.lock = threading.Condition()
+        self.held: dict[str, _Held] = {}
+        self.deletes: list[tuple[SqsMessage, int]] = []  # waiting for a delete call, with its attempt
+        self.visibility: list[tuple[tuple[SqsMessage, ...], int]] = []  # units never split across calls
+        self.returning: dict[str, SqsMessage] = {}  # visibility change pending or under way
+        self.heartbeating: set[str] = set()
+        self.calls_in_flight = 0
+        self.heartbeats_in_flight = 0
+        self.closing = False
+        self.ack_calls = ThreadPoolExecutor(options.max_ack_calls_in_flight, thread_name_prefix="sqs-ack")
+        self.heartbeat_calls = ThreadPoolExecutor(
+            HEARTBEAT_CALLS_IN_FLIGHT, thread_name_prefix="sqs-heartbeat"
+        )
+        timeout = options.visibility_timeout_seconds
+        self.heartbeat_margin = timeout * (1 - options.heartbeat_fraction)
+        self.heartbeat_every = max(0.2, min(5.0, timeout * options.heartbeat_fraction / 2))
+
+    # Called from the pass's other threads.
+
+    def hold(self, messages: list[SqsMessage], visible_until: float) -> list[SqsMessage]:
+        """Take charge of received messages; returns those that must not be handled yet (FIFO)."""
+        with self.lock:
+            in_hand = [h.message for h in self.held.values()] + list(self.returning.values())
+            overtakers = self.ordering.overtakers(messages, in_hand)
+            for message in messages:
+                self.held[message.receipt_handle] = _Held(message, visible_until)
+            self.counts.peak("peak_in_hand", len(self.held))
+        return overtakers
+
+    def delete(self, message: SqsMessage) -> None:
+        with self.lock:
+            held = self.held.get(message.receipt_handle)
+            if held:
+                held.deleting = True
+            self.deletes.append((message, 1))
+            self.lock.notify_all()
+        self.sizing.finished.add(1)
+
+    def change_visibility(self, messages: list[SqsMessage], seconds: int) -> None:
+        """Backoff (seconds > 0) or release (0), in one batch call for up to 10 messages."""
+        if not messages:
+            return
+        with self.lock:
+            for message in messages:
+                self.held.pop(message.receipt_handle, None)
+                self.returning[message.receipt_handle] = message
+            for start in range(0, len(messages), SQS_BATCH_LIMIT):
+                self.visibility.append((tuple(messages[start : start + SQS_BATCH_LIMIT]), seconds))
+            self.lock.notify_all()
+        self.sizing.finished.add(len(messages))
+
+    def in_hand(self) -> int:
+        with self.lock:
+            return len(self.held)
+
+    def deletes_behind(self) -> bool:
+        """More deletes wait for a call than one round of calls can carry: receiving must wait."""
+        with self.lock:
+            waiting = len(self.deletes)
+        return waiting > self.sizing.ack_calls_in_flight() * SQS_BATCH_LIMIT
+
+    def is_idle(self) -> bool:
+        """Nothing held and every ack done: what SQS shows is the queue's real state."""
+        with self.lock:
+            return self._idle()
+
+    def wait_until_idle(self, timeout: float) -> None:
+        with self.lock:
+            self.lock.wait_for(self._idle, timeout=timeout)
+
+    def close(self) -> None:
+        """Send every pending ack, then stop; returns when SQS has answered them all."""
+        with self.lock:
+            self.closing = True
+            self.lock.notify_all()
+        self.join()
+
+    def _idle(self) -> bool:
+        return not self.held and self._acks_done()
+
+    def _acks_done(self) -> bool:
+        return not self.deletes and not self.visibility and not self.calls_in_flight and not self.returning
+
+    # The acknowledger's own thread: decides what to send and when.
+
+    def run(self) -> None:
+        linger = self.options.ack_linger_seconds
+        next_heartbeat = time.monotonic() + self.heartbeat_every
+        first_pending_at: float | None = None
+        with self.lock:
+            while True:
+                now = time.monotonic()
+                if not self.deletes and not self.visibility:
+                    first_pending_at = None
+                elif first_pending_at is None:
+                    first_pending_at = now
+                lingered = self.closing or (first_pending_at is not None and now - first_pending_at >= linger)
+                sent_partial = self._send(everything=lingered)
+                if sent_partial:
+                    first_pending_at = None
+                if now >= next_heartbeat:
+                    self._heartbeat(now)
+                    next_heartbeat = now + self.heartbeat_every
+                if self.closing and self._finished():
+                    break
+                wakeup = next_heartbeat
+                if first_pending_at is not None and not lingered:
+                    wakeup = min(wakeup, first_pending_at + linger)
+                self.lock.wait(max(0.001, wakeup - now))
+        self.ack_calls.shutdown(wait=True)
+        self.heartbeat_calls.shutdown(wait=True)
+
+    def _finished(self) -> bool:
+        if not self._acks_done() or self.heartbeats_in_flight:
+            return False
+        leftovers = [held.message for held in self.held.values() if not held.deleting]
+        if not leftovers:
+            return not self.held
+        # A handler died without answering (BaseException): let SQS redeliver its message now.
+        self.change_visibility(leftovers, 0)
+        self.counts.add(released=len(leftovers))
+        return False
+
+    def _send(self, *, everything: bool) -> bool:
+        """Start ack calls while the sizing allows: whole batches, or also partial ones when ``everything``.
+
+        Returns True when a partial batch went out (its linger is over)."""
+        partial = False
+        limit = self.sizing.ack_calls_in_flight()
+        while self.calls_in_flight < limit:
+            entries = self._take_visibility(everything)
+            if entries:
+                self._start(self._change_visibility_batch, entries)
+                partial = partial or len(entries) < SQS_BATCH_LIMIT
+                continue
+            if self.deletes and (len(self.deletes) >= SQS_BATCH_LIMIT or everything):
+                batch, self.deletes = self.deletes[:SQS_BATCH_LIMIT], self.deletes[SQS_BATCH_LIMIT:]
+                self._start(self._delete_batch, batch)
+                partial = partial or len(batch) < SQS_BATCH_LIMIT
+                continue
+            break
+        return partial
+
+    def _start(self, call: Callable[[Any], None], batch: Any) -> None:
+        self.calls_in_flight += 1
+        self.counts.peak("peak_ack_calls_in_flight", self.calls_in_flight)
+        self.ack_calls.submit(call, batch)
+
+    def _take_visibility(self, everything: bool) -> list[tuple[SqsMessage, int]]:
+        """The next visibility changes to send, whole units only, none of them mid-heartbeat."""
+        ready = [u for u in self.visibility if not any(m.receipt_handle in self.heartbeating for m in u[0])]
+        if not ready or (sum(len(u[0]) for u in ready) < SQS_BATCH_LIMIT and not everything):
+            return []
+        entries: list[tuple[SqsMessage, int]] = []
+        for unit in ready:
+            messages, seconds = unit
+            if len(entries) + len(messages) > SQS_BATCH_LIMIT:
+                break
+            entries += [(message, seconds) for message in messages]
+            self.visibility.remove(unit)
+        return entries
+
+    def _heartbeat(self, now: float) -> None:
+        due = [
+            h.message
+            for h in self.held.values()
+            if h.message.receipt_handle not in self.heartbeating
+            and h.visible_until - now <= self.heartbeat_margin
+        ]
+        for start in range(0, len(due), SQS_BATCH_LIMIT):
+            batch = due[start : start + SQS_BATCH_LIMIT]
+            self.heartbeating.update(m.receipt_handle for m in batch)
+            self.heartbeats_in_flight += 1
+            self.heartbeat_calls.submit(self._heartbeat_batch, batch)
+
+    # Pool threads: one SQS call each, then the outcome under the lock.
+
+    def _delete_batch(self, batch: list[tuple[SqsMessage, int]]) -> None:
+        started = time.monotonic()
+        failed = self._call_batch(
+            "delete_message_batch",
+            [{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, (m, _) in enumerate(batch)],
+        )
+        self.sizing.ack_round_trip.add(time.monotonic() - started)
+        self.counts.deleted(len(batch) - len(failed))
+        refused: list[tuple[SqsMessage, str]] = []
+        with self.lock:
+            for index, (message, _) in enumerate(batch):
+                if str(index) not in failed:
+                    self.held.pop(message.receipt_handle, None)
+            for entry_id, (retryable, reason) in failed.items():
+                message, attempt = batch[int(entry_id)]
+                if retryable and attempt < DELETE_ATTEMPTS:
+                    self.deletes.append((message, attempt + 1))
+                else:
+                    self.held.pop(message.receipt_handle, None)
+                    refused.append((message, reason))
+            self.calls_in_flight -= 1
+            self.lock.notify_all()
+        for message, reason in refused:
+            # SQS will redeliver it and it will be handled again: at least once, never lost.
+            logger.error("could not delete message %s: %s", message.message_id, reason)
+            self.counts.add(delete_failed=1)
+            self.counts.refused("DeleteMessageBatch", reason)
+        self.wake()
+
+    def _change_visibility_batch(self, entries: list[tuple[SqsMessage, int]]) -> None:
+        failed = self._change_visibility(entries)
+        with self.lock:
+            for message, _ in entries:
+                self.returning.pop(message.receipt_handle, None)
+            self.calls_in_flight -= 1
+            self.lock.notify_all()
+        for message, reason in failed.values():
+            # Harmless for the message: it becomes visible when its current timeout ends.
+            logger.warning("could not change the visibility of %s: %s", message.message_id, reason)
+        self.wake()
+
+    def _heartbeat_batch(self, batch: list[SqsMessage]) -> None:
+        timeout = self.options.visibility_timeout_seconds
+        sent_at = time.monotonic()
+        failed = self._change_visibility([(m, timeout) for m in batch])
+        with self.lock:
+            for message in batch:
+                self.heartbeating.discard(message.receipt_handle)
+                held = self.held.get(message.receipt_handle)
+                if held and message.receipt_handle not in failed:
+                    held.visible_until = sent_at + timeout
+            self.heartbeats_in_flight -= 1
+            self.lock.notify_all()
+        self.counts.add(heartbeats=len(batch) - len(failed))
+        for message, reason in failed.values():
+            if not reason.startswith(GONE):
+                logger.warning("could not extend the visibility of %s: %s", message.message_id, reason)
+
+    def _change_visibility(self, entries: list[tuple[SqsMessage, int]]) -> dict[str, tuple[SqsMessage, str]]:
+        """Failed entries, by receipt handle, with the reason."""
+        failed = self._call_batch(
+            "change_message_visibility_batch",
+            [
+                {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": seconds}
+                for i, (m, seconds) in enumerate(entries)
+            ],
+        )
+        return {
+            entries[int(entry_id)][0].receipt_handle: (entries[int(entry_id)][0], reason)
+            for entry_id, (_, reason) in failed.items()
+        }
+
+    def _call_batch(self, operation: str, entries: list[Any]) -> dict[str, tuple[bool, str]]:
+        """Run one batch call; returns its failed entry IDs with (retryable, reason)."""
+        self.counts.add(ack_requests=1)
+        try:
+            response = getattr(self.client, operation)(QueueUrl=self.queue_url, Entries=entries)
+        except Exception as error:  # botocore has already retried the call itself
+            self.counts.error(error)
+            logger.warning("%s failed: %s", operation, error)
+            return {entry["Id"]: (True, str(error)) for entry in entries}
+        return {
+            failure["Id"]: (
+                not failure.get("SenderFault", False),
+                f"{failure.get('Code', '')}: {failure.get('Message', '')}",
+            )
+            for failure in response.get("Failed", [])
+        }

@@ -1,0 +1,224 @@
+"""One drain pass: receive -> hold -> prefetch -> handle -> acknowledge, within a budget.
+
+The pass's own thread decides when a receive may go out: while the sizing allows more
+receives in flight (sizing.py), prefetch credits are free, and deletes keep up
+(acknowledging.py). When deletes fall behind, receiving waits: backpressure. It stops
+receiving when the queue has looked empty for the linger (receiving.py), the budget
+is spent, ``stop`` is set, or SQS keeps failing; then it waits for the running
+handlers and for every ack.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from ..queues import SQS_BATCH_LIMIT
+from .acknowledging import Acknowledger
+from .fifo import by_group, ordering_for
+from .handling import Handlers, Prefetch, Unit
+from .message import Handler, SqsMessage
+from .receiving import RECEIVE_ERRORS_BEFORE_GIVING_UP, Polling, Receiver
+from .sizing import Sizing, fit_to_pool
+from .summary import Counts, DrainOptions, DrainSummary
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+logger = logging.getLogger(__name__)
+
+# The pass's thread re-checks stop, budget and progress at least this often.
+CHECK_EVERY_SECONDS = 0.05
+
+
+def drain(
+    client: SQSClient,
+    queue_url: str,
+    handler: Handler,
+    options: DrainOptions,
+    *,
+    stop: threading.Event | None = None,
+    progress: Callable[[DrainSummary], None] | None = None,
+    progress_every_seconds: float = 5.0,
+) -> DrainSummary:
+    """Drain ``queue_url`` once; returns what happened. Never raises for a handler's error.
+
+    ``handler`` may be a plain function or an ``async def``. Setting ``stop`` ends receiving
+    (within one poll); running handlers finish, and messages received but not started are
+    released at once. ``progress``, if given, gets the counts so far every
+    ``progress_every_seconds`` while receiving goes on.
+    """
+    pool_size = getattr(client.meta.config, "max_pool_connections", None) or 10  # botocore's default
+    options = fit_to_pool(options, pool_size)
+    return _Pass(client, queue_url, handler, options, stop or threading.Event()).run(
+        progress, progress_every_seconds
+    )
+
+
+class _Pass:
+    def __init__(
+        self,
+        client: SQSClient,
+        queue_url: str,
+        handler: Handler,
+        options: DrainOptions,
+        stop: threading.Event,
+    ) -> None:
+        self.options = options
+        self.stop = stop
+        self.ordering = ordering_for(queue_url)
+        self.counts = Counts()
+        self.started = self.counts.started
+        self.deadline = self.started + options.budget_seconds
+        self.batch = min(SQS_BATCH_LIMIT, options.max_concurrency)
+        self.sizing = Sizing(options)
+        self.polling = Polling(options, self.started)
+        self.woken = threading.Event()
+        self.prefetch = Prefetch()
+        self.receiver = Receiver(client, queue_url, options, self.counts, self.sizing)
+        self.acks = Acknowledger(
+            client=client,
+            queue_url=queue_url,
+            options=options,
+            counts=self.counts,
+            sizing=self.sizing,
+            ordering=self.ordering,
+            wake=self.woken.set,
+        )
+        self.handlers = Handlers(
+            handler=handler,
+            options=options,
+            counts=self.counts,
+            sizing=self.sizing,
+            acks=self.acks,
+            prefetch=self.prefetch,
+            stopping=self._stopping,
+            wake=self.woken.set,
+        )
+        self.receives = ThreadPoolExecutor(options.max_receives_in_flight, thread_name_prefix="sqs-receive")
+        self.lock = threading.Lock()
+        self.receives_in_flight = 0
+        self.stopped_because = ""
+        # FIFO: an empty receive while this pass holds messages proves nothing (held groups
+        # hide their next messages): look again once every ack is done.
+        self.settle_first = False
+
+    def run(self, progress: Callable[[DrainSummary], None] | None, progress_every: float) -> DrainSummary:
+        self.acks.start()
+        self.handlers.start()
+        next_progress = self.started + progress_every
+        try:
+            while not self._should_stop():
+                self.woken.clear()
+                if self._may_receive():
+                    self._start_receive()
+                    continue
+                self.woken.wait(CHECK_EVERY_SECONDS)
+                if progress and time.monotonic() >= next_progress:
+                    progress(self._summary())
+                    next_progress += progress_every
+            self.receives.shutdown(wait=True)
+        finally:
+            self.handlers.close()
+            self.acks.close()
+        return self._summary()
+
+    def _summary(self) -> DrainSummary:
+        summary = self.counts.snapshot()
+        summary.stopped_because = self.stopped_because
+        return summary
+
+    def _stopping(self) -> bool:
+        """Handlers start no new message once this is true."""
+        return self.stop.is_set() or time.monotonic() > self.deadline
+
+    def _should_stop(self) -> bool:
+        if not self.stopped_because:
+            if self.stop.is_set():
+                self._finish("stop_requested")
+            elif self.deadline - time.monotonic() < 1:
+                self._finish("budget")
+        return bool(self.stopped_because)
+
+    def _finish(self, reason: str) -> None:
+        """Stop receiving; the first reason is the one reported."""
+        with self.lock:
+            self.stopped_because = self.stopped_because or reason
+        self.woken.set()
+        if reason in ("stop_requested", "budget"):
+            for unit in self.handlers.take_queued():
+                self._release(unit)
+
+    def _release(self, messages: list[SqsMessage]) -> None:
+        """Messages not started: SQS may hand them out again at once."""
+        for group in by_group(messages):
+            self.acks.change_visibility(group, 0)
+        self.counts.add(released=len(messages))
+
+    def _may_receive(self) -> bool:
+        now = time.monotonic()
+        if now < self.polling.retry_at:
+            return False
+        if self.settle_first:
+            if not self.acks.is_idle():
+                return False
+            self.settle_first = False
+        in_flight_allowed = self.sizing.receives_in_flight() if self.polling.flowing else 1
+        with self.lock:
+            if self.receives_in_flight >= in_flight_allowed:
+                return False
+        # Backpressure: messages that wait for their delete are held, and heartbeated, until
+        # it is confirmed; more receiving would only make them wait longer.
+        if self.acks.deletes_behind():
+            return False
+        return self.prefetch.reserve(self.batch, self.batch * in_flight_allowed)
+
+    def _start_receive(self) -> None:
+        now = time.monotonic()
+        nothing_in_hand = self.acks.is_idle()
+        wait = self.polling.wait_seconds(now, self.deadline)
+        with self.lock:
+            self.receives_in_flight += 1
+            in_flight = self.receives_in_flight
+        self.counts.peak("peak_receives_in_flight", in_flight)
+        self.receives.submit(self._receive, wait, nothing_in_hand)
+
+    def _receive(self, wait: int, nothing_in_hand: bool) -> None:
+        try:
+            self._take(self.receiver.receive(self.batch, wait), wait, nothing_in_hand)
+        finally:
+            with self.lock:
+                self.receives_in_flight -= 1
+            self.woken.set()
+
+    def _take(self, result: tuple[list[SqsMessage], float] | None, wait: int, nothing_in_hand: bool) -> None:
+        if result is None:
+            self.prefetch.give(self.batch)
+            if self.polling.failed(time.monotonic(), self.deadline) >= RECEIVE_ERRORS_BEFORE_GIVING_UP:
+                self._finish("sqs_errors")
+            return
+        messages, sent_at = result
+        self.polling.received(len(messages), self.batch, sent_at, time.monotonic())
+        # Visibility runs from when SQS got the call: count from when it was sent.
+        overtakers = self.acks.hold(messages, sent_at + self.options.visibility_timeout_seconds)
+        if overtakers:
+            # They would overtake earlier messages of their group that are on their way back.
+            self._release(overtakers)
+        runnable: Unit = [m for m in messages if m not in overtakers]
+        if runnable and self.stopped_because in ("stop_requested", "budget"):
+            self._release(runnable)
+            runnable = []
+        self.prefetch.give(self.batch - len(runnable))
+        if runnable:
+            self.handlers.submit(self.ordering.units(runnable))
+        elif not messages and self.polling.lingered(sent_at, wait):
+            if nothing_in_hand or not self.ordering.fifo:
+                # Nothing visible for the whole linger. Failures we hold come back after
+                # their backoff, on a later pass.
+                self._finish("queue_empty")
+            else:
+                self.settle_first = True

@@ -1,0 +1,176 @@
+"""Handling: units of work run on the pass's own event loop, at most ``max_concurrency`` at once.
+
+``async def`` handlers run on that loop; plain functions on its thread pool. Either way
+the same slots, heartbeat, FIFO order and budget apply. If a plain function returns an
+awaitable, it is awaited: the message is done when the awaitable is.
+
+Received messages wait in the prefetch buffer until a slot is free; each receive in
+flight reserves its credits there (see sizing.py), so prefetching is bounded apart from
+the slots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .acknowledging import Acknowledger
+from .message import Handler, SqsMessage
+from .sizing import Sizing
+from .summary import Counts, DrainOptions
+
+logger = logging.getLogger(__name__)
+
+Unit = list[SqsMessage]
+
+
+class Prefetch:
+    """Credits for messages being received or waiting for a slot."""
+
+    def __init__(self) -> None:
+        self._in_use = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, count: int, limit: int) -> bool:
+        with self._lock:
+            if self._in_use + count > limit:
+                return False
+            self._in_use += count
+            return True
+
+    def give(self, count: int) -> None:
+        with self._lock:
+            self._in_use -= count
+
+
+def is_async(handler: Handler) -> bool:
+    """An ``async def`` function, or an object whose ``__call__`` is one."""
+    call = type(handler).__call__
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
+
+
+class Handlers:
+    def __init__(
+        self,
+        *,
+        handler: Handler,
+        options: DrainOptions,
+        counts: Counts,
+        sizing: Sizing,
+        acks: Acknowledger,
+        prefetch: Prefetch,
+        stopping: Callable[[], bool],
+        wake: Callable[[], None],
+    ) -> None:
+        self.handler = handler
+        self.run_on_loop = is_async(handler)
+        self.options = options
+        self.counts = counts
+        self.sizing = sizing
+        self.acks = acks
+        self.prefetch = prefetch
+        self.stopping = stopping
+        self.wake = wake
+        self.threads = ThreadPoolExecutor(options.max_concurrency, thread_name_prefix="sqs-handler")
+        self.loop = asyncio.new_event_loop()
+        # Units waiting for a slot: the prefetch buffer. None closes one slot.
+        self.units: asyncio.Queue[Unit | None] = asyncio.Queue()
+        self._thread = threading.Thread(target=self._serve, name="sqs-handlers-loop", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, units: list[Unit]) -> None:
+        """Queue units (thread-safe); each waits in the prefetch buffer for a free slot."""
+        for unit in units:
+            self.loop.call_soon_threadsafe(self.units.put_nowait, unit)
+
+    def take_queued(self) -> list[Unit]:
+        """Units not started yet, taken out of the buffer (thread-safe)."""
+        return asyncio.run_coroutine_threadsafe(self._take_queued(), self.loop).result()
+
+    def close(self) -> None:
+        """Wait for every queued and running unit, then stop the loop and the threads."""
+        for _ in range(self.options.max_concurrency):
+            self.loop.call_soon_threadsafe(self.units.put_nowait, None)
+        self._thread.join()
+        self.threads.shutdown(wait=True)
+
+    # On the loop.
+
+    def _serve(self) -> None:
+        try:
+            self.loop.run_until_complete(self._main())
+        finally:
+            self.loop.close()
+
+    async def _main(self) -> None:
+        workers = [asyncio.create_task(self._slot()) for _ in range(self.options.max_concurrency)]
+        await asyncio.gather(*workers)
+
+    async def _take_queued(self) -> list[Unit]:
+        taken, closing = [], 0
+        while not self.units.empty():
+            unit = self.units.get_nowait()
+            if unit is None:
+                closing += 1
+            else:
+                taken.append(unit)
+        for _ in range(closing):
+            self.units.put_nowait(None)
+        for unit in taken:
+            self.prefetch.give(len(unit))
+        return taken
+
+    async def _slot(self) -> None:
+        """One handler slot: takes the next unit, runs it, again until closed."""
+        while (unit := await self.units.get()) is not None:
+            self.prefetch.give(len(unit))
+            self.wake()
+            await self._run(unit)
+
+    async def _run(self, unit: Unit) -> None:
+        for position, message in enumerate(unit):
+            if self.stopping():
+                # Never started: SQS may hand them out again at once.
+                self.acks.change_visibility(unit[position:], 0)
+                self.counts.add(released=len(unit) - position)
+                return
+            started = time.monotonic()
+            succeeded = await self._handle(message)
+            self.sizing.handler_seconds.add(time.monotonic() - started)
+            if not succeeded:
+                # The rest of a FIFO group must not overtake the failed message: it goes back
+                # with it, in the same call, with the same backoff.
+                backoff = self.options.backoff_seconds(message.receive_count)
+                self.acks.change_visibility(unit[position:], backoff)
+                self.counts.add(released=len(unit) - position - 1)
+                return
+            self.counts.add(succeeded=1)
+            self.acks.delete(message)
+
+    async def _handle(self, message: SqsMessage) -> bool:
+        try:
+            if self.run_on_loop:
+                result: Any = self.handler(message)
+            else:
+                result = await self.loop.run_in_executor(self.threads, self.handler, message)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            self.counts.add(failed=1)
+            logger.warning(
+                "message %s failed on receive %d; visible again in %d s",
+                message.message_id,
+                message.receive_count,
+                self.options.backoff_seconds(message.receive_count),
+                exc_info=True,
+            )
+            return False
+        return True

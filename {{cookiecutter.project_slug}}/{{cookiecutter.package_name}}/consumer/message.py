@@ -1,0 +1,61 @@
+"""What a handler is given (``SqsMessage``) and what a handler is (sync or async)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueOutputTypeDef, MessageTypeDef
+
+
+@dataclass(frozen=True)
+class SqsMessage:
+    """One received message, as the handler sees it."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    message_attributes: Mapping[str, MessageAttributeValueOutputTypeDef] = field(default_factory=dict)
+
+    @classmethod
+    def from_sqs(cls, raw: MessageTypeDef) -> SqsMessage:
+        return cls(
+            message_id=raw["MessageId"],
+            receipt_handle=raw["ReceiptHandle"],
+            body=raw.get("Body", ""),
+            attributes={str(key): str(value) for key, value in raw.get("Attributes", {}).items()},
+            message_attributes=dict(raw.get("MessageAttributes", {})),
+        )
+
+    @property
+    def receive_count(self) -> int:
+        return int(self.attributes.get("ApproximateReceiveCount", "1"))
+
+    @property
+    def group_id(self) -> str | None:
+        return self.attributes.get("MessageGroupId")
+
+    @property
+    def sequence_number(self) -> int | None:
+        """FIFO only: the order SQS gave the message within its queue."""
+        number = self.attributes.get("SequenceNumber")
+        return int(number) if number else None
+
+    @property
+    def sent_at(self) -> datetime | None:
+        millis = self.attributes.get("SentTimestamp")
+        return datetime.fromtimestamp(int(millis) / 1000, tz=timezone.utc) if millis else None
+
+    def json(self) -> Any:
+        """The body parsed as JSON; raises ``ValueError`` when it is not JSON."""
+        return json.loads(self.body)
+
+
+# A handler returns normally (or its awaitable completes) on success and raises on failure.
+# ``async def`` handlers run on the drain's own event loop; plain ones on its threads.
+Handler = Callable[[SqsMessage], Awaitable[None] | None]
