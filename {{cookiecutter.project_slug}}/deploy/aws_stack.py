@@ -16,6 +16,7 @@ function app now (``az functionapp config appsettings set``), so this ``azd up``
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -241,8 +242,25 @@ def publish_app_settings(function_app: str, resource_group: str, settings: Mappi
     return True
 
 
+def deployment_outputs(path: str) -> dict[str, str]:
+    """`az deployment group show --query properties.outputs` saved as JSON: {name: {type, value}}.
+
+    Names are matched in upper case: ARM may hand them back in another case than the Bicep declares.
+    """
+    document = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {name.upper(): str(output.get("value", "")) for name, output in document.items()}
+
+
 def arguments(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m deploy.aws_stack", description=__doc__.splitlines()[0])
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--deployment-outputs", metavar="FILE", help="the Azure deployment's outputs, as JSON")
+    known, _ = early.parse_known_args(argv)
+    if known.deployment_outputs:
+        environ = {**environ, **deployment_outputs(known.deployment_outputs)}
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.aws_stack", description=__doc__.splitlines()[0], parents=[early]
+    )
+    parser.add_argument("--print-app-name", action="store_true", help="print the function app's name, only")
     env = environ.get
     parser.add_argument("--stack-name", default=env("AWS_STACK_NAME", DEFAULT_STACK_NAME))
     parser.add_argument("--region", default=env("AWS_REGION", DEFAULT_REGION))
@@ -259,6 +277,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     import boto3
 
     args = arguments(argv, os.environ if environ is None else environ)
+    if args.print_app_name:
+        print(args.function_app)
+        return 0 if args.function_app else 2
 {%- if oidc %}
     if not (args.tenant_id and args.principal_id):
         print(
