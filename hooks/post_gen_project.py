@@ -64,6 +64,7 @@ Next steps:
   python -m {package} --help            # ops commands: drain, send, stats, redrive
 
 Run under the Functions host: see README.md, "Run locally".
+Deploy to Azure and AWS: `azd up` (README.md, "Deploy").
 """
 
 

@@ -4,6 +4,7 @@ writes. (With OIDC, tests/oidc/test_deploy_aws_stack_oidc.py runs the same with 
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ REGION = "{{ cookiecutter.aws_region }}"
 @pytest.fixture
 def deployer(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
     monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
-    return deployer_session(sqs_endpoint, REGION)
+    return deployer_session(REGION)
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_the_hook_deploys_the_stack_once_and_the_app_drains_its_queue(
     # Rerunning changes nothing and gives the same outputs.
     assert deploy_aws_stack(deployer, stack_name) == outputs
 
-    bodies = [f'{{ '{{' }}"id": "{n}", "action": "ship"{{ '}}' }}' for n in range(3)]
+    bodies = [json.dumps({"id": str(n), "action": "ship"}) for n in range(3)]
     send_bodies(deployer, outputs.input_queue_url, bodies)
     # The app on the settings the hook writes: queue URLs from the stack, its own credentials.
     for name, value in outputs.app_settings().items():

@@ -12,6 +12,7 @@ app's audience; adding a missing one is exercised only against AWS.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -41,7 +42,7 @@ ANOTHER_APPS_AUDIENCE = "api://another-app"
 @pytest.fixture
 def deployer(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
     monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
-    return deployer_session(sqs_endpoint, REGION)
+    return deployer_session(REGION)
 
 
 @pytest.fixture
@@ -98,7 +99,7 @@ def test_the_hook_deploys_the_trust_and_the_app_drains_the_stacks_queue_as_the_i
     [statement] = trust["Statement"]
     assert statement["Principal"] == {"Federated": existing_provider}
 
-    bodies = [f'{{ '{{' }}"id": "{n}", "action": "ship"{{ '}}' }}' for n in range(3)]
+    bodies = [json.dumps({"id": str(n), "action": "ship"}) for n in range(3)]
     send_bodies(deployer, outputs.input_queue_url, bodies)
     # The app as the hook leaves it: the stack's outputs as settings, OIDC mode, no AWS key anywhere.
     for name in (*KEY_VARIABLES, "AWS_OIDC_AUDIENCE", "AZURE_MANAGED_IDENTITY_CLIENT_ID", "AWS_PROFILE"):
