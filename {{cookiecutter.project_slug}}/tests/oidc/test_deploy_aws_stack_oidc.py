@@ -16,11 +16,12 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
 
-from deploy.aws_stack import AzureIdentity, deploy_aws_stack, token_issuer_and_audience
+from deploy.aws_stack import AzureIdentity, deploy_aws_stack, main, token_issuer_and_audience
 from {{ cookiecutter.package_name }}.aws_session import boto3_session, reset_clients
 from {{ cookiecutter.package_name }}.consumer import SqsMessage
 from {{ cookiecutter.package_name }}.runtime import drain_input_queue
@@ -130,3 +131,26 @@ def test_the_hook_deploys_the_trust_and_the_app_drains_the_stacks_queue_as_the_i
     [exchange] = exchanges
     assert exchange.sent["RoleArn"] == outputs.role_arn
     assert exchange.sent["WebIdentityToken"] == identity_endpoint.requests[-1].token
+
+
+def test_the_hook_command_deploys_and_says_what_is_left_without_azd_or_az(
+    deployer: boto3.Session,
+    existing_provider: str,
+    stack_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # No azd or az on PATH: nothing is written to an azd environment or a function app from a test.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    # The deployer's own login, found by boto3's default chain as a profile or SSO would be.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    identity = the_apps_identity()
+    ids = ["--tenant-id", identity.tenant_id, "--principal-id", identity.principal_id]
+
+    assert main(["--stack-name", stack_name, "--region", REGION, *ids], {}) == 0
+
+    printed = capsys.readouterr()
+    assert "AWS_OIDC_ROLE_ARN=arn:aws:iam::" in printed.out
+    assert "The function app does not have these settings yet" in printed.err
