@@ -28,6 +28,9 @@ def unchosen_paths(answers: Mapping[str, Any]) -> list[Path]:
     if answers["aws_auth"] != "oidc_managed_identity":
         paths.append(package / "oidc_credentials.py")
         paths.append(Path("tests") / "oidc")
+    else:
+        # tests/oidc/ has the AWS step's test with the identity, in place of the default chain's.
+        paths.append(Path("tests") / "test_deploy_aws_stack.py")
     return paths
 
 
@@ -61,6 +64,7 @@ Next steps:
   python -m {package} --help            # ops commands: drain, send, stats, redrive
 
 Run under the Functions host: see README.md, "Run locally".
+Deploy to Azure and AWS: `azd up` (README.md, "Deploy").
 """
 
 

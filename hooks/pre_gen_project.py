@@ -14,9 +14,14 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 
-# 3.10 stays a choice for existing fleets; its prompt says that Azure support ends in October 2026.
-PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13")
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+# Versions Azure Functions no longer runs: refused with the reason, not just "not a choice".
+RETIRED_PYTHON_VERSIONS = {
+    "3.10": "Azure Functions support for Python 3.10 ended in October 2026",
+    "3.9": "Azure Functions support for Python 3.9 ended in October 2025",
+}
 HOSTING_PLANS = ("flex_consumption", "premium", "consumption")
+AZURE_IDENTITIES = ("user_assigned", "existing_user_assigned", "system_assigned")
 # Linux Consumption gets no Python newer than 3.12; Flex Consumption and Premium do.
 LINUX_CONSUMPTION_MAX_PYTHON = (3, 12)
 AWS_AUTH_MODES = ("oidc_managed_identity", "default_chain")
@@ -56,6 +61,11 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov|-iso|-iso-b)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+USER_ASSIGNED_IDENTITY_ID = re.compile(
+    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[\w.()-]{1,90}"
+    r"/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/[A-Za-z0-9][\w-]{2,127}$",
+    re.IGNORECASE,
+)
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 NCRONTAB_FIELD = re.compile(r"^[0-9*/,\-A-Za-z]+$")
@@ -125,6 +135,37 @@ def check_dlq_matches_input(input_queue: str, dlq: str) -> None:
         raise AnswerError("dlq_name", "the DLQ must be a different queue from the input queue")
 
 
+def check_python_version(value: str) -> None:
+    if value in RETIRED_PYTHON_VERSIONS:
+        raise AnswerError(
+            "python_version",
+            f"{value} is not offered: {RETIRED_PYTHON_VERSIONS[value]}; "
+            f"choose one of {', '.join(PYTHON_VERSIONS)}",
+        )
+    check_choice("python_version", PYTHON_VERSIONS)(value)
+
+
+def check_identity(azure_identity: str, existing_identity_id: str, client_id: str) -> None:
+    """The identity answers agree: an existing identity is named, a system-assigned one has no client ID."""
+    named = USER_ASSIGNED_IDENTITY_ID.match(existing_identity_id)
+    if azure_identity == "existing_user_assigned" and not named:
+        raise AnswerError(
+            "existing_identity_id",
+            f"{existing_identity_id!r} must be a user-assigned identity's resource ID, "
+            "'/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/"
+            "userAssignedIdentities/<name>' (az identity show --query id -o tsv)",
+        )
+    if azure_identity != "existing_user_assigned" and existing_identity_id:
+        raise AnswerError(
+            "existing_identity_id", f"is only for azure_identity=existing_user_assigned, not {azure_identity}"
+        )
+    if azure_identity == "system_assigned" and client_id:
+        raise AnswerError(
+            "managed_identity_client_id",
+            "a client ID names a user-assigned identity; leave it empty with azure_identity=system_assigned",
+        )
+
+
 def check_python_on_plan(python_version: str, hosting_plan: str) -> None:
     version = tuple(int(part) for part in python_version.split("."))
     if hosting_plan == "consumption" and version > LINUX_CONSUMPTION_MAX_PYTHON:
@@ -192,8 +233,9 @@ def validate(answers: Mapping[str, str]) -> list[AnswerError]:
         ("project_slug", check_project_slug),
         ("package_name", check_package_name),
         ("author_email", check_email),
-        ("python_version", check_choice("python_version", PYTHON_VERSIONS)),
+        ("python_version", check_python_version),
         ("hosting_plan", check_choice("hosting_plan", HOSTING_PLANS)),
+        ("azure_identity", check_choice("azure_identity", AZURE_IDENTITIES)),
         ("aws_region", check_region),
         ("input_queue_name", lambda v: check_queue_name(v, "input_queue_name")),
         ("output_queue_name", lambda v: check_queue_name(v, "output_queue_name")),
@@ -217,6 +259,12 @@ def validate(answers: Mapping[str, str]) -> list[AnswerError]:
     if not any(e.field in ("python_version", "hosting_plan") for e in errors):
         try:
             check_python_on_plan(str(answers["python_version"]), str(answers["hosting_plan"]))
+        except AnswerError as error:
+            errors.append(error)
+    identity_fields = ("azure_identity", "existing_identity_id", "managed_identity_client_id")
+    if not any(e.field in identity_fields for e in errors):
+        try:
+            check_identity(*(str(answers.get(field, "")) for field in identity_fields))
         except AnswerError as error:
             errors.append(error)
     if not any(e.field in ("input_queue_name", "dlq_name") for e in errors):

@@ -39,10 +39,10 @@ def _default(key: str) -> str:
 MATRIX = [
     Combination("defaults", {}, run_app_tests=True),
     Combination(
-        "fifo-consumption-default-chain-py310",
+        "fifo-consumption-default-chain-py311",
         {
             "project_name": "Order Pipeline",
-            "python_version": "3.10",
+            "python_version": "3.11",
             "hosting_plan": "consumption",
             "aws_auth": "default_chain",
             "http_auth_level": "anonymous",
@@ -61,6 +61,11 @@ MATRIX = [
             "hosting_plan": "premium",
             "aws_region": "eu-west-1",
             "aws_role_arn": "arn:aws:iam::123456789012:role/sqs-app",
+            "azure_identity": "existing_user_assigned",
+            "existing_identity_id": (
+                "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/shared-identities"
+                "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/sqs-app-identity"
+            ),
             "managed_identity_client_id": "11111111-2222-3333-4444-555555555555",
             "token_audience": "api://my-app-id",
             "ci": "none",
@@ -68,7 +73,12 @@ MATRIX = [
     ),
     Combination(
         "py313-default-chain-localstack",
-        {"python_version": "3.13", "aws_auth": "default_chain", "package_name": "queue_worker"},
+        {
+            "python_version": "3.13",
+            "aws_auth": "default_chain",
+            "azure_identity": "system_assigned",
+            "package_name": "queue_worker",
+        },
     ),
 ]
 

@@ -34,12 +34,8 @@ ACCEPTED_WARNINGS = {
 
 
 # Failures accepted for one Python version, with the reason.
-ACCEPTED_FAILURES = {
-    ("3.10", "check_python_runtime_lifecycle"): (
-        "the product offers 3.10 to 3.13 (owners' decision); doctor's lifecycle data ends Azure's 3.10 "
-        "support in October 2026, which the 3.10 prompt tells the user"
-    ),
-}
+# (None since 3.10 left the choices: the hooks refuse it, as Azure's support for it ended in October 2026.)
+ACCEPTED_FAILURES: dict[tuple[str, str], str] = {}
 
 
 def test_doctor_finds_no_failure_and_only_accepted_warnings(baked: Baked, tmp_path: Path) -> None:

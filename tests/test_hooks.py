@@ -40,7 +40,11 @@ BAD_ANSWERS = [
     ("managed_identity_client_id", "not-a-guid", "GUID"),
     ("token_audience", "api://with space", "without spaces"),
     ("author_email", "nobody", "email"),
-    ("python_version", "3.9", "one of"),
+    ("python_version", "3.9", "support for Python 3.9 ended"),
+    ("python_version", "3.10", "support for Python 3.10 ended in October 2026"),
+    ("python_version", "3.8", "one of"),
+    ("azure_identity", "shared", "one of"),
+    ("existing_identity_id", "/subscriptions/x/identity", "only for azure_identity=existing_user_assigned"),
     ("aws_auth", "static_keys", "one of"),
     ("http_auth_level", "admin", "one of"),
 ]
@@ -90,7 +94,7 @@ def test_validate_refuses_each_bad_answer_by_field(field: str, value: str, words
 
 @pytest.mark.parametrize(
     ("field", "value", "words"),
-    [BAD_ANSWERS[i] for i in (1, 4, 6, 9, 12, 13, 16, 18)],
+    [BAD_ANSWERS[i] for i in (1, 4, 6, 9, 12, 13, 16, 18, 23)],
     ids=lambda v: v if isinstance(v, str) and len(v) < 30 else None,
 )
 def test_a_refused_bake_names_the_field_and_leaves_no_directory(
@@ -113,6 +117,40 @@ def test_linux_consumption_refuses_python_newer_than_3_12() -> None:
         pre_gen.validate({**good_answers(), "hosting_plan": "flex_consumption", "python_version": "3.13"})
         == []
     )
+
+
+@pytest.mark.parametrize(
+    ("answers", "field", "words"),
+    [
+        ({"azure_identity": "existing_user_assigned"}, "existing_identity_id", "resource ID"),
+        (
+            {"azure_identity": "existing_user_assigned", "existing_identity_id": "/subscriptions/nope"},
+            "existing_identity_id",
+            "resource ID",
+        ),
+        (
+            {
+                "azure_identity": "system_assigned",
+                "managed_identity_client_id": "11111111-2222-3333-4444-555555555555",
+            },
+            "managed_identity_client_id",
+            "system_assigned",
+        ),
+    ],
+)
+def test_the_identity_answers_must_agree(answers: dict[str, str], field: str, words: str) -> None:
+    errors = pre_gen.validate({**good_answers(), **answers})
+    assert [e.field for e in errors] == [field]
+    assert words in errors[0].rule
+
+
+def test_an_existing_identity_named_by_its_resource_id_is_accepted() -> None:
+    identity = (
+        "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/rg-1"
+        "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/app-identity"
+    )
+    answers = {"azure_identity": "existing_user_assigned", "existing_identity_id": identity}
+    assert pre_gen.validate({**good_answers(), **answers}) == []
 
 
 def test_fifo_input_queue_gets_a_fifo_dlq_by_default(tmp_path: Path) -> None:
@@ -148,4 +186,4 @@ def test_post_hook_lists_exactly_the_unchosen_parts() -> None:
         "tests/oidc",
     ]
     chosen = {**answers, "include_localstack": "yes", "ci": "github", "aws_auth": "oidc_managed_identity"}
-    assert post_gen.unchosen_paths(chosen) == []
+    assert [str(p) for p in post_gen.unchosen_paths(chosen)] == ["tests/test_deploy_aws_stack.py"]

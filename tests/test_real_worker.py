@@ -25,7 +25,7 @@ from .worker_harness import ensure_venv, run_scenario
 # The default app, a FIFO one on another plan and auth mode, and the one that runs on 3.13 in Azure.
 WORKER_COMBINATION_NAMES = (
     "defaults",
-    "fifo-consumption-default-chain-py310",
+    "fifo-consumption-default-chain-py311",
     "py313-default-chain-localstack",
 )
 WORKER_COMBINATIONS = [c for c in MATRIX if c.name in WORKER_COMBINATION_NAMES]

@@ -67,5 +67,8 @@ def test_settings_files_name_only_settings_the_app_knows() -> None:
 def test_azure_app_settings_give_the_app_a_valid_configuration() -> None:
     root = Path(__file__).parents[1]
     azure = json.loads((root / "infra" / "azure" / "app-settings.json").read_text(encoding="utf-8"))
-    settings = Settings.from_env({entry["name"]: entry["value"] for entry in azure})
+    local = json.loads((root / "local.settings.json").read_text(encoding="utf-8"))["Values"]
+    # The queues are the Bicep's parameters (the answered names, then the AWS stack's URLs).
+    queues = {name: local[name] for name in ("SQS_INPUT_QUEUE", "SQS_OUTPUT_QUEUE", "SQS_DLQ")}
+    settings = Settings.from_env({**{entry["name"]: entry["value"] for entry in azure}, **queues})
     assert settings.auth_mode == "{{ cookiecutter.aws_auth }}"

@@ -9,11 +9,19 @@ Endpoint overrides (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_SQS``,
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
 from .consumer.sizing import sqs_connections_needed
-from .settings import AuthMode, {% if cookiecutter.aws_auth == "oidc_managed_identity" %}OidcSettings, {% endif %}Settings
+from .settings import (
+    AuthMode,
+{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
+    OidcSettings,
+{%- endif %}
+    Settings,
+    sdk_debug_logs,
+)
 
 if TYPE_CHECKING:
     import boto3
@@ -26,10 +34,27 @@ if TYPE_CHECKING:
 # clients at once, so sessions and clients are made under one lock (and then cached).
 _creating = threading.RLock()
 
+# At DEBUG, botocore logs every request and response body (the web identity token, the credentials STS
+# returns) and urllib3 every URL; Application Insights keeps whatever is logged.
+SDK_LOGGERS = ("boto3", "botocore", "s3transfer", "urllib3")
+
+
+def hold_sdk_loggers_above_debug() -> None:
+    """Keep the AWS SDK's loggers at INFO or above, whatever level the host or host.json sets,
+    unless AWS_SDK_DEBUG_LOGS=true opts in. Runs before any AWS client exists."""
+    if sdk_debug_logs():
+        return
+    floor = max(logging.INFO, logging.getLogger().getEffectiveLevel())
+    for name in SDK_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < floor:
+            logger.setLevel(floor)
+
 
 @functools.cache
 def boto3_session(auth_mode: AuthMode, region: str) -> boto3.Session:
     """The process-wide session for ``auth_mode``; its credentials refresh themselves."""
+    hold_sdk_loggers_above_debug()
     import boto3
 
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}

@@ -51,6 +51,7 @@ SETTINGS_HELP: dict[str, str] = {
     "AWS_RETRY_MODE": "botocore retry mode: standard or adaptive.",
     "AWS_MAX_ATTEMPTS": "botocore attempts per SQS call, retries included.",
     "AWS_AUTH_MODE": "How the app gets AWS credentials: " + " or ".join(AUTH_MODES) + ".",
+    "AWS_SDK_DEBUG_LOGS": "true lets boto3, botocore and urllib3 log at DEBUG (bodies and tokens too).",
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
     "AWS_OIDC_ROLE_ARN": "Role assumed with the managed identity's token (OIDC mode).",
     "AWS_OIDC_AUDIENCE": "Audience (resource) of the Entra ID token requested for AWS STS (OIDC mode).",
@@ -203,6 +204,14 @@ class EnvReader:
         if not low <= value <= high:
             raise SettingsError(f"{name}={raw!r} must be from {low} to {high}")
         return value
+
+
+def sdk_debug_logs(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether AWS_SDK_DEBUG_LOGS opts in to the AWS SDK's DEBUG logs, which hold secrets."""
+    raw = (os.environ if environ is None else environ).get("AWS_SDK_DEBUG_LOGS", "").strip().lower()
+    if raw not in ("", "true", "false"):
+        raise SettingsError(f"AWS_SDK_DEBUG_LOGS={raw!r} must be true or false")
+    return raw == "true"
 
 
 def local_settings_values(path: str | os.PathLike[str]) -> dict[str, str]:

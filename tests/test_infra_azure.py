@@ -1,0 +1,243 @@
+"""infra/azure in every bake: the Bicep parses with pycep-parser (checkov's own parser), its parameters
+default to the answers, it sets exactly the settings the app knows and no storage key; checkov finds no
+failed check on infra/ and .github/workflows/ (inline skips only, each with its reason); shellcheck passes
+the azd hook scripts; azure.yaml wires them."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pycep import BicepParser
+
+from .conftest import BIN, WRITTEN_LATER, Baked, clean_env, run
+from .infra_tools import checkov_reports
+
+AZURE = Path("infra/azure")
+# Settings of the app's table that must not be set in Azure: the emulator endpoint override.
+LOCAL_ONLY = {"AWS_ENDPOINT_URL"}
+# Settings the Functions host and platform read (not the app's table), by identity, never by key.
+HOST_SETTINGS = {
+    "AzureWebJobsStorage__blobServiceUri",
+    "AzureWebJobsStorage__queueServiceUri",
+    "AzureWebJobsStorage__tableServiceUri",
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "FUNCTIONS_WORKER_RUNTIME",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT",
+    "ENABLE_ORYX_BUILD",
+}
+KEY_MATERIAL = re.compile(
+    r"AccountKey=|SharedAccessSignature|DefaultEndpointsProtocol=|listKeys\(|listAccountSas|"
+    r"primaryKey|InstrumentationKey=",
+    re.IGNORECASE,
+)
+SETTINGS_TABLE_SCRIPT = """
+import json
+from {package}.settings import SETTINGS_HELP
+print(json.dumps(sorted(SETTINGS_HELP)))
+"""
+DEFAULTS_SCRIPT = """
+import dataclasses, json, sys
+from {package} import settings
+environ = json.loads(sys.argv[1])
+configured = settings.Settings.from_env(environ)
+defaults = settings.Settings(input_queue=environ["SQS_INPUT_QUEUE"], output_queue=environ["SQS_OUTPUT_QUEUE"],
+                             dlq=environ["SQS_DLQ"])
+print(json.dumps({{"configured": dataclasses.asdict(configured), "defaults": dataclasses.asdict(defaults)}}))
+"""
+
+
+def parse(baked: Baked, relative: str) -> dict[str, Any]:
+    return dict(BicepParser().parse(text=(baked.path / AZURE / relative).read_text(encoding="utf-8")))
+
+
+def bicep_files(baked: Baked) -> list[Path]:
+    return sorted((baked.path / AZURE).rglob("*.bicep"))
+
+
+def settings_table(baked: Baked) -> set[str]:
+    result = run(
+        [sys.executable, "-c", SETTINGS_TABLE_SCRIPT.format(package=baked.package)], baked.path, clean_env()
+    )
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout))
+
+
+def listed_names(node: Any) -> list[str]:
+    """The `name` of each { name, value } entry of a Bicep array literal, as pycep parses it."""
+    return [entry["name"] for entry in node] if isinstance(node, list) else []
+
+
+def answered_settings(baked: Baked) -> dict[str, str]:
+    entries = json.loads((baked.path / AZURE / "app-settings.json").read_text(encoding="utf-8"))
+    return {entry["name"]: entry["value"] for entry in entries}
+
+
+def bicep_settings(baked: Baked) -> tuple[set[str], set[str]]:
+    """(the app's settings, the host's) that the Bicep sets besides app-settings.json."""
+    main = parse(baked, "main.bicep")
+    concat = main["variables"]["appSettings"]["value"]["function"]["parameters"]
+    assert concat["arg_1"]["function"]["parameters"]["file_path"] == "app-settings.json"
+    app = set(listed_names(concat["arg_2"]))
+    module = parse(baked, "modules/function-app.bicep")
+    site = module["resources"]["functionApp"]["config"]["properties"]["siteConfig"]
+    joined = site["appSettings"]["function"]["parameters"]
+    assert joined["arg_1"] == "appSettings"
+    variables = module["variables"]
+    host: set[str] = set()
+    for name in list(joined.values())[1:]:
+        names = set(listed_names(variables[name]["value"]))
+        (app if name == "identitySettings" else host).update(names)
+    return app, host
+
+
+def test_every_bicep_file_parses_and_the_parameters_default_to_the_answers(baked: Baked) -> None:
+    for path in bicep_files(baked):
+        BicepParser().parse(text=path.read_text(encoding="utf-8"))
+    parameters = parse(baked, "main.bicep")["parameters"]
+    answer = baked.combination.answer
+    defaults = {name: parameter.get("default") for name, parameter in parameters.items()}
+    assert defaults["pythonVersion"] == answer("python_version")
+    assert defaults["sqsInputQueue"] == baked.context["input_queue_name"]
+    assert defaults["sqsOutputQueue"] == baked.context["output_queue_name"]
+    assert defaults["sqsDlq"] == baked.context["dlq_name"]
+    assert ("awsRoleArn" in defaults) == (answer("aws_auth") == "oidc_managed_identity")
+    if "awsRoleArn" in defaults:
+        assert defaults["awsRoleArn"] == answer("aws_role_arn")
+    assert ("existingIdentityId" in defaults) == (answer("azure_identity") == "existing_user_assigned")
+    if "existingIdentityId" in defaults:
+        assert defaults["existingIdentityId"] == answer("existing_identity_id")
+    flex = answer("hosting_plan") == "flex_consumption"
+    assert ("instanceMemoryMB" in defaults) == flex
+    if flex:
+        memory = parameters["instanceMemoryMB"]
+        assert (memory["default"], memory["decorators"][0]["argument"]) == (2048, [512, 2048, 4096])
+    sku = parse(baked, "modules/function-app.bicep")["resources"]["plan"]["config"]["sku"]["name"]
+    assert sku == {"flex_consumption": "FC1", "premium": "EP1", "consumption": "Y1"}[answer("hosting_plan")]
+
+
+def test_the_bicep_sets_every_setting_the_app_knows_and_no_other(baked: Baked) -> None:
+    table = settings_table(baked)
+    answered = answered_settings(baked)
+    app, host = bicep_settings(baked)
+    assert not set(answered) & app, "a setting comes both from app-settings.json and the Bicep"
+    assert set(answered) | app == table - LOCAL_ONLY
+    assert host <= HOST_SETTINGS
+    assert {"AzureWebJobsStorage__blobServiceUri", "AzureWebJobsStorage__credential"} <= host
+
+
+def test_app_settings_json_holds_the_codes_defaults(baked: Baked) -> None:
+    # The answered values parse, and equal what the code would use without them (so neither drifts).
+    environ = {
+        **answered_settings(baked),
+        "SQS_INPUT_QUEUE": baked.context["input_queue_name"],
+        "SQS_OUTPUT_QUEUE": baked.context["output_queue_name"],
+        "SQS_DLQ": baked.context["dlq_name"],
+    }
+    script = DEFAULTS_SCRIPT.format(package=baked.package)
+    result = run([sys.executable, "-c", script, json.dumps(environ)], baked.path, clean_env())
+    assert result.returncode == 0, result.stderr
+    compared = json.loads(result.stdout)
+    assert compared["configured"] == compared["defaults"]
+
+
+def test_the_storage_is_keyless_and_nothing_in_infra_holds_a_key(baked: Baked) -> None:
+    storage = parse(baked, "modules/storage.bicep")["resources"]["storage"]["config"]["properties"]
+    assert storage["allowSharedKeyAccess"] is False
+    assert storage["allowBlobPublicAccess"] is False
+    assert storage["minimumTlsVersion"] == "TLS1_2"
+    leaks = [
+        f"{path.relative_to(baked.path)}: {match.group(0)}"
+        for path in (baked.path / "infra").rglob("*")
+        if path.is_file()
+        for match in [KEY_MATERIAL.search(path.read_text(encoding="utf-8"))]
+        if match
+    ]
+    assert leaks == []
+
+
+_CHECKOV: dict[str, dict[str, dict[str, Any]]] = {}
+
+
+def checkov_of(baked: Baked) -> dict[str, dict[str, Any]]:
+    """checkov's reports for this bake: one run per bake (and xdist worker), shared by the tests below."""
+    if baked.combination.name not in _CHECKOV:
+        _CHECKOV[baked.combination.name] = checkov_reports(baked.path, [*sorted(WRITTEN_LATER), "tests"])
+    return _CHECKOV[baked.combination.name]
+
+
+def test_checkov_finds_no_failed_check_in_infra_or_the_workflows(baked: Baked) -> None:
+    reports = checkov_of(baked)
+    expected = {"bicep", "cloudformation"} | (
+        {"github_actions"} if baked.combination.answer("ci") == "github" else set()
+    )
+    assert set(reports) == expected
+    for framework, report in reports.items():
+        summary = report["summary"]
+        assert summary["parsing_errors"] == 0, framework
+        assert summary["passed"] > 0, f"checkov checked nothing for {framework}"
+        failed = [
+            f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
+            for c in report["results"]["failed_checks"]
+        ]
+        assert failed == [], framework
+
+
+def test_every_checkov_skip_is_inline_with_a_reason_and_used(baked: Baked) -> None:
+    reports = checkov_of(baked)
+    skipped = [c for report in reports.values() for c in report["results"]["skipped_checks"]]
+    assert all(c["check_result"].get("suppress_comment", "").strip() for c in skipped)
+    used = {(c["check_id"], c["file_path"].lstrip("/")) for c in skipped}
+    written = {
+        (check_id, str(path.relative_to(baked.path)))
+        for path in (baked.path / "infra").rglob("*")
+        if path.suffix in (".bicep", ".yaml")
+        for check_id in re.findall(r"checkov:skip=(\w+):|- id: (CKV\w+)", path.read_text(encoding="utf-8"))
+        for check_id in [next(filter(None, check_id))]
+    }
+    assert written == used, "a skip that checkov no longer needs, or one it ignored"
+
+
+def test_shellcheck_passes_every_hook_script(baked: Baked) -> None:
+    scripts = sorted((baked.path / "infra" / "hooks").glob("*.sh"))
+    assert scripts
+    result = run([str(BIN / "shellcheck"), "--severity=style", *map(str, scripts)], baked.path, clean_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_azure_yaml_provisions_the_bicep_and_runs_the_aws_step_after(baked: Baked) -> None:
+    config = yaml.safe_load((baked.path / "azure.yaml").read_text(encoding="utf-8"))
+    assert config["infra"] == {"provider": "bicep", "path": "infra/azure", "module": "main"}
+    assert config["services"]["api"] == {"project": ".", "language": "python", "host": "function"}
+    hook = config["hooks"]["postprovision"]
+    for platform in ("posix", "windows"):
+        assert (baked.path / hook[platform]["run"]).is_file()
+    assert "deploy.aws_stack" in (baked.path / hook["posix"]["run"]).read_text(encoding="utf-8")
+    # The tag azd finds the function app by, for `azd deploy`.
+    tags = parse(baked, "modules/function-app.bicep")["resources"]["functionApp"]["config"]["tags"]
+    assert "azd-service-name" in json.dumps(tags)
+    parameters = json.loads((baked.path / AZURE / "main.parameters.json").read_text(encoding="utf-8"))
+    declared = parse(baked, "main.bicep")["parameters"]
+    assert set(parameters["parameters"]) <= set(declared)
+
+
+def test_the_readme_deploys_with_azd_first_in_the_issues_order(baked: Baked) -> None:
+    readme = (baked.path / "README.md").read_text(encoding="utf-8")
+    deploy = readme[readme.index("\n## Deploy\n") :]
+    deploy = deploy[: deploy.index("\n## ", 1)]
+    headings = re.findall(r"^### (.+)$", deploy, flags=re.MULTILINE)
+    expected = ["`azd up`", "Without azd", "The GitHub workflow", "Teardown", "When a step fails"]
+    if baked.combination.answer("ci") != "github":
+        expected.remove("The GitHub workflow")
+    assert headings == expected
+    assert deploy.index("azd up") < deploy.index("**What it creates**") < deploy.index("### Without azd")
+    assert "az functionapp create" not in readme
+    assert not re.search(r"```bash\n[^`]*\.\.\.[^`]*```", deploy), "a command leaves '...' to guess"

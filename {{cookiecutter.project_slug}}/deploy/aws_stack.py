@@ -1,0 +1,321 @@
+{%- set oidc = cookiecutter.aws_auth == "oidc_managed_identity" -%}
+"""The AWS half of a deployment: ``infra/aws/template.yaml`` as a CloudFormation stack, then its outputs
+handed to the function app.
+
+azd's postprovision hook runs ``python -m deploy.aws_stack`` after Azure is provisioned, with the
+Bicep's outputs in the environment{% if oidc %} (the identity's tenant and principal IDs, which the role
+must trust){% endif %}.
+It uses the caller's own AWS login: boto3's default chain, so a profile or SSO (``AWS_PROFILE``), nothing
+stored. Rerunning is idempotent: an unchanged stack is left as is.
+
+Then the stack's outputs become app settings: recorded in the azd environment (``azd env set``), so
+every later ``azd provision`` sets them through the Bicep's parameters, and written to the running
+function app now (``az functionapp config appsettings set``), so this ``azd up`` needs no second pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+if TYPE_CHECKING:
+    import boto3
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "aws" / "template.yaml"
+DEFAULT_STACK_NAME = "{{ cookiecutter.project_slug }}"
+DEFAULT_REGION = "{{ cookiecutter.aws_region }}"
+{%- if oidc %}
+TOKEN_AUDIENCE = {{ cookiecutter.token_audience | tojson }}  # noqa: S105 (an audience, not a secret)
+# api://AzureADTokenExchange gets a v2 token whose aud is this app ID; any other audience a v1 token.
+FEDERATION_AUDIENCE = "api://AzureADTokenExchange"
+FEDERATION_APP_ID = "fb60f99c-7a34-4190-8149-302f77469936"
+{%- endif %}
+# What a stack in these states needs before it can be created again: deleting (it never existed).
+DEAD_STATES = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"}
+NO_CHANGE = "No updates are to be performed"
+
+
+class DeployError(RuntimeError):
+    """A deploy step failed; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    input_queue_url: str
+    output_queue_url: str
+    dlq_url: str
+{%- if oidc %}
+    role_arn: str
+{%- endif %}
+
+    @classmethod
+    def from_stack(cls, outputs: Mapping[str, str]) -> StackOutputs:
+        return cls(
+            input_queue_url=outputs["InputQueueUrl"],
+            output_queue_url=outputs["OutputQueueUrl"],
+            dlq_url=outputs["DeadLetterQueueUrl"],
+{%- if oidc %}
+            role_arn=outputs["RoleArn"],
+{%- endif %}
+        )
+
+    def app_settings(self) -> dict[str, str]:
+        """The function app's settings these outputs decide."""
+        return {
+            "SQS_INPUT_QUEUE": self.input_queue_url,
+            "SQS_OUTPUT_QUEUE": self.output_queue_url,
+            "SQS_DLQ": self.dlq_url,
+{%- if oidc %}
+            "AWS_OIDC_ROLE_ARN": self.role_arn,
+{%- endif %}
+        }
+
+    def azd_environment(self) -> dict[str, str]:
+        """The same, under the names main.parameters.json hands to the Bicep."""
+        return {
+            "AWS_STACK_INPUT_QUEUE_URL": self.input_queue_url,
+            "AWS_STACK_OUTPUT_QUEUE_URL": self.output_queue_url,
+            "AWS_STACK_DLQ_URL": self.dlq_url,
+{%- if oidc %}
+            "AWS_STACK_ROLE_ARN": self.role_arn,
+{%- endif %}
+        }
+{%- if oidc %}
+
+
+@dataclass(frozen=True)
+class AzureIdentity:
+    """Whom the role trusts: the managed identity's tenant and principal (object) ID, the token's sub."""
+
+    tenant_id: str
+    principal_id: str
+
+
+def token_issuer_and_audience(tenant_id: str, audience: str = TOKEN_AUDIENCE) -> tuple[str, str]:
+    """The token's iss (without https://, as IAM names providers) and aud for ``audience``."""
+    if audience == FEDERATION_AUDIENCE:
+        return f"login.microsoftonline.com/{tenant_id}/v2.0", FEDERATION_APP_ID
+    return f"sts.windows.net/{tenant_id}/", audience
+
+
+def existing_oidc_provider(iam: Any, issuer: str, audience: str) -> str:
+    """The ARN of this account's OIDC provider for ``issuer``, with ``audience`` added if missing; '' if none.
+
+    An account holds one provider per issuer URL, so a second stack cannot create it: it reuses it.
+    """
+    for provider in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
+        arn = provider["Arn"]
+        details = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+        if details["Url"].removeprefix("https://").rstrip("/") == issuer.rstrip("/"):
+            if audience not in details.get("ClientIDList", []):
+                iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID=audience)
+            return str(arn)
+    return ""
+{%- endif %}
+
+
+def stack_status(cloudformation: Any, stack_name: str) -> str | None:
+    try:
+        return str(cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"])
+    except ClientError as error:
+        if "does not exist" in str(error):
+            return None
+        raise
+
+
+def failure_reason(cloudformation: Any, stack_name: str) -> str:
+    """The first resource failure of the stack's last operation, as CloudFormation tells it."""
+    events = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
+    failed = [e for e in events if str(e.get("ResourceStatus", "")).endswith("_FAILED")]
+    if not failed:
+        return "no resource failure recorded"
+    first = failed[-1]
+    return f"{first['LogicalResourceId']}: {first.get('ResourceStatusReason', '?')}"
+
+
+def deploy_stack(
+    session: boto3.Session,
+    stack_name: str,
+    parameters: Mapping[str, str],
+    *,
+    keep_previous: Sequence[str] = (),
+    template_body: str | None = None,
+) -> StackOutputs:
+    """Create or update the stack with ``parameters`` and wait; its outputs. Unchanged: left as is.
+
+    ``keep_previous`` names parameters an existing stack keeps (UsePreviousValue) instead.
+    """
+    cloudformation = session.client("cloudformation")
+    body = template_body if template_body is not None else TEMPLATE.read_text(encoding="utf-8")
+    status = stack_status(cloudformation, stack_name)
+    if status in DEAD_STATES:
+        # A first create that rolled back leaves a stack that can only be deleted.
+        cloudformation.delete_stack(StackName=stack_name)
+        _wait(cloudformation, "stack_delete_complete", stack_name)
+        status = None
+    common = {"StackName": stack_name, "TemplateBody": body, "Capabilities": ["CAPABILITY_IAM"]}
+    if status is None:
+        cloudformation.create_stack(**common, Parameters=_parameters(parameters))
+        _wait(cloudformation, "stack_create_complete", stack_name)
+    else:
+        given = {k: v for k, v in parameters.items() if k not in keep_previous}
+        try:
+            cloudformation.update_stack(**common, Parameters=_parameters(given, keep_previous))
+        except ClientError as error:
+            if NO_CHANGE not in str(error):
+                raise DeployError(f"CloudFormation refused to update stack {stack_name}: {error}") from error
+        else:
+            _wait(cloudformation, "stack_update_complete", stack_name)
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    return StackOutputs.from_stack({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
+
+
+def _parameters(values: Mapping[str, str], keep_previous: Sequence[str] = ()) -> list[dict[str, Any]]:
+    given: list[dict[str, Any]] = [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
+    return given + [{"ParameterKey": k, "UsePreviousValue": True} for k in keep_previous]
+
+
+def _wait(cloudformation: Any, waiter: str, stack_name: str) -> None:
+    try:
+        # Up to 30 minutes, polling every 5 s: IAM and SQS resources usually settle in one or two.
+        cloudformation.get_waiter(waiter).wait(
+            StackName=stack_name, WaiterConfig={"Delay": 5, "MaxAttempts": 360}
+        )
+    except WaiterError as error:
+        reason = failure_reason(cloudformation, stack_name)
+        step = waiter.removeprefix("stack_")
+        raise DeployError(f"stack {stack_name} did not reach {step}: {reason}") from error
+
+
+def deploy_aws_stack(
+    session: boto3.Session,
+    stack_name: str,
+{%- if oidc %}
+    identity: AzureIdentity,
+{%- endif %}
+) -> StackOutputs:
+    """The stack for this app{% if oidc %}, trusting ``identity``'s token (reusing the account's OIDC provider
+    for the issuer, if it has one){% endif %}."""
+{%- if oidc %}
+    parameters = {"AzureTenantId": identity.tenant_id, "ManagedIdentityPrincipalId": identity.principal_id}
+    if stack_status(session.client("cloudformation"), stack_name) in (None, *DEAD_STATES):
+        issuer, audience = token_issuer_and_audience(identity.tenant_id)
+        iam = session.client("iam")
+        parameters["ExistingOidcProviderArn"] = existing_oidc_provider(iam, issuer, audience)
+        return deploy_stack(session, stack_name, parameters)
+    # The stack may own the provider: keep whatever it was created with.
+    return deploy_stack(session, stack_name, parameters, keep_previous=["ExistingOidcProviderArn"])
+{%- else %}
+    return deploy_stack(session, stack_name, {})
+{%- endif %}
+
+
+def record_in_azd_environment(values: Mapping[str, str]) -> bool:
+    """``azd env set`` each value, so later provisions pass them to the Bicep. False: no azd here."""
+    azd = shutil.which("azd")
+    if azd is None:
+        return False
+    for name, value in values.items():
+        subprocess.run([azd, "env", "set", name, value], check=True)  # noqa: S603
+    return True
+
+
+def publish_app_settings(function_app: str, resource_group: str, settings: Mapping[str, str]) -> bool:
+    """Write ``settings`` into the running function app. False: no Azure CLI here."""
+    az = shutil.which("az")
+    if az is None:
+        return False
+    pairs = [f"{name}={value}" for name, value in settings.items()]
+    command = [az, "functionapp", "config", "appsettings", "set", "--name", function_app]
+    command += ["--resource-group", resource_group, "--output", "none", "--settings", *pairs]
+    subprocess.run(command, check=True)  # noqa: S603
+    return True
+
+
+def deployment_outputs(path: str) -> dict[str, str]:
+    """`az deployment group show --query properties.outputs` saved as JSON: {name: {type, value}}.
+
+    Names are matched in upper case: ARM may hand them back in another case than the Bicep declares.
+    """
+    document = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {name.upper(): str(output.get("value", "")) for name, output in document.items()}
+
+
+def arguments(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--deployment-outputs", metavar="FILE", help="the Azure deployment's outputs, as JSON")
+    known, _ = early.parse_known_args(argv)
+    if known.deployment_outputs:
+        environ = {**environ, **deployment_outputs(known.deployment_outputs)}
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.aws_stack", description=__doc__.splitlines()[0], parents=[early]
+    )
+    parser.add_argument("--print-app-name", action="store_true", help="print the function app's name, only")
+    env = environ.get
+    parser.add_argument("--stack-name", default=env("AWS_STACK_NAME", DEFAULT_STACK_NAME))
+    parser.add_argument("--region", default=env("AWS_REGION", DEFAULT_REGION))
+{%- if oidc %}
+    parser.add_argument("--tenant-id", default=env("AZURE_IDENTITY_TENANT_ID", ""))
+    parser.add_argument("--principal-id", default=env("AZURE_IDENTITY_PRINCIPAL_ID", ""))
+{%- endif %}
+    parser.add_argument("--function-app", default=env("AZURE_FUNCTION_APP_NAME", ""))
+    parser.add_argument("--resource-group", default=env("AZURE_RESOURCE_GROUP", ""))
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    import boto3
+
+    args = arguments(argv, os.environ if environ is None else environ)
+    if args.print_app_name:
+        print(args.function_app)
+        return 0 if args.function_app else 2
+{%- if oidc %}
+    if not (args.tenant_id and args.principal_id):
+        print(
+            "error: the identity's tenant and principal IDs are unknown: run this after the Azure side is "
+            "provisioned (azd sets AZURE_IDENTITY_TENANT_ID and AZURE_IDENTITY_PRINCIPAL_ID), or pass "
+            "--tenant-id and --principal-id (the Bicep's outputs of the same names).",
+            file=sys.stderr,
+        )
+        return 2
+{%- endif %}
+    session = boto3.Session(region_name=args.region)
+    try:
+        outputs = deploy_aws_stack(
+            session,
+            args.stack_name,
+{%- if oidc %}
+            AzureIdentity(args.tenant_id, args.principal_id),
+{%- endif %}
+        )
+    except (BotoCoreError, ClientError, DeployError) as error:
+        print(f"error: AWS stack {args.stack_name} in {args.region}: {error}", file=sys.stderr)
+        print("Check your AWS login (aws sts get-caller-identity); README, Deploy.", file=sys.stderr)
+        return 1
+    settings = outputs.app_settings()
+    print(f"AWS stack {args.stack_name} in {args.region} is up to date:")
+    for name, value in settings.items():
+        print(f"  {name}={value}")
+    recorded = record_in_azd_environment(outputs.azd_environment())
+    published = bool(args.function_app and args.resource_group) and publish_app_settings(
+        args.function_app, args.resource_group, settings
+    )
+    if not published:
+        where = "azd provision" if recorded else "az functionapp config appsettings set"
+        print(f"The function app does not have these settings yet: set them with {where}.", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

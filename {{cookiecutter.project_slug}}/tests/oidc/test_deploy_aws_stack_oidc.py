@@ -1,0 +1,156 @@
+"""The AWS step of `azd up` for real, as the managed identity will use it: deploy/aws_stack.py deploys
+infra/aws/template.yaml through CloudFormation on the emulator (moto), trusting the identity's token;
+then the app, in OIDC mode with no AWS key, assumes the stack's role through STS with the local
+managed-identity endpoint's token and drains the stack's input queue.
+
+moto's CloudFormation cannot create an AWS::IAM::OIDCProvider, so the provider is made with the IAM
+API first, as another app in the account would have made it: the hook must find it and pass
+ExistingOidcProviderArn (the path a real account with a provider for the tenant takes too). moto 5.2.5
+has no AddClientIDToOpenIDConnectProvider either (it answers 500), so the provider already lists this
+app's audience; adding a missing one is exercised only against AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from deploy.aws_stack import AzureIdentity, deploy_aws_stack, main, token_issuer_and_audience
+from {{ cookiecutter.package_name }}.aws_session import boto3_session, reset_clients
+from {{ cookiecutter.package_name }}.consumer import SqsMessage
+from {{ cookiecutter.package_name }}.runtime import drain_input_queue
+from {{ cookiecutter.package_name }}.settings import Settings
+
+from ..deployer import delete_stack, deployer_session, send_bodies
+from .conftest import (
+    CONFIGURED_USER_ASSIGNED_PRINCIPAL_ID,
+    DEFAULTS,
+    KEY_VARIABLES,
+    record_sts_exchanges,
+)
+from .identity_endpoint import SYSTEM_ASSIGNED_PRINCIPAL_ID, TENANT_ID, ManagedIdentityEndpoint
+
+REGION = "{{ cookiecutter.aws_region }}"
+ANOTHER_APPS_AUDIENCE = "api://another-app"
+
+
+@pytest.fixture
+def deployer(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
+    return deployer_session(REGION)
+
+
+@pytest.fixture
+def existing_provider(deployer: boto3.Session) -> Iterator[str]:
+    """The account's OIDC provider for the tenant's issuer, made by another app, listing both audiences."""
+    iam = deployer.client("iam")
+    issuer, audience = token_issuer_and_audience(TENANT_ID)
+    arn = iam.create_open_id_connect_provider(
+        Url=f"https://{issuer}", ClientIDList=[ANOTHER_APPS_AUDIENCE, audience], ThumbprintList=[]
+    )["OpenIDConnectProviderArn"]
+    yield arn
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+
+
+@pytest.fixture
+def stack_name(deployer: boto3.Session) -> Iterator[str]:
+    name = f"deploy-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    delete_stack(deployer, name)
+
+
+def the_apps_identity() -> AzureIdentity:
+    """The identity the endpoint answers for with the app's settings (system- or user-assigned)."""
+    if DEFAULTS.managed_identity_client_id:
+        return AzureIdentity(TENANT_ID, CONFIGURED_USER_ASSIGNED_PRINCIPAL_ID)
+    return AzureIdentity(TENANT_ID, SYSTEM_ASSIGNED_PRINCIPAL_ID)
+
+
+def test_the_hook_deploys_the_trust_and_the_app_drains_the_stacks_queue_as_the_identity(
+    deployer: boto3.Session,
+    existing_provider: str,
+    stack_name: str,
+    identity_endpoint: ManagedIdentityEndpoint,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    identity = the_apps_identity()
+
+    outputs = deploy_aws_stack(deployer, stack_name, identity)
+
+    stack = deployer.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert parameters["AzureTenantId"] == identity.tenant_id
+    assert parameters["ManagedIdentityPrincipalId"] == identity.principal_id
+    # The account's provider is reused, the other app's audience kept.
+    assert parameters["ExistingOidcProviderArn"] == existing_provider
+    _, audience = token_issuer_and_audience(TENANT_ID)
+    provider = deployer.client("iam").get_open_id_connect_provider(OpenIDConnectProviderArn=existing_provider)
+    assert sorted(provider["ClientIDList"]) == sorted([ANOTHER_APPS_AUDIENCE, audience])
+    assert parameters["TokenAudience"] == audience
+    # A rerun keeps the provider the stack was created with and changes nothing.
+    assert deploy_aws_stack(deployer, stack_name, identity) == outputs
+    role_name = outputs.role_arn.rsplit("/", 1)[-1]
+    trust = deployer.client("iam").get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+    [statement] = trust["Statement"]
+    assert statement["Principal"] == {"Federated": existing_provider}
+
+    bodies = [json.dumps({"id": str(n), "action": "ship"}) for n in range(3)]
+    send_bodies(deployer, outputs.input_queue_url, bodies)
+    # The app as the hook leaves it: the stack's outputs as settings, OIDC mode, no AWS key anywhere.
+    for name in (*KEY_VARIABLES, "AWS_OIDC_AUDIENCE", "AZURE_MANAGED_IDENTITY_CLIENT_ID", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in outputs.app_settings().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_AUTH_MODE", "oidc_managed_identity")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("SQS_WAIT_TIME_SECONDS", "1")
+    reset_clients()
+    handled: list[str] = []
+    lock = threading.Lock()
+
+    def handler(message: SqsMessage) -> None:
+        with lock:
+            handled.append(message.body)
+
+    try:
+        settings = Settings.from_env()
+        exchanges = record_sts_exchanges(boto3_session(settings.auth_mode, settings.region))
+        summary = drain_input_queue(settings, handler=handler)
+    finally:
+        reset_clients()
+
+    assert sorted(handled) == sorted(bodies)
+    assert summary.deleted == len(bodies)
+    # The credentials came from STS, for the stack's role, in exchange for the endpoint's token.
+    [exchange] = exchanges
+    assert exchange.sent["RoleArn"] == outputs.role_arn
+    assert exchange.sent["WebIdentityToken"] == identity_endpoint.requests[-1].token
+
+
+def test_the_hook_command_deploys_and_says_what_is_left_without_azd_or_az(
+    deployer: boto3.Session,
+    existing_provider: str,
+    stack_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # No azd or az on PATH: nothing is written to an azd environment or a function app from a test.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    # The deployer's own login, found by boto3's default chain as a profile or SSO would be.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    identity = the_apps_identity()
+    ids = ["--tenant-id", identity.tenant_id, "--principal-id", identity.principal_id]
+
+    assert main(["--stack-name", stack_name, "--region", REGION, *ids], {}) == 0
+
+    printed = capsys.readouterr()
+    assert "AWS_OIDC_ROLE_ARN=arn:aws:iam::" in printed.out
+    assert "The function app does not have these settings yet" in printed.err

@@ -1,0 +1,52 @@
+"""How `python -m deploy.aws_stack` finds what it needs without azd: the Azure deployment's outputs, saved
+with `az deployment group show --query properties.outputs`, whatever case ARM hands the names back in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from deploy.aws_stack import arguments, main
+
+OUTPUTS = {
+    # ARM has returned output names with the first letter lower-cased; the Bicep declares them upper-case.
+    "azurE_FUNCTION_APP_NAME": {"type": "String", "value": "func-demo-abc123"},
+    "AZURE_RESOURCE_GROUP": {"type": "String", "value": "rg-demo"},
+    "azure_identity_tenant_id": {"type": "String", "value": "8a2b7c1e-3d4f-4a5b-9c6d-7e8f9a0b1c2d"},
+    "AZURE_IDENTITY_PRINCIPAL_ID": {"type": "String", "value": "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"},
+}
+
+
+@pytest.fixture
+def outputs_file(tmp_path: Path) -> str:
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(OUTPUTS), encoding="utf-8")
+    return str(path)
+
+
+def test_the_deployment_outputs_fill_in_the_arguments(outputs_file: str) -> None:
+    args = arguments(["--deployment-outputs", outputs_file], {})
+    assert (args.function_app, args.resource_group) == ("func-demo-abc123", "rg-demo")
+{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
+    assert (args.tenant_id, args.principal_id) == (
+        OUTPUTS["azure_identity_tenant_id"]["value"],
+        OUTPUTS["AZURE_IDENTITY_PRINCIPAL_ID"]["value"],
+    )
+{%- endif %}
+    # An option given on the command line wins over the file.
+    given = arguments(["--deployment-outputs", outputs_file, "--function-app", "other"], {})
+    assert given.function_app == "other"
+
+
+def test_print_app_name_prints_only_the_name(outputs_file: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--deployment-outputs", outputs_file, "--print-app-name"], {}) == 0
+    assert capsys.readouterr().out == "func-demo-abc123\n"
+{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
+
+
+def test_without_the_identitys_ids_it_refuses_before_calling_aws(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([], {}) == 2
+    assert "AZURE_IDENTITY_PRINCIPAL_ID" in capsys.readouterr().err
+{%- endif %}

@@ -1,0 +1,74 @@
+"""deploy/aws_stack.py for real: infra/aws/template.yaml through CloudFormation on the emulator (moto), its
+outputs read, a rerun that changes nothing, then the app drains the stack's queue on the settings the hook
+writes. (With OIDC, tests/oidc/test_deploy_aws_stack_oidc.py runs the same with the identity instead.)"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from deploy.aws_stack import StackOutputs, deploy_aws_stack
+from {{ cookiecutter.package_name }}.aws_session import reset_clients
+from {{ cookiecutter.package_name }}.consumer import SqsMessage
+from {{ cookiecutter.package_name }}.runtime import drain_input_queue
+from {{ cookiecutter.package_name }}.settings import Settings
+
+from .deployer import delete_stack, deployer_session, send_bodies
+
+REGION = "{{ cookiecutter.aws_region }}"
+
+
+@pytest.fixture
+def deployer(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
+    return deployer_session(REGION)
+
+
+@pytest.fixture
+def stack_name(deployer: boto3.Session) -> Iterator[str]:
+    name = f"deploy-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    delete_stack(deployer, name)
+
+
+def test_the_hook_deploys_the_stack_once_and_the_app_drains_its_queue(
+    deployer: boto3.Session, stack_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outputs = deploy_aws_stack(deployer, stack_name)
+
+    stack = deployer.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+    by_key = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs == StackOutputs.from_stack(by_key)
+    assert outputs.input_queue_url.endswith("/{{ cookiecutter.input_queue_name }}")
+    # Rerunning changes nothing and gives the same outputs.
+    assert deploy_aws_stack(deployer, stack_name) == outputs
+
+    bodies = [json.dumps({"id": str(n), "action": "ship"}) for n in range(3)]
+    send_bodies(deployer, outputs.input_queue_url, bodies)
+    # The app on the settings the hook writes: queue URLs from the stack, its own credentials.
+    for name, value in outputs.app_settings().items():
+        monkeypatch.setenv(name, value)
+    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("SQS_WAIT_TIME_SECONDS", "1")
+    reset_clients()
+    handled: list[str] = []
+    lock = threading.Lock()
+
+    def handler(message: SqsMessage) -> None:
+        with lock:
+            handled.append(message.body)
+
+    try:
+        summary = drain_input_queue(Settings.from_env(), handler=handler)
+    finally:
+        reset_clients()
+
+    assert sorted(handled) == sorted(bodies)
+    assert summary.deleted == len(bodies)
