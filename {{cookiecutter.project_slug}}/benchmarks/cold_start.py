@@ -8,7 +8,7 @@ pip compiles the dependencies' bytecode when it installs them; one warm-up run c
 
     python benchmarks/cold_start.py [--runs 21]
 
-It also lists the heavy libraries (boto3, botocore, azure-identity...) that the import pulls in:
+It also lists the heavy libraries (boto3, botocore, azure-identity, pydantic...) that the import pulls in:
 there should be none, they load at a function's first invocation.
 """
 
@@ -26,7 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 APP_ROOT = Path(__file__).resolve().parents[1]
-HEAVY_MODULES = ("boto3", "botocore", "azure.identity", "azure.core", "msal", "requests", "urllib3")
+HEAVY_MODULES = (
+    "boto3",
+    "botocore",
+    "azure.identity",
+    "azure.core",
+    "azure.data.tables",
+    "pydantic",
+    "msal",
+    "requests",
+    "urllib3",
+)
 
 BARE_APP = """import azure.functions as func
 
