@@ -103,7 +103,13 @@ identity_ms = None
 if importlib.util.find_spec("azure.identity"):
     import azure.identity
     identity_ms = (time.perf_counter() - sqs) * 1e3
-print(json.dumps({"boto3_sqs_client_ms": (sqs - start) * 1e3, "azure_identity_ms": identity_ms}))
+loaded = time.perf_counter()
+import {{ cookiecutter.package_name }}.message_handler
+handler = time.perf_counter()
+import azure.data.tables
+tables = time.perf_counter()
+print(json.dumps({"boto3_sqs_client_ms": (sqs - start) * 1e3, "azure_identity_ms": identity_ms,
+                  "handler_ms": (handler - loaded) * 1e3, "tables_ms": (tables - handler) * 1e3}))
 """
 
 
@@ -121,6 +127,9 @@ def deferred_costs(runs: int) -> None:
     line = f"deferred to the first invocation: boto3 + SQS client {client_ms:.0f} ms"
     if samples[0]["azure_identity_ms"] is not None:
         line += f", azure-identity {statistics.median(s['azure_identity_ms'] for s in samples):.0f} ms"
+    handler_ms = statistics.median(s["handler_ms"] for s in samples)
+    line += f"; message_handler (pydantic and the model) {handler_ms:.0f} ms"
+    line += f", azure-data-tables {statistics.median(s['tables_ms'] for s in samples):.0f} ms"
     print(line)
 
 

@@ -28,10 +28,11 @@ from {{ cookiecutter.package_name }}.consumer import DrainSummary, Handler, SqsM
 from {{ cookiecutter.package_name }}.idempotency import AttemptInProgress, TableStore, idempotent, table_client
 from {{ cookiecutter.package_name }}.idempotency.record import Record, Status, Verdict
 from {{ cookiecutter.package_name }}.idempotency.table_store import Claim, table_key
+from {{ cookiecutter.package_name }}.queues import is_fifo
 from {{ cookiecutter.package_name }}.runtime import drain_input_queue
 from {{ cookiecutter.package_name }}.settings import IdempotencySettings, Settings, SettingsError
 
-from .conftest import AppUnderTest, drain_all, queue_depth, send_params
+from .conftest import AppUnderTest, drain_all, queue_depth
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -83,12 +84,12 @@ def table_name(storage_connection: str, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 def send(app_env: AppUnderTest, *bodies: str) -> None:
+    """On FIFO each message gets a group of its own (so duplicates can run at once) and a
+    deduplication ID of its own (so SQS does not drop a duplicate before the handler sees it)."""
     url = app_env.queues.input_url
-    group = {"MessageGroupId": send_params(url)["group_id"]} if send_params(url) else {}
     for body in bodies:
-        # FIFO: a deduplication ID of its own, so SQS does not drop the duplicate before we see it.
-        dedup = {"MessageDeduplicationId": uuid.uuid4().hex} if group else {}
-        app_env.client.send_message(QueueUrl=url, MessageBody=body, **group, **dedup)
+        fifo = {"MessageGroupId": uuid.uuid4().hex, "MessageDeduplicationId": uuid.uuid4().hex}
+        app_env.client.send_message(QueueUrl=url, MessageBody=body, **(fifo if is_fifo(url) else {}))
 
 
 def drain_until_empty(
@@ -159,6 +160,7 @@ CRASHING_DRAIN = """
 import os, signal, sys
 from pathlib import Path
 from {{ cookiecutter.package_name }}.idempotency import idempotent
+from {{ cookiecutter.package_name }}.queues import is_fifo
 from {{ cookiecutter.package_name }}.runtime import drain_input_queue
 
 @idempotent(scope="crash-test")
@@ -439,6 +441,31 @@ def test_table_transactions_per_message_counted_on_the_wire(app_env: AppUnderTes
     )
     # First delivery: insert + complete. Duplicate: the refused insert + a read. Once: the table.
     assert requests.kinds == Counter(insert=first + dup + 1, update=first, read=dup, create_table=1)
+
+
+def test_table_transactions_of_a_failure_and_of_a_take_over_counted_on_the_wire(table_name: str) -> None:
+    clock = Clock()
+    requests = TableRequests()
+    store = TableStore.from_environment(clock=clock, raw_request_hook=requests)
+    store.abandon(claimed(store, "set-up", "m-0", "costs"))  # the table exists from here on
+    failing = SqsMessage(message_id="m-1", receipt_handle="r", body="{}")
+
+    @idempotent(scope="costs", store=store)
+    def fail(message: SqsMessage) -> None:
+        raise RuntimeError("downstream unavailable")
+
+    requests.kinds.clear()
+    with pytest.raises(RuntimeError):
+        fail(failing)
+    assert requests.kinds == Counter(insert=1, delete=1)
+    failure = requests.total()
+
+    store.abandon(claimed(store, "crashed", "m-2", "costs"))  # stands in for a crash mid-body
+    clock.set(clock.now + timedelta(seconds=store.settings.in_progress_seconds + 1))
+    requests.kinds.clear()
+    store.complete(claimed(store, "crashed", "m-3", "costs"))
+    assert requests.kinds == Counter(insert=1, read=1, update=2)
+    print(f"table requests: failing body {failure}, take-over of a crashed attempt {requests.total()}")
 
 
 # Units: the record's states, keys, settings and client selection.

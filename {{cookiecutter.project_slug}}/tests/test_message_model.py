@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 import pytest
 
 from {{ cookiecutter.package_name }}.consumer import SqsMessage
 from {{ cookiecutter.package_name }}.local_dev.sample_messages import good_message, poison_message
 from {{ cookiecutter.package_name }}.message_handler import InvalidMessage, WorkItem
+from {{ cookiecutter.package_name }}.queues import is_fifo
 from {{ cookiecutter.package_name }}.runtime import drain_input_queue
 
-from .conftest import AppUnderTest, drain_all, queue_depth, send_params
+from .conftest import AppUnderTest, drain_all, queue_depth
 
 CARD_NUMBER = "4111-1111-1111-1111"
 
@@ -66,8 +68,11 @@ def test_an_invalid_body_is_retried_then_dead_lettered_with_its_errors_logged(
     client, queues = app_env.client, app_env.queues
     bad = json.dumps({"id": "order-7", "action": {"card": CARD_NUMBER}})
     good = json.dumps({"id": "order-8", "action": "ship"})
-    for body in (bad, good):
-        client.send_message(QueueUrl=queues.input_url, MessageBody=body, **_group(queues.input_url))
+    for body in (bad, good):  # on FIFO in groups of their own, so the good one is not held behind the bad
+        fifo = {"MessageGroupId": uuid.uuid4().hex, "MessageDeduplicationId": uuid.uuid4().hex}
+        client.send_message(
+            QueueUrl=queues.input_url, MessageBody=body, **(fifo if is_fifo(queues.input_url) else {})
+        )
     caplog.set_level(logging.WARNING, logger="{{ cookiecutter.package_name }}")
 
     summaries = []
@@ -85,8 +90,3 @@ def test_an_invalid_body_is_retried_then_dead_lettered_with_its_errors_logged(
     logged = caplog.text
     assert "is not a valid WorkItem: action: Input should be a valid string" in logged
     assert CARD_NUMBER not in logged
-
-
-def _group(url: str) -> dict[str, str]:
-    params = send_params(url)
-    return {"MessageGroupId": params["group_id"]} if params else {}
