@@ -8,7 +8,7 @@ pip compiles the dependencies' bytecode when it installs them; one warm-up run c
 
     python benchmarks/cold_start.py [--runs 21]
 
-It also lists the heavy libraries (boto3, botocore, azure-identity...) that the import pulls in:
+It also lists the heavy libraries (boto3, botocore, azure-identity, pydantic...) that the import pulls in:
 there should be none, they load at a function's first invocation.
 """
 
@@ -26,7 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 APP_ROOT = Path(__file__).resolve().parents[1]
-HEAVY_MODULES = ("boto3", "botocore", "azure.identity", "azure.core", "msal", "requests", "urllib3")
+HEAVY_MODULES = (
+    "boto3",
+    "botocore",
+    "azure.identity",
+    "azure.core",
+    "azure.data.tables",
+    "pydantic",
+    "msal",
+    "requests",
+    "urllib3",
+)
 
 BARE_APP = """import azure.functions as func
 
@@ -93,7 +103,13 @@ identity_ms = None
 if importlib.util.find_spec("azure.identity"):
     import azure.identity
     identity_ms = (time.perf_counter() - sqs) * 1e3
-print(json.dumps({"boto3_sqs_client_ms": (sqs - start) * 1e3, "azure_identity_ms": identity_ms}))
+loaded = time.perf_counter()
+import {{ cookiecutter.package_name }}.message_handler
+handler = time.perf_counter()
+import azure.data.tables
+tables = time.perf_counter()
+print(json.dumps({"boto3_sqs_client_ms": (sqs - start) * 1e3, "azure_identity_ms": identity_ms,
+                  "handler_ms": (handler - loaded) * 1e3, "tables_ms": (tables - handler) * 1e3}))
 """
 
 
@@ -111,6 +127,9 @@ def deferred_costs(runs: int) -> None:
     line = f"deferred to the first invocation: boto3 + SQS client {client_ms:.0f} ms"
     if samples[0]["azure_identity_ms"] is not None:
         line += f", azure-identity {statistics.median(s['azure_identity_ms'] for s in samples):.0f} ms"
+    handler_ms = statistics.median(s["handler_ms"] for s in samples)
+    line += f"; message_handler (pydantic and the model) {handler_ms:.0f} ms"
+    line += f", azure-data-tables {statistics.median(s['tables_ms'] for s in samples):.0f} ms"
     print(line)
 
 

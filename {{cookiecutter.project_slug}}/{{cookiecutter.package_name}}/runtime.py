@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from .aws_session import sqs_client
 from .consumer import DrainOptions, DrainSummary, Handler, drain
-from .message_handler import handle_message
 from .producer import Sender
 from .queues import queue_url
 from .settings import Settings
@@ -22,11 +21,16 @@ def drain_input_queue(
     progress_every_seconds: float = 5.0,
 ) -> DrainSummary:
     settings = settings or Settings.from_env()
+    if handler is None:
+        # Loaded at the first drain, not at indexing: the handler imports pydantic and its own libraries.
+        from .message_handler import handle_message
+
+        handler = handle_message
     client = sqs_client(settings)
     return drain(
         client,
         queue_url(client, settings.input_queue),
-        handler or handle_message,
+        handler,
         DrainOptions.from_settings(settings),
         stop=stop,
         progress=progress,

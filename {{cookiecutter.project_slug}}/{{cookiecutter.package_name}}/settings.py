@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
 import re
-{%- endif %}
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +50,10 @@ SETTINGS_HELP: dict[str, str] = {
     "AWS_MAX_ATTEMPTS": "botocore attempts per SQS call, retries included.",
     "AWS_AUTH_MODE": "How the app gets AWS credentials: " + " or ".join(AUTH_MODES) + ".",
     "AWS_SDK_DEBUG_LOGS": "true lets boto3, botocore and urllib3 log at DEBUG (bodies and tokens too).",
+    "IDEMPOTENCY_TABLE": "Azure table of the idempotency records (in AzureWebJobsStorage's account).",
+    "IDEMPOTENCY_TTL_SECONDS": "How long a completed key stays done: duplicates within it are skipped.",
+    "IDEMPOTENCY_IN_PROGRESS_SECONDS": "Lease of a running attempt, renewed while it runs; "
+    "default SQS_VISIBILITY_TIMEOUT_SECONDS.",
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
     "AWS_OIDC_ROLE_ARN": "Role assumed with the managed identity's token (OIDC mode).",
     "AWS_OIDC_AUDIENCE": "Audience (resource) of the Entra ID token requested for AWS STS (OIDC mode).",
@@ -171,6 +173,37 @@ class OidcSettings:
             ),
         )
 {%- endif %}
+
+
+TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+
+
+@dataclass(frozen=True)
+class IdempotencySettings:
+    """Where and for how long ``idempotency`` keeps its records."""
+
+    table: str = "idempotency"
+    ttl_seconds: int = 86_400
+    # A lease, renewed at a third of its length while the body runs: it bounds how long a
+    # crashed attempt blocks its key, as the visibility timeout bounds how long SQS hides it.
+    in_progress_seconds: int = Settings.visibility_timeout_seconds
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> IdempotencySettings:
+        reader = EnvReader(os.environ if environ is None else environ)
+        table = reader.text("IDEMPOTENCY_TABLE", cls.table)
+        if not TABLE_NAME.match(table):
+            raise SettingsError(
+                f"IDEMPOTENCY_TABLE={table!r} must be 3-63 letters and digits, starting with a letter"
+            )
+        visibility = reader.integer(
+            "SQS_VISIBILITY_TIMEOUT_SECONDS", Settings.visibility_timeout_seconds, 2, 43_200
+        )
+        return cls(
+            table=table,
+            ttl_seconds=reader.integer("IDEMPOTENCY_TTL_SECONDS", cls.ttl_seconds, 1, 31_536_000),
+            in_progress_seconds=reader.integer("IDEMPOTENCY_IN_PROGRESS_SECONDS", visibility, 3, 43_200),
+        )
 
 
 class EnvReader:
