@@ -45,7 +45,7 @@ from ..settings import Settings, SettingsError, local_settings_path, local_setti
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 4566
 MOTO_ACCOUNT_ID = "123456789012"
-LONG_POLL_STEP_SECONDS = 0.1
+LONG_POLL_STEP_SECONDS = 0.25
 AZURITE_COMMAND = "npx --yes azurite@3.37.0 --silent --location .azurite --skipApiVersionCheck"
 # Against an emulator, whatever the shell holds: test keys, no profile, one endpoint.
 EMULATOR_ENVIRONMENT: dict[str, str | None] = {
