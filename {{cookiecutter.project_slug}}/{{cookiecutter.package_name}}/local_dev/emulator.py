@@ -33,10 +33,11 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -62,7 +63,8 @@ EMULATOR_ENVIRONMENT: dict[str, str | None] = {
 }
 
 
-Method = TypeVar("Method", bound=Any)
+# A moto method, as wrapped here.
+Method = Callable[..., Any]
 
 
 class EmulatorUnavailable(RuntimeError):
@@ -131,7 +133,7 @@ def _under_queue_lock(method: Method) -> Method:
         with backend.get_queue(queue_name)._messages_lock:
             return method(backend, queue_name, *args, **kwargs)
 
-    return locked  # type: ignore[return-value]
+    return locked
 
 
 def _latest_receipt_only(change: Method) -> Method:
@@ -144,7 +146,7 @@ def _latest_receipt_only(change: Method) -> Method:
             raise ReceiptHandleIsInvalid
         return change(backend, queue_name, receipt_handle, visibility_timeout)
 
-    return changed  # type: ignore[return-value]
+    return changed
 
 
 def _long_poll_by_scans(receive: Method) -> Method:
@@ -160,7 +162,7 @@ def _long_poll_by_scans(receive: Method) -> Method:
                 # Released while waiting; a send wakes it, a visibility timeout ends within the step.
                 lock.wait(timeout=min(LONG_POLL_STEP_SECONDS, deadline - time.monotonic()))
 
-    return long_poll  # type: ignore[return-value]
+    return long_poll
 
 
 def _check_port_is_free(port: int) -> None:
