@@ -7,7 +7,7 @@ prints what to run next, and serves until Ctrl-C or SIGTERM. It keeps nothing.
 moto is a development dependency (requirements-dev.txt): it never ships to Azure,
 so it is imported only when an emulator starts.
 
-moto differs from SQS in three ways the consumer relies on; ``make_moto_faithful`` fixes
+moto differs from SQS in two ways the consumer relies on; ``make_moto_faithful`` fixes
 them here, at the emulator's edge, and tests/test_emulator_fidelity.py proves each on an
 unpatched moto:
 
@@ -18,9 +18,6 @@ unpatched moto:
   queue's messages without a lock, so two receives at once can hand out one message twice.
   Each now runs under the queue's own lock. A long poll scans under it, then waits outside
   it and scans afresh (moto's own wait kept what it saw of the groups before waiting).
-- Receipt handles: moto lets a visibility change with the receipt handle of an earlier
-  receive act on the message's current delivery, so a late (say, retried) release makes
-  a message another consumer now holds visible again. SQS ties a handle to one receive.
 """
 
 from __future__ import annotations
@@ -116,7 +113,7 @@ def make_moto_faithful() -> None:
     setattr(models.Queue, "pending_message_groups", property(_groups_in_flight))  # noqa: B010
     backend = models.SQSBackend
     setattr(backend, "delete_message", _under_queue_lock(backend.delete_message))  # noqa: B010
-    change = _latest_receipt_only(backend.change_message_visibility)
+    change = backend.change_message_visibility
     setattr(backend, "change_message_visibility", _under_queue_lock(change))  # noqa: B010
     setattr(models.SQSBackend, "receive_message", _long_poll_by_scans(models.SQSBackend.receive_message))  # noqa: B010
     setattr(models, "_faithful_to_sqs", True)  # noqa: B010
@@ -134,19 +131,6 @@ def _under_queue_lock(method: Method) -> Method:
             return method(backend, queue_name, *args, **kwargs)
 
     return locked
-
-
-def _latest_receipt_only(change: Method) -> Method:
-    @functools.wraps(change)
-    def changed(backend: Any, queue_name: str, receipt_handle: str, visibility_timeout: int) -> Any:
-        from moto.sqs.exceptions import ReceiptHandleIsInvalid
-
-        messages = backend.get_queue(queue_name)._messages
-        if any(m.receipt_handle != receipt_handle and m.had_receipt_handle(receipt_handle) for m in messages):
-            raise ReceiptHandleIsInvalid
-        return change(backend, queue_name, receipt_handle, visibility_timeout)
-
-    return changed
 
 
 def _long_poll_by_scans(receive: Method) -> Method:
