@@ -373,11 +373,21 @@ def test_a_drain_costs_about_one_fifth_of_a_request_per_message(
         count_requests(app_env.client, operation)
         for operation in ("ReceiveMessage", "DeleteMessageBatch", "ChangeMessageVisibilityBatch")
     ]
+    empty: list[int] = []
+
+    def note_empty(parsed: dict[str, Any], **_: object) -> None:
+        if not parsed.get("Messages"):
+            empty.append(1)
+
+    app_env.client.meta.events.register("after-call.sqs.ReceiveMessage", note_empty)
     recorder = Recorder()
 
     summary = drain(app_env.client, queues.url, recorder.success, replace(FAST, ack_linger_seconds=0.2))
 
     assert summary.deleted == 300
     requests = sum(sum(count.values()) for count in counts)
-    # 30 receives and 30 deletes, and the receives in flight at the end, which come back empty.
-    assert requests <= 0.22 * 300, f"{requests} SQS requests for 300 messages: {counts}, {summary}"
+    context = f"{requests} SQS requests for 300 messages, {len(empty)} empty receives: {counts}, {summary}"
+    # Busy: 30 receives and 30 deletes. Then each receive in flight when the queue ran dry comes back
+    # empty, once: at most the bound of receives in flight, plus the one that proves the linger.
+    assert requests - len(empty) <= 0.21 * 300, context
+    assert len(empty) <= DrainOptions().max_receives_in_flight + 1, context

@@ -134,4 +134,5 @@ def test_concurrent_receives_never_hand_out_one_message_twice(patched_moto: SQSC
 
 
 def test_unpatched_moto_hands_out_messages_twice_to_concurrent_receives(unpatched_moto: SQSClient) -> None:
-    assert messages_handed_out_twice(unpatched_moto) > 0
+    # A race: it shows in most rounds, so up to 20 rounds (stopping at the first) make it certain enough.
+    assert messages_handed_out_twice(unpatched_moto, rounds=20) > 0

@@ -8,7 +8,7 @@ moto is a development dependency (requirements-dev.txt): it never ships to Azure
 so it is imported only when an emulator starts.
 
 moto differs from SQS in two ways the consumer relies on; ``make_moto_faithful`` fixes
-both here, at the emulator's edge, and tests/test_emulator_fidelity.py proves each on an
+them here, at the emulator's edge, and tests/test_emulator_fidelity.py proves each on an
 unpatched moto:
 
 - FIFO: moto keeps a message in its group's lock after its visibility ends, until a
@@ -30,10 +30,11 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -46,7 +47,7 @@ from .azurite import AZURITE_VERSION
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 4566
 MOTO_ACCOUNT_ID = "123456789012"
-LONG_POLL_STEP_SECONDS = 0.1
+LONG_POLL_STEP_SECONDS = 0.25
 AZURITE_COMMAND = f"npx --yes azurite@{AZURITE_VERSION} --silent --location .azurite --skipApiVersionCheck"
 # Against an emulator, whatever the shell holds: test keys, no profile, one endpoint.
 EMULATOR_ENVIRONMENT: dict[str, str | None] = {
@@ -60,7 +61,8 @@ EMULATOR_ENVIRONMENT: dict[str, str | None] = {
 }
 
 
-Method = TypeVar("Method", bound=Any)
+# A moto method, as wrapped here.
+Method = Callable[..., Any]
 
 
 class EmulatorUnavailable(RuntimeError):
@@ -110,8 +112,10 @@ def make_moto_faithful() -> None:
     if getattr(models, "_faithful_to_sqs", False):
         return
     setattr(models.Queue, "pending_message_groups", property(_groups_in_flight))  # noqa: B010
-    for name in ("delete_message", "change_message_visibility"):
-        setattr(models.SQSBackend, name, _under_queue_lock(getattr(models.SQSBackend, name)))
+    backend = models.SQSBackend
+    setattr(backend, "delete_message", _under_queue_lock(backend.delete_message))  # noqa: B010
+    change = backend.change_message_visibility
+    setattr(backend, "change_message_visibility", _under_queue_lock(change))  # noqa: B010
     setattr(models.SQSBackend, "receive_message", _long_poll_by_scans(models.SQSBackend.receive_message))  # noqa: B010
     setattr(models, "_faithful_to_sqs", True)  # noqa: B010
 
@@ -127,7 +131,7 @@ def _under_queue_lock(method: Method) -> Method:
         with backend.get_queue(queue_name)._messages_lock:
             return method(backend, queue_name, *args, **kwargs)
 
-    return locked  # type: ignore[return-value]
+    return locked
 
 
 def _long_poll_by_scans(receive: Method) -> Method:
@@ -143,7 +147,7 @@ def _long_poll_by_scans(receive: Method) -> Method:
                 # Released while waiting; a send wakes it, a visibility timeout ends within the step.
                 lock.wait(timeout=min(LONG_POLL_STEP_SECONDS, deadline - time.monotonic()))
 
-    return long_poll  # type: ignore[return-value]
+    return long_poll
 
 
 def _check_port_is_free(port: int) -> None:
