@@ -44,7 +44,9 @@ def start_drains(queues: QueuePair, record: Path, handler_seconds: float) -> lis
         "tests.cli_handlers:record_slowly",
     ]
     return [
-        subprocess.Popen(command, cwd=APP_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            command, cwd=APP_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(DRAINS)
     ]
 

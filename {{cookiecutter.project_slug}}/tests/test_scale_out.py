@@ -63,7 +63,13 @@ def test_a_token_round_trips_and_anything_else_is_refused() -> None:
     assert DrainToken.decode(token.encode()) == token
     assert not token.is_stale(now=1_060.0)
     assert token.is_stale(now=1_060.5)
-    for text in ("", "not json", "[]", '{"queue": "in"}', token.encode().replace('"version":1', '"version":2')):
+    for text in (
+        "",
+        "not json",
+        "[]",
+        '{"queue": "in"}',
+        token.encode().replace('"version":1', '"version":2'),
+    ):
         with pytest.raises(BadToken):
             DrainToken.decode(text)
 
@@ -200,14 +206,17 @@ def test_a_tick_whose_token_queue_is_unreachable_still_drains(
     with caplog.at_level(logging.INFO):
         functions["drain_input_queue_on_timer"](TimerRequest())
 
-    assert any("fan-out failed" in r.getMessage() and "AzureWebJobsStorage" in r.getMessage() for r in caplog.records)
+    assert any(
+        "fan-out failed" in r.getMessage() and "AzureWebJobsStorage" in r.getMessage() for r in caplog.records
+    )
     [finished] = [r.sqs_drain for r in caplog.records if r.msg.startswith("drain finished")]  # type: ignore[attr-defined]
     assert finished["succeeded"] > 0  # type: ignore[operator]
 
 
 def host_message(raw: QueueClient) -> QueueMessage:
     """The next message on the queue as the host gives it to a queue trigger: base64-decoded body."""
-    [message] = list(raw.receive_messages(messages_per_page=1, visibility_timeout=60))
+    message = raw.receive_message(visibility_timeout=60)
+    assert message is not None
     return QueueMessage(
         id=message.id,
         body=base64.b64decode(message.content),
@@ -240,7 +249,10 @@ def test_a_token_starts_one_drain_pass_that_empties_the_queue(
 @pytest.mark.parametrize(
     ("make_token", "reason"),
     [
-        (lambda s: DrainToken(s.input_queue, time.time() - s.drain_budget_seconds - 1, 30, "old"), "past its"),
+        (
+            lambda s: DrainToken(s.input_queue, time.time() - s.drain_budget_seconds - 1, 30, "old"),
+            "past its",
+        ),
         (lambda s: DrainToken("another-apps-queue", time.time(), 30, "other"), "this app drains"),
     ],
     ids=["older-than-its-budget", "for-another-queue"],

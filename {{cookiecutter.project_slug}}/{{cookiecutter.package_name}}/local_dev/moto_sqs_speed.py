@@ -24,11 +24,11 @@ _PATCHED = "_sqs_app_speed"
 
 def speed_up_moto_sqs() -> None:
     """Idempotent; moto is imported here, when an emulator starts (it is a dev dependency)."""
+    from moto.core.utils import unix_time as slow_unix_time
     from moto.sqs import models
 
     if getattr(models, _PATCHED, False):
         return
-    slow_unix_time = models.unix_time
 
     def unix_time(dt: datetime | None = None) -> float:
         return time.time() if dt is None else float(slow_unix_time(dt))
@@ -40,7 +40,7 @@ def speed_up_moto_sqs() -> None:
         retention_seconds = int(self.get_queue(queue_name).message_retention_period)
         return bool(retention_seconds + message.sent_timestamp / 1000 > unix_time())
 
-    models.unix_time = unix_time
-    models.unix_time_millis = unix_time_millis
-    models.SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
-    setattr(models, _PATCHED, True)
+    replacements = {"unix_time": unix_time, "unix_time_millis": unix_time_millis, _PATCHED: True}
+    for name, value in replacements.items():
+        setattr(models, name, value)
+    models.SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
