@@ -28,7 +28,7 @@ from ..aws_session import reset_clients, sqs_client
 from ..queues import QueueSet, ensure_queues, queue_name
 from ..settings import Settings, SettingsError, local_settings_path, local_settings_values, use_local_settings
 from .azurite import AZURITE_VERSION
-from .moto_sqs_speed import speed_up_moto_sqs
+from .moto_sqs_fixes import fix_moto_sqs
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 4566
@@ -70,7 +70,7 @@ def start_emulator(
             f"moto is not installed ({error}); it is a development dependency: "
             "pip install -r requirements-dev.txt"
         ) from None
-    speed_up_moto_sqs()
+    fix_moto_sqs()
     if port:
         _check_port_is_free(port)
     # werkzeug prints every request unless its logger says otherwise.
