@@ -66,6 +66,7 @@ def test_unchosen_parts_are_removed_and_chosen_ones_kept(baked: Baked) -> None:
     assert (baked.path / "tests" / "test_localstack.py").exists() == localstack
     requirements = (baked.path / "requirements.txt").read_text(encoding="utf-8")
     # Every bake: the idempotency table is reached with the managed identity in Azure.
+    assert "azure-storage-queue" in requirements
     assert "azure-identity" in requirements
     if not oidc:
         code = "\n".join(p.read_text(encoding="utf-8") for p in (baked.path / baked.package).rglob("*.py"))
@@ -89,6 +90,10 @@ def test_host_json_matches_the_hosting_plan(baked: Baked) -> None:
         "id": "Microsoft.Azure.Functions.ExtensionBundle",
         "version": "[4.*, 5.0.0)",
     }
+    # One drain token per instance at a time, so the scale controller spreads K tokens over K instances.
+    queues = host["extensions"]["queues"]
+    assert (queues["batchSize"], queues["newBatchThreshold"], queues["maxDequeueCount"]) == (1, 0, 1)
+    assert queues["messageEncoding"] == "base64"  # what the app's token writer encodes
 
 
 def test_pyproject_targets_the_chosen_python(baked: Baked) -> None:
@@ -109,13 +114,18 @@ def test_generated_code_passes_the_linters(baked: Baked, command: list[str]) -> 
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_function_app_indexes_into_the_three_functions(baked: Baked) -> None:
+def test_function_app_indexes_into_the_four_functions(baked: Baked) -> None:
     result = run([sys.executable, "-c", INDEX_SCRIPT], baked.path, clean_env())
     assert result.returncode == 0, result.stderr
     index = json.loads(result.stdout)
     assert index["registers"] == 1
     functions = index["functions"]
-    assert set(functions) == {"drain_input_queue_on_timer", "send_message", "send_message_batch"}
+    assert set(functions) == {
+        "drain_input_queue_on_timer",
+        "drain_input_queue_on_token",
+        "send_message",
+        "send_message_batch",
+    }
 
     [timer] = functions["drain_input_queue_on_timer"]
     assert (timer["type"], timer["schedule"], timer["useMonitor"]) == (
@@ -123,6 +133,10 @@ def test_function_app_indexes_into_the_three_functions(baked: Baked) -> None:
         "%SQS_POLL_SCHEDULE%",
         True,
     )
+
+    [token] = functions["drain_input_queue_on_token"]
+    assert (token["type"], token["direction"], token["name"]) == ("queueTrigger", "IN", "token")
+    assert (token["queueName"], token["connection"]) == ("%SQS_SCALE_OUT_QUEUE%", "AzureWebJobsStorage")
 
     auth_level = baked.combination.answer("http_auth_level").upper()
     for name, route in (("send_message", "messages"), ("send_message_batch", "messages/batch")):

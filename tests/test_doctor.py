@@ -17,7 +17,7 @@ DOCTOR_PLANS = {
 ACCEPTED_WARNINGS = {
     "check_blueprint_registration": (
         "doctor matches Blueprint variables by bare name; function_app.py registers module attributes "
-        "(sqs_trigger.bp), which the worker indexes: test_real_worker.py loads all three functions"
+        "(sqs_trigger.bp), which the worker indexes: test_real_worker.py loads all four functions"
     ),
     "check_venv": "a fresh bake has no .venv yet; the README's quick start creates it",
     "check_func_cli": "Core Tools is not installed where the template's tests run (it cannot be, here)",

@@ -2,11 +2,13 @@
 
 The worker (``azure-functions-runtime``, Python 3.13) indexes, loads and invokes the app in a
 subprocess (tests/worker_harness.py plays the host). SQS is a moto server on 127.0.0.1 that this
-module starts; the queues are created by the app's own ``queues.ensure_queues``.
+module starts; the queues are created by the app's own ``queues.ensure_queues``. Azure Storage,
+for the drain tokens, is Azurite, started with the default app's own ``local_dev.azurite``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import sys
@@ -31,7 +33,7 @@ WORKER_COMBINATION_NAMES = (
 WORKER_COMBINATIONS = [c for c in MATRIX if c.name in WORKER_COMBINATION_NAMES]
 # A renamed matrix entry must fail loudly here, not drop out of the worker test.
 assert len(WORKER_COMBINATIONS) == len(WORKER_COMBINATION_NAMES), "a worker combination is not in MATRIX"
-FUNCTIONS = {"drain_input_queue_on_timer", "send_message", "send_message_batch"}
+FUNCTIONS = {"drain_input_queue_on_timer", "drain_input_queue_on_token", "send_message", "send_message_batch"}
 VENV_CACHE = TEMPLATE_DIR / ".cache" / "worker"
 
 ENSURE_QUEUES = """
@@ -60,6 +62,23 @@ def sqs_endpoint() -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def storage_connection(cookies_session: Any) -> Iterator[str]:
+    """Azurite on free 127.0.0.1 ports, started by the app's own fixture code (npm, pinned)."""
+    baked = _bake(cookies_session, MATRIX[0])
+    path = baked.path / baked.package / "local_dev" / "azurite.py"
+    spec = importlib.util.spec_from_file_location("baked_azurite", path)
+    assert spec and spec.loader
+    azurite_module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = azurite_module  # before exec: its dataclasses look their module up
+    spec.loader.exec_module(azurite_module)
+    azurite = azurite_module.start_azurite()
+    try:
+        yield str(azurite.connection_string)
+    finally:
+        azurite.stop()
+
+
 @pytest.fixture(params=WORKER_COMBINATIONS, ids=[c.name for c in WORKER_COMBINATIONS])
 def baked_for_worker(request: pytest.FixtureRequest, cookies_session: Any) -> Baked:
     return _bake(cookies_session, request.param)
@@ -80,6 +99,7 @@ def app_settings(baked: Baked, endpoint: str) -> dict[str, str]:
         "SQS_OUTPUT_QUEUE": unique(context["output_queue_name"]),
         "SQS_DLQ": unique(context["dlq_name"]),
         "SQS_POLL_SCHEDULE": "0 */1 * * * *",
+        "SQS_SCALE_OUT_QUEUE": f"tokens-{suffix}",
         "SQS_WAIT_TIME_SECONDS": "1",
         "SQS_DRAIN_BUDGET_SECONDS": "30",
         "SQS_VISIBILITY_TIMEOUT_SECONDS": "30",
@@ -176,13 +196,20 @@ def test_the_app_indexes_loads_and_runs_in_the_real_worker(
         settings,
     )
 
-    # init -> metadata -> load: the worker indexed exactly the three functions, with their bindings.
+    # init -> metadata -> load: the worker indexed exactly the four functions, with their bindings.
     init = step(results, "init")
     assert (init["status"], init["exception"]) == ("Success", None)
     functions = step(results, "metadata")["functions"]
     assert set(functions) == FUNCTIONS
     [timer] = functions["drain_input_queue_on_timer"]["bindings"]
     assert (timer["type"], timer["schedule"]) == ("timerTrigger", "%SQS_POLL_SCHEDULE%")
+    [token] = functions["drain_input_queue_on_token"]["bindings"]
+    assert (token["type"], token["direction"], token["queueName"], token["connection"]) == (
+        "queueTrigger",
+        "IN",
+        "%SQS_SCALE_OUT_QUEUE%",
+        "AzureWebJobsStorage",
+    )
     auth_level = baked.combination.answer("http_auth_level").upper()
     for name, route in (("send_message", "messages"), ("send_message_batch", "messages/batch")):
         trigger, output = functions[name]["bindings"]
@@ -230,6 +257,70 @@ def test_the_app_indexes_loads_and_runs_in_the_real_worker(
     assert depth(sqs, urls["SQS_DLQ"]) == 0
 
 
+PUT_TOKENS = """
+import sys, time
+from {package}.scale_out.drain_token import DrainToken
+from {package}.scale_out.token_queue import put_tokens, token_queue_client
+from {package}.settings import Settings
+
+settings = Settings.from_env()
+budget = settings.drain_budget_seconds
+fresh = DrainToken(settings.input_queue, time.time(), budget, "worker-test")
+stale = DrainToken(settings.input_queue, time.time() - budget - 5, budget, "too-old")
+put_tokens(token_queue_client(settings.scale_out_queue), [fresh, stale])
+"""
+
+
+def test_drain_tokens_the_app_writes_run_in_the_real_worker(
+    baked_for_worker: Baked, worker_python: str, sqs_endpoint: str, storage_connection: str
+) -> None:
+    """The app's writer puts a fresh and a stale token on Azurite; the worker's queue trigger
+    gets each as the host hands it over: the fresh one drains the queue, the stale one is dropped."""
+    baked = baked_for_worker
+    venv_python = ensure_venv(VENV_CACHE, worker_python, baked.path / "requirements.txt")
+    settings = {**app_settings(baked, sqs_endpoint), "AzureWebJobsStorage": storage_connection}
+    setup = run([sys.executable, "-c", ENSURE_QUEUES.format(package=baked.package)], baked.path, settings)
+    assert setup.returncode == 0, setup.stderr
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=sqs_endpoint,
+        region_name=settings["AWS_REGION"],
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    input_url = sqs.get_queue_url(QueueName=settings["SQS_INPUT_QUEUE"])["QueueUrl"]
+    group = {"MessageGroupId": "worker-test"} if input_url.endswith(".fifo") else {}
+    for i in range(4):
+        work_item = {"id": f"tok-{i}", "action": "ship"}
+        sqs.send_message(QueueUrl=input_url, MessageBody=json.dumps(work_item), **group)
+    put = run([sys.executable, "-c", PUT_TOKENS.format(package=baked.package)], baked.path, settings)
+    assert put.returncode == 0, put.stderr
+
+    results = run_scenario(
+        venv_python,
+        baked.path,
+        [
+            {"op": "init"},
+            {"op": "metadata"},
+            {"op": "load_all"},
+            {"op": "invoke_queue", "function": "drain_input_queue_on_token"},
+            {"op": "invoke_queue", "function": "drain_input_queue_on_token"},
+        ],
+        settings,
+    )
+
+    assert step(results, "load_all")["status"] == "Success"
+    fresh, stale = (step(results, "invoke_queue", n) for n in range(2))
+    assert (fresh["status"], fresh["exception"], fresh["token_queue"]) == ("Success", None, "deleted")
+    for i in range(4):
+        assert any(f"work item tok-{i} " in line for line in fresh["logs"]), fresh["logs"]
+    assert any("drain finished" in line and "worker-test" in line for line in fresh["logs"]), fresh["logs"]
+    assert depth(sqs, input_url) == 0
+    assert (stale["status"], stale["token_queue"]) == ("Success", "deleted")
+    assert any("dropped unrun" in line for line in stale["logs"]), stale["logs"]
+    assert not any("drain finished" in line for line in stale["logs"]), stale["logs"]
+
+
 def test_the_worker_refuses_an_app_it_cannot_index(
     cookies_session: Any, worker_python: str, tmp_path: Path
 ) -> None:
@@ -245,7 +336,7 @@ def test_the_worker_refuses_an_app_it_cannot_index(
         venv_python,
         broken,
         [{"op": "init"}, {"op": "metadata"}],
-        {**clean_env(), "SQS_POLL_SCHEDULE": "0 * * * * *"},
+        {**clean_env(), "SQS_POLL_SCHEDULE": "0 * * * * *", "SQS_SCALE_OUT_QUEUE": "tokens"},
     )
 
     init = step(results, "init")

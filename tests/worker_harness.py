@@ -23,6 +23,10 @@ Facts it relies on (azure-functions-runtime 1.3.0):
 - ``%Setting%`` tokens in bindings are resolved by the host, not the worker: so here.
 - The library advertises ``RpcHttpBodyOnly`` and ``RawHttpBodyBytes``: the host then sends the
   body as bytes, only when there is one, with lower-case header names.
+- A queue trigger gets the message body as a string, already decoded as host.json's
+  ``extensions.queues.messageEncoding`` says (base64 by default), with its metadata (``Id``,
+  ``DequeueCount``, times, ``PopReceipt``) beside it; the harness reads the message from the real
+  Storage queue (Azurite), with the app's own azure-storage-queue.
 """
 
 from __future__ import annotations
@@ -315,6 +319,59 @@ class WorkerHarness:
             http.body.CopyFrom(self.pb.TypedData(bytes=raw))
         return self.invoke(name, trigger["name"], self.pb.TypedData(http=http), {})
 
+    def invoke_queue(self, name: str) -> dict[str, Any]:
+        """Invoke ``name`` with the next message of its trigger's Storage queue, as the host does.
+
+        The queue and account come from the binding (``queueName``, ``connection``: a connection
+        string here, Azurite). The body is decoded as host.json's ``messageEncoding`` says (base64
+        unless "none"). On success the message is deleted; on failure it stays, or goes to
+        ``<queue>-poison`` once its dequeue count reaches ``maxDequeueCount``.
+        """
+        import base64
+
+        from azure.storage.queue import QueueClient
+
+        trigger = self._trigger(name, "queueTrigger")
+        queue_name = SETTING_TOKEN.sub(lambda m: os.environ[m.group(1)], trigger["queueName"])
+        connection = os.environ[trigger.get("connection") or "AzureWebJobsStorage"]
+        queue = QueueClient.from_connection_string(connection, queue_name)
+        message = queue.receive_message(visibility_timeout=600)
+        if message is None:
+            raise HarnessError(f"no message on queue {queue_name!r} for {name}")
+        settings = self._queue_settings()
+        body = (
+            message.content.encode()
+            if settings.get("messageEncoding", "base64").lower() == "none"
+            else base64.b64decode(message.content)
+        )
+        typed = self.pb.TypedData
+        metadata = {
+            "Id": typed(string=message.id),
+            "DequeueCount": typed(json=str(message.dequeue_count)),
+            "InsertionTime": typed(json=json.dumps(message.inserted_on.isoformat())),
+            "ExpirationTime": typed(json=json.dumps(message.expires_on.isoformat())),
+            "NextVisibleTime": typed(json=json.dumps(message.next_visible_on.isoformat())),
+            "PopReceipt": typed(string=message.pop_receipt),
+            "QueueTrigger": typed(string=body.decode("utf-8", errors="replace")),
+        }
+        result = self.invoke(name, trigger["name"], typed(string=body.decode("utf-8")), metadata)
+        if result["exception"] is None:
+            queue.delete_message(message)
+            result["token_queue"] = "deleted"
+        elif message.dequeue_count >= int(settings.get("maxDequeueCount", 5)):
+            QueueClient.from_connection_string(connection, f"{queue_name}-poison").send_message(
+                message.content
+            )
+            queue.delete_message(message)
+            result["token_queue"] = "poisoned"
+        else:
+            result["token_queue"] = "kept"
+        return result
+
+    def _queue_settings(self) -> dict[str, Any]:
+        host = json.loads((self.app_dir / "host.json").read_text(encoding="utf-8"))
+        return dict(host.get("extensions", {}).get("queues", {}))
+
     def _route_prefix(self) -> str:
         host = json.loads((self.app_dir / "host.json").read_text(encoding="utf-8"))
         return str(host.get("extensions", {}).get("http", {}).get("routePrefix", "api")).strip("/")
@@ -334,6 +391,8 @@ def run_steps(app_dir: Path, steps: Sequence[Mapping[str, Any]]) -> list[dict[st
                 result = getattr(harness, op)()
             elif op == "invoke_timer":
                 result = harness.invoke_timer(step["function"], step.get("past_due", False))
+            elif op == "invoke_queue":
+                result = harness.invoke_queue(step["function"])
             elif op == "invoke_http":
                 result = harness.invoke_http(
                     step["function"],

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .consumer import SqsMessage
 from .producer import OutgoingMessage, Sender
-from .queues import SQS_BATCH_LIMIT, is_fifo, queue_arn, queue_name
+from .queues import SQS_BATCH_LIMIT, is_fifo, queue_arn, queue_depth, queue_name
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
@@ -42,21 +42,14 @@ def queue_stats(sqs: SQSClient, cloudwatch: CloudWatchClient, url: str) -> Queue
     and push them towards the DLQ. So it comes from the ``ApproximateAgeOfOldestMessage``
     metric, or is None with the reason in ``age_source``.
     """
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )["Attributes"]
+    depth = queue_depth(sqs, url)
     age, source = _oldest_message_age(cloudwatch, queue_name(url))
     return QueueStats(
         name=queue_name(url),
         url=url,
-        visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
-        in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-        delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+        visible=depth.visible,
+        in_flight=depth.in_flight,
+        delayed=depth.delayed,
         oldest_message_age_seconds=age,
         age_source=source,
     )

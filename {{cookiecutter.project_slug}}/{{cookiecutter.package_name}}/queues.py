@@ -46,6 +46,36 @@ def queue_arn(client: SQSClient, url: str) -> str:
     return attributes["Attributes"]["QueueArn"]
 
 
+@dataclass(frozen=True)
+class QueueDepth:
+    """SQS's approximate counts: visible, in flight (received, not yet deleted), delayed."""
+
+    visible: int
+    in_flight: int
+    delayed: int
+
+    @property
+    def backlog(self) -> int:
+        """What drains still have to finish: the visible messages and those in flight."""
+        return self.visible + self.in_flight
+
+
+def queue_depth(client: SQSClient, url: str) -> QueueDepth:
+    attributes = client.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return QueueDepth(
+        visible=int(attributes.get("ApproximateNumberOfMessages", 0)),
+        in_flight=int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        delayed=int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
+    )
+
+
 def dead_letter_queue_url(client: SQSClient, url: str) -> str | None:
     """The DLQ named by the queue's redrive policy, or None when it has none."""
     attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])

@@ -27,6 +27,7 @@ RetryMode = Literal["standard", "adaptive", "legacy"]
 RETRY_MODES: tuple[RetryMode, ...] = ("standard", "adaptive", "legacy")
 DEFAULT_AUTH_MODE: AuthMode = "{{ cookiecutter.aws_auth }}"
 APP_NAME = "{{ cookiecutter.project_slug }}"
+STORAGE_QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 LOCAL_SETTINGS_FILE = "local.settings.json"
 
 SETTINGS_HELP: dict[str, str] = {
@@ -44,6 +45,8 @@ SETTINGS_HELP: dict[str, str] = {
     "SQS_RETRY_BACKOFF_MAX_SECONDS": "Cap of that backoff.",
     "SQS_MAX_MESSAGE_BYTES": "Largest message or batch payload sent, in bytes.",
     "SQS_MAX_BATCH_ITEMS": "Most items one batch request to the HTTP batch function may hold.",
+    "SQS_SCALE_OUT_MAX_WORKERS": "Most extra drain passes one tick may start on other instances; 0: off.",
+    "SQS_SCALE_OUT_QUEUE": "Azure Storage queue (in AzureWebJobsStorage) that carries the drain tokens.",
     "AWS_REGION": "AWS region of the queues.",
     "AWS_ENDPOINT_URL": "Endpoint override read by botocore itself (local emulators only).",
     "AWS_RETRY_MODE": "botocore retry mode: standard or adaptive.",
@@ -83,6 +86,8 @@ class Settings:
     retry_backoff_max_seconds: int = 300
     max_message_bytes: int = 262_144
     max_batch_items: int = 1_000
+    scale_out_max_workers: int = 10
+    scale_out_queue: str = "sqs-drain-tokens"
     retry_mode: RetryMode = "standard"
     max_attempts: int = 5
     auth_mode: AuthMode = DEFAULT_AUTH_MODE
@@ -123,6 +128,10 @@ class Settings:
                 "SQS_MAX_MESSAGE_BYTES", defaults.max_message_bytes, 1_024, 1_048_576
             ),
             max_batch_items=reader.integer("SQS_MAX_BATCH_ITEMS", defaults.max_batch_items, 1, 100_000),
+            scale_out_max_workers=reader.integer(
+                "SQS_SCALE_OUT_MAX_WORKERS", defaults.scale_out_max_workers, 0, 1_000
+            ),
+            scale_out_queue=reader.storage_queue_name("SQS_SCALE_OUT_QUEUE", defaults.scale_out_queue),
             retry_mode=retry_mode,
             max_attempts=reader.integer("AWS_MAX_ATTEMPTS", defaults.max_attempts, 1, 20),
             auth_mode=auth_mode,
@@ -220,6 +229,15 @@ class EnvReader:
         value = self.text(name, "")
         if not value:
             raise SettingsError(f"{name} is not set: {SETTINGS_HELP[name]}")
+        return value
+
+    def storage_queue_name(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if not STORAGE_QUEUE_NAME.match(value) or "--" in value:
+            raise SettingsError(
+                f"{name}={value!r} is not an Azure Storage queue name: 3-63 lower-case letters, digits "
+                "and single hyphens, starting and ending with a letter or digit"
+            )
         return value
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:

@@ -1,7 +1,9 @@
 """The SQS trigger: a timer that drains the input queue (Azure Functions has no SQS trigger).
 
 Timer functions run as a singleton across instances and never overlap themselves,
-so one drain runs at a time; its budget keeps it under functionTimeout.
+so one drain runs at a time; its budget keeps it under functionTimeout. When that
+pass cannot clear the backlog alone, it fans out: drain tokens on a Storage queue
+start more passes elsewhere (``drain_worker``, ``scale_out``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import logging
 import azure.functions as func
 
 from ..runtime import drain_input_queue
+from ..scale_out.fan_out import SAMPLE_EVERY_SECONDS, fan_out_for
+from ..settings import Settings
 
 logger = logging.getLogger(__name__)
 bp = func.Blueprint()
@@ -25,8 +29,18 @@ class DrainFailed(RuntimeError):
 def drain_input_queue_on_timer(timer: func.TimerRequest) -> None:
     if timer.past_due:
         logger.info("drain timer is past due; draining now")
-    summary = drain_input_queue()
-    fields = summary.as_log_fields()
+    settings = Settings.from_env()
+    fan_out = fan_out_for(settings)
+    summary = drain_input_queue(
+        settings,
+        progress=fan_out.on_progress if fan_out else None,
+        progress_every_seconds=SAMPLE_EVERY_SECONDS,
+    )
+    report(summary.as_log_fields(), summary.problem)
+
+
+def report(fields: dict[str, object], problem: str | None) -> None:
+    """One log line per pass, with structured fields; a problem fails the invocation."""
     logger.info("drain finished %s", json.dumps(fields), extra={"sqs_drain": fields})
-    if summary.problem:
-        raise DrainFailed(summary.problem)
+    if problem:
+        raise DrainFailed(problem)

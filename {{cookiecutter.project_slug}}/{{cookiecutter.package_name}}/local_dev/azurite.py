@@ -28,7 +28,7 @@ SERVICES = ("blob", "queue", "table")
 # Azurite's one account and its published development key (the same for every Azurite user).
 ACCOUNT_NAME = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at (http://\S+)")
+LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at (https?://\S+)")
 
 
 class AzuriteUnavailable(RuntimeError):
@@ -99,11 +99,19 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def start_azurite(*, port: int = 0, start_timeout_seconds: float = 60.0) -> Azurite:
+def start_azurite(
+    *, port: int = 0, start_timeout_seconds: float = 60.0, https: tuple[Path, Path] | None = None
+) -> Azurite:
     """Azurite's three services on 127.0.0.1, in memory. ``port`` 0 gives each a free port;
-    another ``port`` puts blob, queue and table on it and the next two (10000: the defaults)."""
+    another ``port`` puts blob, queue and table on it and the next two (10000: the defaults).
+
+    ``https`` (a PEM certificate and its key) serves HTTPS and also accepts Entra ID bearer tokens,
+    as storage does for a managed identity (Azurite checks their issuer, audience and expiry only).
+    """
     args = [azurite_executable(), "--inMemoryPersistence", "--extentMemoryLimit", "256"]
     args.append("--skipApiVersionCheck")  # newer SDKs send API versions Azurite may not know yet
+    if https:
+        args += ["--oauth", "basic", "--cert", str(https[0]), "--key", str(https[1])]
     for offset, service in enumerate(SERVICES):
         args += [f"--{service}Host", LOOPBACK, f"--{service}Port", str(port + offset if port else 0)]
     process = subprocess.Popen(  # noqa: S603 (the pinned Azurite, fixed arguments)

@@ -16,20 +16,18 @@ unpatched moto:
   A group is locked by its messages in flight, and only by those.
 - Concurrent calls: moto's receive, delete and visibility change read and rewrite a
   queue's messages without a lock, so two receives at once can hand out one message twice.
-  Each now runs under the queue's own lock. A long poll scans under it, then waits outside
-  it and scans afresh (moto's own wait kept what it saw of the groups before waiting).
+  ``moto_sqs_fixes`` puts them under one lock; a long poll scans under it, then waits
+  outside it and scans afresh.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import signal
 import socket
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +41,11 @@ from ..aws_session import reset_clients, sqs_client
 from ..queues import QueueSet, ensure_queues, queue_name
 from ..settings import Settings, SettingsError, local_settings_path, local_settings_values, use_local_settings
 from .azurite import AZURITE_VERSION
+from .moto_sqs_fixes import fix_moto_sqs
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 4566
 MOTO_ACCOUNT_ID = "123456789012"
-LONG_POLL_STEP_SECONDS = 0.25
 AZURITE_COMMAND = f"npx --yes azurite@{AZURITE_VERSION} --silent --location .azurite --skipApiVersionCheck"
 # Against an emulator, whatever the shell holds: test keys, no profile, one endpoint.
 EMULATOR_ENVIRONMENT: dict[str, str | None] = {
@@ -61,8 +59,6 @@ EMULATOR_ENVIRONMENT: dict[str, str | None] = {
 }
 
 
-# A moto method, as wrapped here.
-Method = Callable[..., Any]
 
 
 class EmulatorUnavailable(RuntimeError):
@@ -109,45 +105,15 @@ def make_moto_faithful() -> None:
     """Patch moto's SQS model in this process where it differs from SQS (see the module's doc)."""
     from moto.sqs import models
 
+    fix_moto_sqs()  # several callers at once: locks, a long poll outside them, no per-message scans
     if getattr(models, "_faithful_to_sqs", False):
         return
     setattr(models.Queue, "pending_message_groups", property(_groups_in_flight))  # noqa: B010
-    backend = models.SQSBackend
-    setattr(backend, "delete_message", _under_queue_lock(backend.delete_message))  # noqa: B010
-    change = backend.change_message_visibility
-    setattr(backend, "change_message_visibility", _under_queue_lock(change))  # noqa: B010
-    setattr(models.SQSBackend, "receive_message", _long_poll_by_scans(models.SQSBackend.receive_message))  # noqa: B010
     setattr(models, "_faithful_to_sqs", True)  # noqa: B010
 
 
 def _groups_in_flight(queue: Any) -> set[str]:
     return {m.group_id for m in queue.pending_messages if m.group_id is not None and not m.visible}
-
-
-def _under_queue_lock(method: Method) -> Method:
-    @functools.wraps(method)
-    def locked(backend: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
-        # A re-entrant Condition: the long poll's wait on it lets the other calls in.
-        with backend.get_queue(queue_name)._messages_lock:
-            return method(backend, queue_name, *args, **kwargs)
-
-    return locked
-
-
-def _long_poll_by_scans(receive: Method) -> Method:
-    @functools.wraps(receive)
-    def long_poll(backend: Any, queue_name: str, count: int, wait_seconds: int, *args: Any) -> Any:
-        lock = backend.get_queue(queue_name)._messages_lock
-        deadline = time.monotonic() + wait_seconds
-        with lock:
-            while True:
-                found = receive(backend, queue_name, count, 0, *args)  # one scan, no wait
-                if found or time.monotonic() >= deadline:
-                    return found
-                # Released while waiting; a send wakes it, a visibility timeout ends within the step.
-                lock.wait(timeout=min(LONG_POLL_STEP_SECONDS, deadline - time.monotonic()))
-
-    return long_poll
 
 
 def _check_port_is_free(port: int) -> None:

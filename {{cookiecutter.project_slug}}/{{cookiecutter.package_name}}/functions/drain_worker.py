@@ -1,0 +1,49 @@
+"""One more drain pass per drain token: the instances the timer's fan-out asked for.
+
+host.json gives each instance one token at a time (queues ``batchSize`` 1,
+``newBatchThreshold`` 0), so the scale controller spreads K tokens over K instances.
+A failed pass fails its invocation and, with ``maxDequeueCount`` 1, its token goes to
+the poison queue rather than being retried: the next tick decides again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from ..runtime import drain_input_queue
+from ..scale_out.drain_token import BadToken, DrainToken
+from ..settings import Settings
+from .sqs_trigger import report
+
+logger = logging.getLogger(__name__)
+bp = func.Blueprint()
+
+
+@bp.queue_trigger(arg_name="token", queue_name="%SQS_SCALE_OUT_QUEUE%", connection="AzureWebJobsStorage")
+def drain_input_queue_on_token(token: func.QueueMessage) -> None:
+    settings = Settings.from_env()
+    try:
+        drain_token = DrainToken.decode(token.get_body().decode("utf-8", errors="replace"))
+    except BadToken as error:
+        logger.error("token %s dropped unrun: %s", token.id, error)
+        return
+    if drain_token.queue != settings.input_queue:
+        logger.warning(
+            "token %s dropped unrun: it asks to drain %s, this app drains %s",
+            token.id,
+            drain_token.queue,
+            settings.input_queue,
+        )
+        return
+    if drain_token.is_stale():
+        logger.info(
+            "token %s dropped unrun: %.0f s old, past its %.0f s budget",
+            token.id,
+            drain_token.age_seconds(),
+            drain_token.budget_seconds,
+        )
+        return
+    summary = drain_input_queue(settings)
+    report({**summary.as_log_fields(), "fan_out_id": drain_token.fan_out_id}, summary.problem)
