@@ -28,7 +28,6 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -57,8 +56,6 @@ EMULATOR_ENVIRONMENT: dict[str, str | None] = {
     "AWS_ENDPOINT_URL_SQS": None,
     "AWS_AUTH_MODE": "default_chain",
 }
-
-
 
 
 class EmulatorUnavailable(RuntimeError):
