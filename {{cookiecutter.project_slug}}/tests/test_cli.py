@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -334,7 +334,7 @@ def test_stats_shows_depth_in_flight_and_oldest_age_for_the_queue_and_its_dlq(
             {
                 "MetricName": "ApproximateAgeOfOldestMessage",
                 "Dimensions": [{"Name": "QueueName", "Value": queue_name}],
-                "Timestamp": datetime.now(timezone.utc),
+                "Timestamp": datetime.now(UTC),
                 "Value": 42.0,
                 "Unit": "Seconds",
             }

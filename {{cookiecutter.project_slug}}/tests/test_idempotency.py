@@ -16,7 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ class Clock:
     """A wall clock the test moves by hand."""
 
     def __init__(self) -> None:
-        self.now = datetime.now(timezone.utc)
+        self.now = datetime.now(UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -470,7 +470,7 @@ def test_table_transactions_of_a_failure_and_of_a_take_over_counted_on_the_wire(
 
 # Units: the record's states, keys, settings and client selection.
 def test_a_records_verdict_follows_its_state_lease_and_expiry() -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     record = Record.claimed("k", "s", "m", now=now, lease=timedelta(seconds=60), ttl=timedelta(hours=1))
     assert record.verdict(now) is Verdict.BUSY
     assert record.verdict(now + timedelta(seconds=61)) is Verdict.CLAIM

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .consumer import SqsMessage
@@ -58,7 +58,7 @@ def queue_stats(sqs: SQSClient, cloudwatch: CloudWatchClient, url: str) -> Queue
 def _oldest_message_age(cloudwatch: CloudWatchClient, name: str) -> tuple[float | None, str]:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         result = cloudwatch.get_metric_data(
             MetricDataQueries=[

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class SqsMessage:
     @property
     def sent_at(self) -> datetime | None:
         millis = self.attributes.get("SentTimestamp")
-        return datetime.fromtimestamp(int(millis) / 1000, tz=timezone.utc) if millis else None
+        return datetime.fromtimestamp(int(millis) / 1000, tz=UTC) if millis else None
 
     def json(self) -> Any:
         """The body parsed as JSON; raises ``ValueError`` when it is not JSON."""

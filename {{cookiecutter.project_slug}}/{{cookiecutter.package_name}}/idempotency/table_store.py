@@ -24,7 +24,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..settings import IdempotencySettings, SettingsError
@@ -46,7 +46,7 @@ CONNECTION = "AzureWebJobsStorage"
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def table_key(value: str) -> str:
