@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..settings import IdempotencySettings, SettingsError
+from ..settings import IdempotencySettings
+from ..storage_account import storage_address
 from .lease import LeaseKeeper
 from .record import AttemptInProgress, Record, Status, Verdict
 
 if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ Clock = Callable[[], datetime]
 PLAIN_KEY = re.compile(r"^[A-Za-z0-9._:@=+<>-]{1,200}$")
 CLAIM_ATTEMPTS = 3
 # The Functions host's names for an identity-based storage connection (infra/ sets them in Azure).
-CONNECTION = "AzureWebJobsStorage"
 
 
 def utc_now() -> datetime:
@@ -293,30 +292,7 @@ def table_client(table: str, environ: Mapping[str, str] | None = None, **options
     """
     from azure.data.tables import TableClient
 
-    env = os.environ if environ is None else environ
-    connection_string = env.get(CONNECTION, "").strip()
-    if connection_string:
-        return TableClient.from_connection_string(connection_string, table, **options)
-    endpoint = env.get(f"{CONNECTION}__tableServiceUri", "").strip()
-    account = env.get(f"{CONNECTION}__accountName", "").strip()
-    if not endpoint and account:
-        endpoint = f"https://{account}.table.core.windows.net"
-    if not endpoint:
-        raise SettingsError(
-            f"no table storage for idempotency: set {CONNECTION} (a connection string; "
-            f"UseDevelopmentStorage=true for Azurite) or {CONNECTION}__tableServiceUri with "
-            f"{CONNECTION}__credential=managedidentity"
-        )
-    return TableClient(endpoint, table, credential=storage_credential(env), **options)
-
-
-def storage_credential(env: Mapping[str, str]) -> TokenCredential:
-    if env.get(f"{CONNECTION}__credential", "").strip().lower() == "managedidentity":
-        from azure.identity import ManagedIdentityCredential
-
-        client_id = env.get(f"{CONNECTION}__clientId", "").strip() or None
-        return ManagedIdentityCredential(client_id=client_id)
-    # Like the host: without __credential, the developer's own sign-in (az login, environment).
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential()
+    address = storage_address("table", "idempotency", environ)
+    if address.connection_string:
+        return TableClient.from_connection_string(address.connection_string, table, **options)
+    return TableClient(address.service_uri, table, credential=address.credential(), **options)

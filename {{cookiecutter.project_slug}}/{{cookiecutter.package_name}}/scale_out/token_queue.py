@@ -1,13 +1,8 @@
 """The Storage queue of drain tokens, reached the way the Functions host reaches it.
 
-The queue trigger reads the account named by the ``AzureWebJobsStorage`` connection, so
-the writer reads the same settings, in the host's order:
-
-- ``AzureWebJobsStorage``: a connection string (locally ``UseDevelopmentStorage=true``,
-  Azurite; or an account key);
-- else ``AzureWebJobsStorage__queueServiceUri`` (or ``__accountName``) with the managed
-  identity (``AzureWebJobsStorage__clientId`` for a user-assigned one, as the host uses it),
-  which needs the Storage Queue Data Contributor role on the account.
+The queue trigger reads the account named by the ``AzureWebJobsStorage`` connection, so the
+writer reaches it the same way (``storage_account``); with the managed identity it needs the
+Storage Queue Data Contributor role on the account.
 
 The host decodes queue-trigger messages from base64 (host.json ``messageEncoding``,
 default base64), so tokens are written base64-encoded.
@@ -21,71 +16,38 @@ import contextlib
 import functools
 import logging
 import math
-import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from ..storage_account import StorageAddress, StorageUnavailable, storage_address, storage_credential
 from .drain_token import DrainToken
 
 if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
     from azure.storage.queue import QueueClient
 
 logger = logging.getLogger(__name__)
 
-CONNECTION = "AzureWebJobsStorage"
-
-
-class TokenQueueUnavailable(RuntimeError):
-    """No setting says where the token queue is; the message names the settings."""
+# Kept by name: the tick's log line ("fan-out failed ... TokenQueueUnavailable") is in the README.
+TokenQueueUnavailable = StorageUnavailable
 
 
 def token_queue_client(queue_name: str, environ: Mapping[str, str] | None = None) -> QueueClient:
     """A client for ``queue_name`` in the ``AzureWebJobsStorage`` account (one per process and queue)."""
-    env = os.environ if environ is None else environ
-    connection_string = env.get(CONNECTION, "").strip()
-    if connection_string:
-        return _client_from_connection_string(connection_string, queue_name)
-    service_uri = env.get(f"{CONNECTION}__queueServiceUri", "").strip()
-    account = env.get(f"{CONNECTION}__accountName", "").strip()
-    if not service_uri and account:
-        service_uri = f"https://{account}.queue.core.windows.net"
-    if not service_uri:
-        raise TokenQueueUnavailable(
-            f"no storage account for the drain tokens: set {CONNECTION} (a connection string; locally "
-            f"UseDevelopmentStorage=true) or {CONNECTION}__queueServiceUri with the managed identity"
+    return _client(storage_address("queue", "the drain tokens", environ), queue_name)
+
+
+@functools.cache
+def _client(address: StorageAddress, queue_name: str) -> QueueClient:
+    from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+    encoding = TextBase64EncodePolicy()
+    if address.connection_string:
+        return QueueClient.from_connection_string(
+            address.connection_string, queue_name, message_encode_policy=encoding
         )
-    client_id = env.get(f"{CONNECTION}__clientId", "").strip() or None
-    return _client_with_identity(service_uri, queue_name, client_id)
-
-
-@functools.cache
-def _client_from_connection_string(connection_string: str, queue_name: str) -> QueueClient:
-    from azure.storage.queue import QueueClient, TextBase64EncodePolicy
-
-    return QueueClient.from_connection_string(
-        connection_string, queue_name, message_encode_policy=TextBase64EncodePolicy()
-    )
-
-
-@functools.cache
-def _client_with_identity(service_uri: str, queue_name: str, client_id: str | None) -> QueueClient:
-    from azure.storage.queue import QueueClient, TextBase64EncodePolicy
-
     return QueueClient(
-        service_uri,
-        queue_name,
-        credential=_managed_identity(client_id),
-        message_encode_policy=TextBase64EncodePolicy(),
+        address.service_uri, queue_name, credential=address.credential(), message_encode_policy=encoding
     )
-
-
-@functools.cache
-def _managed_identity(client_id: str | None) -> TokenCredential:
-    """One credential per process and identity: MSAL caches its tokens per instance."""
-    from azure.identity import ManagedIdentityCredential
-
-    return ManagedIdentityCredential(client_id=client_id)
 
 
 def put_tokens(client: QueueClient, tokens: Sequence[DrainToken]) -> int:
@@ -118,6 +80,5 @@ def _create_queue(client: QueueClient) -> None:
 
 def reset_token_queue_clients() -> None:
     """Forget cached clients and credentials (tests, or after rotating settings)."""
-    _client_from_connection_string.cache_clear()
-    _client_with_identity.cache_clear()
-    _managed_identity.cache_clear()
+    _client.cache_clear()
+    storage_credential.cache_clear()
