@@ -26,7 +26,7 @@ def unchosen_paths(answers: Mapping[str, Any]) -> list[Path]:
     if answers["ci"] != "github":
         paths.append(Path(".github"))
     if answers["aws_auth"] != "oidc_managed_identity":
-        paths.append(package / "oidc_credentials.py")
+        paths.append(package / "engine" / "oidc_credentials.py")
         paths.append(Path("tests") / "oidc")
     else:
         # tests/oidc/ has the AWS step's test with the identity, in place of the default chain's.

@@ -97,6 +97,11 @@ class Baked:
     def package(self) -> str:
         return str(self.context["package_name"])
 
+    def docs(self) -> str:
+        """The README and every page of docs/: what an owner reads."""
+        pages = [self.path / "README.md", *sorted((self.path / "docs").glob("*.md"))]
+        return "\n".join(page.read_text(encoding="utf-8") for page in pages)
+
     def files(self) -> list[Path]:
         """The generated files: not what tools and tests later write into the shared bake."""
         return [

@@ -163,8 +163,8 @@ third_party = sorted(
 for name in third_party:  # what the functions import lazily, at their first invocation
     importlib.import_module(name)
 
-aws_session = importlib.import_module(f"{package}.aws_session")
-settings = importlib.import_module(f"{package}.settings")
+aws_session = importlib.import_module(f"{package}.engine.aws_session")
+settings = importlib.import_module(f"{package}.engine.settings")
 client = aws_session.sqs_client(settings.Settings.from_env())
 
 allowed = (site_packages, app_root, *standard_library)

@@ -60,7 +60,7 @@ def test_unchosen_parts_are_removed_and_chosen_ones_kept(baked: Baked) -> None:
     answer = baked.combination.answer
     oidc = answer("aws_auth") == "oidc_managed_identity"
     assert (baked.path / ".github" / "workflows" / "ci.yml").exists() == (answer("ci") == "github")
-    assert (baked.path / baked.package / "oidc_credentials.py").exists() == oidc
+    assert (baked.path / baked.package / "engine" / "oidc_credentials.py").exists() == oidc
     localstack = answer("include_localstack") == "yes"
     assert (baked.path / "localstack" / "compose.yaml").exists() == localstack
     assert (baked.path / "tests" / "test_localstack.py").exists() == localstack
@@ -162,7 +162,7 @@ def test_generated_test_suite_passes(baked_with_app_tests: Baked) -> None:
 
 OIDC_DEFAULTS_SCRIPT = """
 import dataclasses, json, sys
-from {package}.settings import OidcSettings
+from {package}.engine.settings import OidcSettings
 # With no role answered, the app needs AWS_OIDC_ROLE_ARN; the other defaults still show.
 env = {{}} if sys.argv[1] else {{"AWS_OIDC_ROLE_ARN": "arn:aws:iam::123456789012:role/not-answered"}}
 print(json.dumps(dataclasses.asdict(OidcSettings.from_env(env))))

@@ -93,7 +93,7 @@ def test_the_package_ships_the_app_and_its_dependencies_and_nothing_else(
     assert unexpected == [], "ships files that are not the app's code: exclude them in .funcignore"
     assert set(files) >= SHIPPED_AT_ROOT
     # The package's code ships, except its local_dev tools (they need moto, a dev requirement).
-    local_dev = f"{baked.package}/local_dev/"
+    local_dev = f"{baked.package}/ops/local_dev/"
     code = sorted(p.relative_to(baked.path).as_posix() for p in (baked.path / baked.package).rglob("*.py"))
     assert any(f.startswith(local_dev) for f in code)
     assert [f for f in files if f.endswith(".py") and f != "function_app.py"] == [

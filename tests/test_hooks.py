@@ -182,7 +182,7 @@ def test_post_hook_lists_exactly_the_unchosen_parts() -> None:
         "localstack",
         "tests/test_localstack.py",
         ".github",
-        "app/oidc_credentials.py",
+        "app/engine/oidc_credentials.py",
         "tests/oidc",
     ]
     chosen = {**answers, "include_localstack": "yes", "ci": "github", "aws_auth": "oidc_managed_identity"}

@@ -172,11 +172,11 @@ def test_the_role_trusts_one_identity_for_one_audience_under_the_issuers_keys(
     assert "Policies" not in role
 
 
-def test_the_readme_deploys_this_template_by_its_parameter_and_output_names(baked: Baked) -> None:
+def test_the_docs_deploy_this_template_by_its_parameter_and_output_names(baked: Baked) -> None:
     template = load(baked)
-    readme = (baked.path / "README.md").read_text(encoding="utf-8")
+    readme = baked.docs()
     oidc = baked.combination.answer("aws_auth") == "oidc_managed_identity"
-    assert ("## Connect to AWS without secrets" in readme) == oidc
+    assert ("# Connect to AWS without secrets" in readme) == oidc
     assert f"--template-file {TEMPLATE}" in readme
     overrides = [
         argument.split("=", 1)[0]

@@ -41,12 +41,12 @@ KEY_MATERIAL = re.compile(
 )
 SETTINGS_TABLE_SCRIPT = """
 import json
-from {package}.settings import SETTINGS_HELP
+from {package}.engine.settings import SETTINGS_HELP
 print(json.dumps(sorted(SETTINGS_HELP)))
 """
 DEFAULTS_SCRIPT = """
 import dataclasses, json, sys
-from {package} import settings
+from {package}.engine import settings
 environ = json.loads(sys.argv[1])
 configured = settings.Settings.from_env(environ)
 defaults = settings.Settings(input_queue=environ["SQS_INPUT_QUEUE"], output_queue=environ["SQS_OUTPUT_QUEUE"],
@@ -229,15 +229,14 @@ def test_azure_yaml_provisions_the_bicep_and_runs_the_aws_step_after(baked: Bake
     assert set(parameters["parameters"]) <= set(declared)
 
 
-def test_the_readme_deploys_with_azd_first_in_the_issues_order(baked: Baked) -> None:
-    readme = (baked.path / "README.md").read_text(encoding="utf-8")
-    deploy = readme[readme.index("\n## Deploy\n") :]
-    deploy = deploy[: deploy.index("\n## ", 1)]
-    headings = re.findall(r"^### (.+)$", deploy, flags=re.MULTILINE)
+def test_the_deploy_docs_put_azd_first_in_the_issues_order(baked: Baked) -> None:
+    readme = baked.docs()
+    deploy = (baked.path / "docs" / "deploy.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## (.+)$", deploy, flags=re.MULTILINE)
     expected = ["`azd up`", "Without azd", "The GitHub workflow", "Teardown", "When a step fails"]
     if baked.combination.answer("ci") != "github":
         expected.remove("The GitHub workflow")
     assert headings == expected
-    assert deploy.index("azd up") < deploy.index("**What it creates**") < deploy.index("### Without azd")
+    assert deploy.index("azd up") < deploy.index("**What it creates**") < deploy.index("## Without azd")
     assert "az functionapp create" not in readme
     assert not re.search(r"```bash\n[^`]*\.\.\.[^`]*```", deploy), "a command leaves '...' to guess"

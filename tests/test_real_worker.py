@@ -3,7 +3,7 @@
 The worker (``azure-functions-runtime``, Python 3.13) indexes, loads and invokes the app in a
 subprocess (tests/worker_harness.py plays the host). SQS is a moto server on 127.0.0.1 that this
 module starts; the queues are created by the app's own ``queues.ensure_queues``. Azure Storage,
-for the drain tokens, is Azurite, started with the default app's own ``local_dev.azurite``.
+for the drain tokens, is Azurite, started with the default app's own ``ops.local_dev.azurite``.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ FUNCTIONS = {"drain_input_queue_on_timer", "drain_input_queue_on_token", "send_m
 VENV_CACHE = TEMPLATE_DIR / ".cache" / "worker"
 
 ENSURE_QUEUES = """
-from {package}.aws_session import sqs_client
-from {package}.queues import ensure_queues
-from {package}.settings import Settings
+from {package}.engine.aws_session import sqs_client
+from {package}.engine.queues import ensure_queues
+from {package}.engine.settings import Settings
 
 settings = Settings.from_env()
 ensure_queues(sqs_client(settings), settings)
@@ -66,7 +66,7 @@ def sqs_endpoint() -> Iterator[str]:
 def storage_connection(cookies_session: Any) -> Iterator[str]:
     """Azurite on free 127.0.0.1 ports, started by the app's own fixture code (npm, pinned)."""
     baked = _bake(cookies_session, MATRIX[0])
-    path = baked.path / baked.package / "local_dev" / "azurite.py"
+    path = baked.path / baked.package / "ops" / "local_dev" / "azurite.py"
     spec = importlib.util.spec_from_file_location("baked_azurite", path)
     assert spec and spec.loader
     azurite_module = importlib.util.module_from_spec(spec)
@@ -259,9 +259,9 @@ def test_the_app_indexes_loads_and_runs_in_the_real_worker(
 
 PUT_TOKENS = """
 import sys, time
-from {package}.scale_out.drain_token import DrainToken
-from {package}.scale_out.token_queue import put_tokens, token_queue_client
-from {package}.settings import Settings
+from {package}.engine.scale_out.drain_token import DrainToken
+from {package}.engine.scale_out.token_queue import put_tokens, token_queue_client
+from {package}.engine.settings import Settings
 
 settings = Settings.from_env()
 budget = settings.drain_budget_seconds

@@ -1,17 +1,15 @@
-"""The generated scale model runs and prints its tables (a simulation, not a test of speed)."""
+"""The template's scale model (benchmarks/, not shipped in apps) runs and prints its tables (a simulation, not a test of speed)."""
 
 from __future__ import annotations
 
 import re
 import sys
 
-from .conftest import Baked, clean_env, run
+from .conftest import TEMPLATE_DIR, clean_env, run
 
 
-def test_the_scale_model_prints_time_to_clear_a_burst_for_each_cap_next_to_lambda(
-    baked_defaults: Baked,
-) -> None:
-    result = run([sys.executable, "-m", "benchmarks.scale_model"], baked_defaults.path, clean_env())
+def test_the_scale_model_prints_time_to_clear_a_burst_for_each_cap_next_to_lambda() -> None:
+    result = run([sys.executable, "-m", "benchmarks.scale_model"], TEMPLATE_DIR, clean_env())
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "Burst: 1,000,000 messages at once" in out

@@ -104,7 +104,7 @@ if importlib.util.find_spec("azure.identity"):
     import azure.identity
     identity_ms = (time.perf_counter() - sqs) * 1e3
 loaded = time.perf_counter()
-import {{ cookiecutter.package_name }}.message_handler
+import {{ cookiecutter.package_name }}.handler
 handler = time.perf_counter()
 import azure.data.tables
 tables = time.perf_counter()

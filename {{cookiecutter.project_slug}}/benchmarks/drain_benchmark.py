@@ -50,8 +50,8 @@ from .latency_proxy import latency_proxy_process
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from {{ cookiecutter.package_name }}.consumer import DrainOptions, SqsMessage
-    from {{ cookiecutter.package_name }}.settings import Settings
+    from {{ cookiecutter.package_name }}.engine.consumer import DrainOptions, SqsMessage
+    from {{ cookiecutter.package_name }}.engine.settings import Settings
 
 
 MOTO_MESSAGES = 300
@@ -158,7 +158,7 @@ class Handled:
 
 
 def fill(client: SQSClient, url: str, count: int) -> None:
-    from {{ cookiecutter.package_name }}.producer import OutgoingMessage, Sender
+    from {{ cookiecutter.package_name }}.engine.producer import OutgoingMessage, Sender
 
     sender = Sender(client, url)
     chunks = [range(start, min(start + 100, count)) for start in range(0, count, 100)]
@@ -217,7 +217,7 @@ def receive_and_batch_delete(client: SQSClient, url: str, handled: Handled) -> N
 
 def app_client(settings: Settings, endpoint: str) -> SQSClient:
     """The app's own client (its config and pool), pointed at ``endpoint``."""
-    from {{ cookiecutter.package_name }}.aws_session import reset_clients, sqs_client
+    from {{ cookiecutter.package_name }}.engine.aws_session import reset_clients, sqs_client
 
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     reset_clients()
@@ -225,7 +225,7 @@ def app_client(settings: Settings, endpoint: str) -> SQSClient:
 
 
 def settings_for(args: argparse.Namespace, concurrency: int) -> Settings:
-    from {{ cookiecutter.package_name }}.settings import Settings
+    from {{ cookiecutter.package_name }}.engine.settings import Settings
 
     return Settings(
         input_queue="benchmark",
@@ -238,7 +238,7 @@ def settings_for(args: argparse.Namespace, concurrency: int) -> Settings:
 
 
 def options_for(args: argparse.Namespace, concurrency: int) -> DrainOptions:
-    from {{ cookiecutter.package_name }}.consumer import DrainOptions
+    from {{ cookiecutter.package_name }}.engine.consumer import DrainOptions
 
     return DrainOptions(
         max_concurrency=concurrency, budget_seconds=3_600, visibility_timeout_seconds=args.visibility_timeout
@@ -248,7 +248,7 @@ def options_for(args: argparse.Namespace, concurrency: int) -> DrainOptions:
 def at_rtt(
     args: argparse.Namespace, endpoint: str, direct: SQSClient, rtt_ms: float
 ) -> tuple[list[Figures], IdleTick]:
-    from {{ cookiecutter.package_name }}.consumer import drain
+    from {{ cookiecutter.package_name }}.engine.consumer import drain
 
     figures: list[Figures] = []
     with latency_proxy_process(endpoint, one_way_ms=rtt_ms / 2) as proxy_url:
@@ -302,7 +302,7 @@ def idle_tick(
     args: argparse.Namespace, direct: SQSClient, endpoint: str, rtt_ms: float, linger: float
 ) -> IdleTick:
     """One pass on an empty queue with the app's defaults (SQS_WAIT_TIME_SECONDS 20)."""
-    from {{ cookiecutter.package_name }}.consumer import drain
+    from {{ cookiecutter.package_name }}.engine.consumer import drain
 
     client = app_client(settings_for(args, 32), endpoint)
     meter = Meter(client)
@@ -398,7 +398,7 @@ def endpoint_for(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from {{ cookiecutter.package_name }}.local_dev.emulator import start_emulator
+    from {{ cookiecutter.package_name }}.ops.local_dev.emulator import start_emulator
 
     emulator = start_emulator(port=0)  # the app's embedded emulator, on a free port
     try:

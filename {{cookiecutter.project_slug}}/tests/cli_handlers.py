@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.consumer import SqsMessage
+from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
 
 
 def record_slowly(message: SqsMessage) -> None:

@@ -20,12 +20,12 @@ import azure.functions as func
 import pytest
 from mypy_boto3_sqs import SQSClient
 
-from {{ cookiecutter.package_name }}.aws_session import reset_clients, sqs_client
-from {{ cookiecutter.package_name }}.consumer import SqsMessage
-from {{ cookiecutter.package_name }}.local_dev.azurite import Azurite, start_azurite
-from {{ cookiecutter.package_name }}.local_dev.emulator import start_emulator
-from {{ cookiecutter.package_name }}.queues import QueueSet, ensure_queues, is_fifo, queue_arn
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.engine.aws_session import reset_clients, sqs_client
+from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
+from {{ cookiecutter.package_name }}.engine.queues import QueueSet, ensure_queues, is_fifo, queue_arn
+from {{ cookiecutter.package_name }}.engine.settings import Settings
+from {{ cookiecutter.package_name }}.ops.local_dev.azurite import Azurite, start_azurite
+from {{ cookiecutter.package_name }}.ops.local_dev.emulator import start_emulator
 
 CONFIGURED_QUEUES = {
     "SQS_INPUT_QUEUE": "{{ cookiecutter.input_queue_name }}",

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Awaitable
 from dataclasses import replace
 
-from {{ cookiecutter.package_name }}.consumer import SqsMessage, drain
+from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage, drain
 
 from .conftest import AppUnderTest, MakeQueue, Recorder, drain_all, queue_depth
 from .test_consumer import FAST, drain_until_empty, send

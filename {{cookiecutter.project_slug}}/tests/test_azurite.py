@@ -8,7 +8,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient
 
-from {{ cookiecutter.package_name }}.local_dev.azurite import Azurite
+from {{ cookiecutter.package_name }}.ops.local_dev.azurite import Azurite
 
 
 def test_azurite_serves_queues_on_loopback(azurite: Azurite, storage_connection: str) -> None:

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from {{ cookiecutter.package_name }}.aws_session import cloudwatch_client
-from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.producer import OutgoingMessage, Sender
+from {{ cookiecutter.package_name }}.engine.aws_session import cloudwatch_client
+from {{ cookiecutter.package_name }}.engine.producer import OutgoingMessage, Sender
+from {{ cookiecutter.package_name }}.ops.cli import main
 
 from .conftest import AppUnderTest, MakeQueue, QueuePair, drain_all, queue_depth
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.producer import OutgoingMessage, Sender
+from {{ cookiecutter.package_name }}.engine.producer import OutgoingMessage, Sender
 
 from .conftest import AppUnderTest, MakeQueue, QueuePair, drain_all, queue_depth
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from mypy_boto3_sqs import SQSClient
 
-from {{ cookiecutter.package_name }}.consumer import DrainOptions, DrainSummary, Handler, SqsMessage, drain
-from {{ cookiecutter.package_name }}.producer import OutgoingMessage, Sender
+from {{ cookiecutter.package_name }}.engine.consumer import DrainOptions, DrainSummary, Handler, SqsMessage, drain
+from {{ cookiecutter.package_name }}.engine.producer import OutgoingMessage, Sender
 
 from .conftest import (
     AppUnderTest,

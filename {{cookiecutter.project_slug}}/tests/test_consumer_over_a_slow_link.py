@@ -25,7 +25,7 @@ from botocore.config import Config
 from mypy_boto3_sqs import SQSClient
 
 from benchmarks.latency_proxy import LatencyProxy
-from {{ cookiecutter.package_name }}.consumer import DrainOptions, DrainSummary, SqsMessage, drain
+from {{ cookiecutter.package_name }}.engine.consumer import DrainOptions, DrainSummary, SqsMessage, drain
 
 from .conftest import AppUnderTest, MakeQueue, Recorder, queue_depth
 from .sqs_proxy import sqs_proxy

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from {{ cookiecutter.package_name }}.consumer import drain
+from {{ cookiecutter.package_name }}.engine.consumer import drain
 
 from .conftest import AppUnderTest, MakeQueue, Recorder, queue_depth
 from .sqs_proxy import SqsProxy, sqs_proxy

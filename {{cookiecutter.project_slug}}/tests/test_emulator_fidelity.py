@@ -22,7 +22,7 @@ import pytest
 from botocore.config import Config
 from mypy_boto3_sqs import SQSClient
 
-from {{ cookiecutter.package_name }}.local_dev.emulator import start_emulator
+from {{ cookiecutter.package_name }}.ops.local_dev.emulator import start_emulator
 
 
 def client_for(url: str) -> SQSClient:

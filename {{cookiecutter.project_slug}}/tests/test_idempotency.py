@@ -24,13 +24,13 @@ import pytest
 from azure.core.pipeline import PipelineRequest
 from azure.data.tables import TableClient
 
-from {{ cookiecutter.package_name }}.consumer import DrainSummary, Handler, SqsMessage
-from {{ cookiecutter.package_name }}.idempotency import AttemptInProgress, TableStore, idempotent, table_client
-from {{ cookiecutter.package_name }}.idempotency.record import Record, Status, Verdict
-from {{ cookiecutter.package_name }}.idempotency.table_store import Claim, table_key
-from {{ cookiecutter.package_name }}.queues import is_fifo
-from {{ cookiecutter.package_name }}.runtime import drain_input_queue
-from {{ cookiecutter.package_name }}.settings import IdempotencySettings, Settings, SettingsError
+from {{ cookiecutter.package_name }}.engine.consumer import DrainSummary, Handler, SqsMessage
+from {{ cookiecutter.package_name }}.engine.idempotency import AttemptInProgress, TableStore, idempotent, table_client
+from {{ cookiecutter.package_name }}.engine.idempotency.record import Record, Status, Verdict
+from {{ cookiecutter.package_name }}.engine.idempotency.table_store import Claim, table_key
+from {{ cookiecutter.package_name }}.engine.queues import is_fifo
+from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
+from {{ cookiecutter.package_name }}.engine.settings import IdempotencySettings, Settings, SettingsError
 
 from .conftest import AppUnderTest, drain_all, queue_depth
 
@@ -159,9 +159,9 @@ def test_a_duplicate_delivery_runs_the_body_once(app_env: AppUnderTest, table_na
 CRASHING_DRAIN = """
 import os, signal, sys
 from pathlib import Path
-from {{ cookiecutter.package_name }}.idempotency import idempotent
-from {{ cookiecutter.package_name }}.queues import is_fifo
-from {{ cookiecutter.package_name }}.runtime import drain_input_queue
+from {{ cookiecutter.package_name }}.engine.idempotency import idempotent
+from {{ cookiecutter.package_name }}.engine.queues import is_fifo
+from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
 
 @idempotent(scope="crash-test")
 def handle(message):
@@ -338,7 +338,7 @@ def test_the_purge_command_deletes_records_past_their_ttl(
         store.complete(claimed(store, f"order-{n}", f"m-{n}", "purge"))
     threading.Event().wait(1.5)  # past the 1 s TTL
     env = {**os.environ, "AzureWebJobsStorage": storage_connection}
-    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}.idempotency", "purge", "--settings", ""]
+    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}.engine.idempotency", "purge", "--settings", ""]
     result = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"table": table_name, "deleted": 3, "kept": 0}

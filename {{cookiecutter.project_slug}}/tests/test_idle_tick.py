@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from mypy_boto3_sqs import SQSClient
 
-from {{ cookiecutter.package_name }}.consumer import DrainOptions, drain
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.engine.consumer import DrainOptions, drain
+from {{ cookiecutter.package_name }}.engine.settings import Settings
 
 from .conftest import AppUnderTest, MakeQueue, Recorder
 from .test_consumer import send

@@ -16,9 +16,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from {{ cookiecutter.package_name }} import cli
-from {{ cookiecutter.package_name }}.local_dev import emulator as local_emulator
-from {{ cookiecutter.package_name }}.settings import use_local_settings
+from {{ cookiecutter.package_name }}.engine.settings import use_local_settings
+from {{ cookiecutter.package_name }}.ops import cli
+from {{ cookiecutter.package_name }}.ops.local_dev import emulator as local_emulator
 
 from .conftest import CONFIGURED_QUEUES, AppUnderTest, drain_all
 

@@ -17,8 +17,8 @@ import boto3
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.local_dev.emulator import AZURITE_COMMAND
-from {{ cookiecutter.package_name }}.queues import queue_arn
+from {{ cookiecutter.package_name }}.engine.queues import queue_arn
+from {{ cookiecutter.package_name }}.ops.local_dev.emulator import AZURITE_COMMAND
 
 from .conftest import CONFIGURED_QUEUES, unique
 

@@ -11,11 +11,11 @@ import uuid
 
 import pytest
 
-from {{ cookiecutter.package_name }}.consumer import SqsMessage
-from {{ cookiecutter.package_name }}.local_dev.sample_messages import good_message, poison_message
-from {{ cookiecutter.package_name }}.message_handler import InvalidMessage, WorkItem
-from {{ cookiecutter.package_name }}.queues import is_fifo
-from {{ cookiecutter.package_name }}.runtime import drain_input_queue
+from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
+from {{ cookiecutter.package_name }}.engine.queues import is_fifo
+from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
+from {{ cookiecutter.package_name }}.handler import InvalidMessage, WorkItem
+from {{ cookiecutter.package_name }}.ops.local_dev.sample_messages import good_message, poison_message
 
 from .conftest import AppUnderTest, drain_all, queue_depth
 

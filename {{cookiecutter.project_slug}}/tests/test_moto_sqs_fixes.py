@@ -19,7 +19,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sqs import models
 from mypy_boto3_sqs import SQSClient
 
-from {{ cookiecutter.package_name }}.local_dev.emulator import start_emulator
+from {{ cookiecutter.package_name }}.ops.local_dev.emulator import start_emulator
 
 REGION = "us-east-1"
 

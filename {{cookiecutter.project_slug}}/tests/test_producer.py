@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from {{ cookiecutter.package_name }}.producer import MessageRejected, OutgoingMessage, Sender
+from {{ cookiecutter.package_name }}.engine.producer import MessageRejected, OutgoingMessage, Sender
 
 from .conftest import AppUnderTest, BatchEntryFaults, MakeQueue, count_requests, drain_all
 

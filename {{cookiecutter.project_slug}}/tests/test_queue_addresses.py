@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from {{ cookiecutter.package_name }}.aws_session import sqs_client
-from {{ cookiecutter.package_name }}.queues import queue_name, queue_url
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.engine.aws_session import sqs_client
+from {{ cookiecutter.package_name }}.engine.queues import queue_name, queue_url
+from {{ cookiecutter.package_name }}.engine.settings import Settings
 
 from .conftest import AppUnderTest
 

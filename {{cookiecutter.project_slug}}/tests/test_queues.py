@@ -11,8 +11,8 @@ from pathlib import Path
 import boto3
 from mypy_boto3_sqs import SQSClient
 
-from {{ cookiecutter.package_name }}.queues import ensure_queues, is_fifo, queue_arn
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.engine.queues import ensure_queues, is_fifo, queue_arn
+from {{ cookiecutter.package_name }}.engine.settings import Settings
 
 from .conftest import CONFIGURED_QUEUES, unique
 

@@ -17,18 +17,18 @@ from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 from azure.storage.queue import QueueClient
 
-from {{ cookiecutter.package_name }} import message_handler
-from {{ cookiecutter.package_name }}.consumer import SqsMessage
-from {{ cookiecutter.package_name }}.producer import OutgoingMessage, Sender
-from {{ cookiecutter.package_name }}.scale_out.decision import decide_fan_out
-from {{ cookiecutter.package_name }}.scale_out.drain_token import BadToken, DrainToken
-from {{ cookiecutter.package_name }}.scale_out.token_queue import (
+from {{ cookiecutter.package_name }} import handler
+from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
+from {{ cookiecutter.package_name }}.engine.producer import OutgoingMessage, Sender
+from {{ cookiecutter.package_name }}.engine.scale_out.decision import decide_fan_out
+from {{ cookiecutter.package_name }}.engine.scale_out.drain_token import BadToken, DrainToken
+from {{ cookiecutter.package_name }}.engine.scale_out.token_queue import (
     TokenQueueUnavailable,
     put_tokens,
     reset_token_queue_clients,
     token_queue_client,
 )
-from {{ cookiecutter.package_name }}.settings import Settings, SettingsError
+from {{ cookiecutter.package_name }}.engine.settings import Settings, SettingsError
 
 from .conftest import AppUnderTest, queue_depth
 
@@ -140,7 +140,7 @@ def test_a_tick_that_cannot_clear_the_backlog_puts_its_capped_tokens_on_the_stor
     monkeypatch.setenv("SQS_DRAIN_BUDGET_SECONDS", "8")
     monkeypatch.setenv("SQS_MAX_CONCURRENCY", "4")
     monkeypatch.setenv("SQS_SCALE_OUT_MAX_WORKERS", "3")
-    monkeypatch.setattr(message_handler, "handle_message", slow_handler(0.25))
+    monkeypatch.setattr(handler, "handle_message", slow_handler(0.25))
     fill(app_env, 700)
     before = time.time()
 
@@ -181,7 +181,7 @@ def test_fan_out_set_to_zero_puts_no_token_however_deep_the_backlog(
     monkeypatch.setenv("SQS_DRAIN_BUDGET_SECONDS", "8")
     monkeypatch.setenv("SQS_MAX_CONCURRENCY", "4")
     monkeypatch.setenv("SQS_SCALE_OUT_MAX_WORKERS", "0")
-    monkeypatch.setattr(message_handler, "handle_message", slow_handler(0.25))
+    monkeypatch.setattr(handler, "handle_message", slow_handler(0.25))
     fill(app_env, 700)
 
     with caplog.at_level(logging.INFO):
@@ -200,7 +200,7 @@ def test_a_tick_whose_token_queue_is_unreachable_still_drains(
     monkeypatch.delenv("AzureWebJobsStorage", raising=False)
     monkeypatch.setenv("SQS_DRAIN_BUDGET_SECONDS", "8")
     monkeypatch.setenv("SQS_MAX_CONCURRENCY", "4")
-    monkeypatch.setattr(message_handler, "handle_message", slow_handler(0.25))
+    monkeypatch.setattr(handler, "handle_message", slow_handler(0.25))
     fill(app_env, 700)
 
     with caplog.at_level(logging.INFO):

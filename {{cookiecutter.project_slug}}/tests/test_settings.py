@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.settings import SETTINGS_HELP, Settings, SettingsError
+from {{ cookiecutter.package_name }}.engine.settings import SETTINGS_HELP, Settings, SettingsError
 
 REQUIRED = {"SQS_INPUT_QUEUE": "in", "SQS_OUTPUT_QUEUE": "out"}
 

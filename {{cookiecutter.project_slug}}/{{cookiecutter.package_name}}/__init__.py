@@ -1,1 +1,5 @@
-"""The function app's code: SQS consumer and producer, AWS credentials, settings."""
+"""{{ cookiecutter.project_name }}.
+
+Yours: ``handler.py`` (what one message means) and ``functions/`` (the Azure Functions).
+The template's: ``engine/`` (update it with cruft, don't edit) and ``ops/`` (the CLI, local tools).
+"""

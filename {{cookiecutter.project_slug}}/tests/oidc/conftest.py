@@ -11,8 +11,8 @@ from urllib.parse import parse_qs
 import boto3
 import pytest
 
-from {{ cookiecutter.package_name }}.aws_session import reset_clients
-from {{ cookiecutter.package_name }}.settings import OidcSettings
+from {{ cookiecutter.package_name }}.engine.aws_session import reset_clients
+from {{ cookiecutter.package_name }}.engine.settings import OidcSettings
 
 from ..conftest import AppUnderTest
 from .identity_endpoint import ManagedIdentityEndpoint

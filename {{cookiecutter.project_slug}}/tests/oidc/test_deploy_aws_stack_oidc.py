@@ -22,10 +22,10 @@ import boto3
 import pytest
 
 from deploy.aws_stack import AzureIdentity, deploy_aws_stack, main, token_issuer_and_audience
-from {{ cookiecutter.package_name }}.aws_session import boto3_session, reset_clients
-from {{ cookiecutter.package_name }}.consumer import SqsMessage
-from {{ cookiecutter.package_name }}.runtime import drain_input_queue
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.engine.aws_session import boto3_session, reset_clients
+from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
+from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
+from {{ cookiecutter.package_name }}.engine.settings import Settings
 
 from ..deployer import delete_stack, deployer_session, send_bodies
 from .conftest import (

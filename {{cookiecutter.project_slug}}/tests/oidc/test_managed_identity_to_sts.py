@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.aws_session import boto3_session, sqs_client
-from {{ cookiecutter.package_name }}.oidc_credentials import (
+from {{ cookiecutter.package_name }}.engine.aws_session import boto3_session, sqs_client
+from {{ cookiecutter.package_name }}.engine.oidc_credentials import (
     AssumeRoleRefused,
     ManagedIdentityTokenError,
     NoManagedIdentityEndpoint,
     identity_claims,
     managed_identity_session,
 )
-from {{ cookiecutter.package_name }}.settings import OidcSettings, Settings, SettingsError
+from {{ cookiecutter.package_name }}.engine.settings import OidcSettings, Settings, SettingsError
 
 from ..conftest import drain_all
 from .conftest import (

@@ -12,8 +12,8 @@ import logging
 
 import pytest
 
-from {{ cookiecutter.package_name }}.aws_session import SDK_LOGGERS, boto3_session, sqs_client
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.engine.aws_session import SDK_LOGGERS, boto3_session, sqs_client
+from {{ cookiecutter.package_name }}.engine.settings import Settings
 
 from .conftest import OidcApp, StsExchange, record_sts_exchanges
 

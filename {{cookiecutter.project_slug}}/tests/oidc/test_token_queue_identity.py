@@ -20,13 +20,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from {{ cookiecutter.package_name }}.local_dev.azurite import ACCOUNT_NAME, Azurite, start_azurite
-from {{ cookiecutter.package_name }}.scale_out.drain_token import DrainToken
-from {{ cookiecutter.package_name }}.scale_out.token_queue import (
+from {{ cookiecutter.package_name }}.engine.scale_out.drain_token import DrainToken
+from {{ cookiecutter.package_name }}.engine.scale_out.token_queue import (
     put_tokens,
     reset_token_queue_clients,
     token_queue_client,
 )
+from {{ cookiecutter.package_name }}.ops.local_dev.azurite import ACCOUNT_NAME, Azurite, start_azurite
 
 from .conftest import USER_ASSIGNED_CLIENT_ID
 from .identity_endpoint import ManagedIdentityEndpoint

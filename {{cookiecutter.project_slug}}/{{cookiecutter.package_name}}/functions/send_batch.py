@@ -6,9 +6,9 @@ import json
 
 import azure.functions as func
 
-from ..runtime import output_sender
-from ..settings import Settings
-from .http_io import BadRequest, answer, error_response, json_response, outgoing_message, request_json
+from ..engine.http_io import BadRequest, answer, error_response, json_response, outgoing_message, request_json
+from ..engine.runtime import output_sender
+from ..engine.settings import Settings
 
 bp = func.Blueprint()
 

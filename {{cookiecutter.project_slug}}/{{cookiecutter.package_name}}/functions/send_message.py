@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from ..runtime import output_sender
-from .http_io import answer, json_response, outgoing_message, request_json
+from ..engine.http_io import answer, json_response, outgoing_message, request_json
+from ..engine.runtime import output_sender
 
 bp = func.Blueprint()
 

@@ -13,9 +13,9 @@ import logging
 
 import azure.functions as func
 
-from ..runtime import drain_input_queue
-from ..scale_out.fan_out import SAMPLE_EVERY_SECONDS, fan_out_for
-from ..settings import Settings
+from ..engine.runtime import drain_input_queue
+from ..engine.scale_out.fan_out import SAMPLE_EVERY_SECONDS, fan_out_for
+from ..engine.settings import Settings
 
 logger = logging.getLogger(__name__)
 bp = func.Blueprint()

@@ -36,9 +36,15 @@ from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..aws_session import reset_clients, sqs_client
-from ..queues import QueueSet, ensure_queues, queue_name
-from ..settings import Settings, SettingsError, local_settings_path, local_settings_values, use_local_settings
+from ...engine.aws_session import reset_clients, sqs_client
+from ...engine.queues import QueueSet, ensure_queues, queue_name
+from ...engine.settings import (
+    Settings,
+    SettingsError,
+    local_settings_path,
+    local_settings_values,
+    use_local_settings,
+)
 from .azurite import AZURITE_VERSION
 from .moto_sqs_fixes import fix_moto_sqs
 

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .settings import Settings, SettingsError
+from ..engine.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from .consumer import DrainSummary, Handler
-    from .producer import OutgoingMessage, Sender
+    from ..engine.consumer import DrainSummary, Handler
+    from ..engine.producer import OutgoingMessage, Sender
 
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -71,8 +71,8 @@ def settings_with(overrides: dict[str, object | None]) -> Settings:
 
 def resolve_queue(settings: Settings, which: str) -> str:
     """``input``, ``output`` or ``dlq`` as configured, or a queue name or URL as given."""
-    from .aws_session import sqs_client
-    from .queues import dead_letter_queue_url, queue_url
+    from ..engine.aws_session import sqs_client
+    from ..engine.queues import dead_letter_queue_url, queue_url
 
     client = sqs_client(settings)
     configured = {"input": settings.input_queue, "output": settings.output_queue, "dlq": settings.dlq}
@@ -121,7 +121,7 @@ def load_handler(spec: str) -> Handler:
 
 
 def run_drain(args: argparse.Namespace) -> int:
-    from .runtime import drain_input_queue
+    from ..engine.runtime import drain_input_queue
 
     handler = load_handler(args.handler) if args.handler else None
     settings = settings_with(
@@ -192,7 +192,7 @@ def register_send(commands: Commands) -> None:
 
 
 def run_send(args: argparse.Namespace) -> int:
-    from .producer import MessageRejected, OutgoingMessage, Sender
+    from ..engine.producer import MessageRejected, OutgoingMessage, Sender
 
     attributes: dict[str, Any] = {}
     for pair in args.attribute:
@@ -213,7 +213,7 @@ def run_send(args: argparse.Namespace) -> int:
         )
         for body in bodies
     ]
-    from .aws_session import sqs_client
+    from ..engine.aws_session import sqs_client
 
     settings = settings_with({})
     url = resolve_queue(settings, args.queue)
@@ -274,9 +274,9 @@ def register_stats(commands: Commands) -> None:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    from .aws_session import cloudwatch_client, sqs_client
-    from .ops import queue_stats
-    from .queues import dead_letter_queue_url
+    from ..engine.aws_session import cloudwatch_client, sqs_client
+    from ..engine.queues import dead_letter_queue_url
+    from .queue_ops import queue_stats
 
     settings = settings_with({})
     sqs, cloudwatch = sqs_client(settings), cloudwatch_client(settings)
@@ -312,8 +312,8 @@ def register_redrive(commands: Commands) -> None:
 def run_redrive(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .aws_session import sqs_client
-    from .ops import redrive
+    from ..engine.aws_session import sqs_client
+    from .queue_ops import redrive
 
     if args.max_messages is not None and args.max_messages < 1:
         raise BadInput("--max-messages must be at least 1")
@@ -356,8 +356,8 @@ def add_local_settings_options(
 
 def local_settings(args: argparse.Namespace) -> Settings:
     """The settings ``func start`` would see, pointed at ``--endpoint-url`` when given."""
-    from .aws_session import reset_clients
-    from .settings import local_settings_path, use_local_settings
+    from ..engine.aws_session import reset_clients
+    from ..engine.settings import local_settings_path, use_local_settings
 
     endpoint = {"AWS_ENDPOINT_URL": args.endpoint_url, "AWS_ENDPOINT_URL_SQS": None}
     settings = use_local_settings(local_settings_path(args.settings), endpoint if args.endpoint_url else {})
@@ -375,8 +375,8 @@ def register_create_queues(commands: Commands) -> None:
 
 
 def run_create_queues(args: argparse.Namespace) -> int:
-    from .aws_session import sqs_client
-    from .queues import ensure_queues
+    from ..engine.aws_session import sqs_client
+    from ..engine.queues import ensure_queues
 
     settings = local_settings(args)
     if not settings.dlq:
@@ -434,8 +434,8 @@ def register_samples(commands: Commands) -> None:
 
 
 def run_samples(args: argparse.Namespace) -> int:
-    from .aws_session import sqs_client
-    from .producer import Sender
+    from ..engine.aws_session import sqs_client
+    from ..engine.producer import Sender
 
     samples = local_dev_tool("sample_messages")
     settings = local_settings(args)

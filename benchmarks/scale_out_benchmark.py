@@ -3,7 +3,7 @@
 Not a test: it prints figures. Fanned-out drains run on separate instances; here they are
 separate processes on one machine, so the figures show how SQS (or the emulator) shares one
 queue among drains, and where this machine's CPUs, not SQS, become the limit. From the
-project root, against LocalStack's host runtime (or AWS):
+template's root, against LocalStack's host runtime (or AWS):
 
     python -m benchmarks.scale_out_benchmark --endpoint-url http://127.0.0.1:4566
 
@@ -23,12 +23,13 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .baked_app import bake, engine_module
 
 if TYPE_CHECKING:
     from multiprocessing.synchronize import Event
-
-    from {{ cookiecutter.package_name }}.consumer import SqsMessage
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Run:
 
 
 def _sleep(milliseconds: float) -> Any:
-    def handle(_: SqsMessage) -> None:
+    def handle(_: object) -> None:
         time.sleep(milliseconds / 1000)
 
     return handle
@@ -53,9 +54,11 @@ def _sleep(milliseconds: float) -> Any:
 
 def _drain_process(args: dict[str, Any], go: Event, results: Any) -> None:
     """One drain, in its own process, once every drain is ready."""
-    from {{ cookiecutter.package_name }}.aws_session import sqs_client
-    from {{ cookiecutter.package_name }}.consumer import DrainOptions, drain
-    from {{ cookiecutter.package_name }}.settings import Settings
+    app = Path(args["app"])
+    sqs_client = engine_module(app, "aws_session").sqs_client
+    consumer = engine_module(app, "consumer")
+    DrainOptions, drain = consumer.DrainOptions, consumer.drain
+    Settings = engine_module(app, "settings").Settings
 
     settings = Settings(
         input_queue=args["url"],
@@ -80,7 +83,8 @@ def _drain_process(args: dict[str, Any], go: Event, results: Any) -> None:
 
 
 def measure(args: argparse.Namespace, client: Any, drains: int) -> Run:
-    from {{ cookiecutter.package_name }}.producer import OutgoingMessage, Sender
+    producer = engine_module(Path(args.app), "producer")
+    OutgoingMessage, Sender = producer.OutgoingMessage, producer.Sender
 
     url = client.create_queue(QueueName=f"scale-bench-{uuid.uuid4().hex[:10]}")["QueueUrl"]
     try:
@@ -90,6 +94,7 @@ def measure(args: argparse.Namespace, client: Any, drains: int) -> Run:
         context = multiprocessing.get_context("spawn")
         go, results = context.Event(), context.Queue()
         child_args = {
+            "app": str(args.app),
             "url": url,
             "region": args.region,
             "concurrency": args.concurrency,
@@ -145,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait-time-seconds", type=int, default=1)
     parser.add_argument("--settle-seconds", type=float, default=3.0)
     parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--app", type=Path, help="a baked app (default: the defaults, baked)")
     args = parser.parse_args(argv)
+    args.app = args.app or bake()
     os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")

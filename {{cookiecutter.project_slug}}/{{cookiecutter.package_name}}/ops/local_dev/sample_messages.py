@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from ..producer import OutgoingMessage
-from ..queues import is_fifo
+from ...engine.producer import OutgoingMessage
+from ...engine.queues import is_fifo
 
 GOOD_GROUP = "samples"
 POISON_GROUP = "samples-poison"  # its own FIFO group, so it blocks no good message

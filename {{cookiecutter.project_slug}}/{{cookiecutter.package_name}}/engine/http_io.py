@@ -9,8 +9,8 @@ from typing import Any
 
 import azure.functions as func
 
-from ..producer import MessageRejected, OutgoingMessage
-from ..settings import SettingsError
+from .producer import MessageRejected, OutgoingMessage
+from .settings import SettingsError
 
 logger = logging.getLogger(__name__)
 

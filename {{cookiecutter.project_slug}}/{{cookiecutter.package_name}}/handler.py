@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .consumer import SqsMessage
+from .engine.consumer import SqsMessage
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .consumer import SqsMessage
-from .producer import OutgoingMessage, Sender
-from .queues import SQS_BATCH_LIMIT, is_fifo, queue_arn, queue_depth, queue_name
+from ..engine.consumer import SqsMessage
+from ..engine.producer import OutgoingMessage, Sender
+from ..engine.queues import SQS_BATCH_LIMIT, is_fifo, queue_arn, queue_depth, queue_name
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient

@@ -23,7 +23,7 @@ def drain_input_queue(
     settings = settings or Settings.from_env()
     if handler is None:
         # Loaded at the first drain, not at indexing: the handler imports pydantic and its own libraries.
-        from .message_handler import handle_message
+        from ..handler import handle_message
 
         handler = handle_message
     client = sqs_client(settings)

@@ -29,8 +29,8 @@ import azure.functions as func
 from azure.functions.timer import TimerRequest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..queues import QueueSet, is_fifo, queue_name
-from ..settings import APP_NAME, Settings, SettingsError, local_settings_path, use_local_settings
+from ...engine.queues import QueueSet, is_fifo, queue_name
+from ...engine.settings import APP_NAME, Settings, SettingsError, local_settings_path, use_local_settings
 from .emulator import EmulatorUnavailable, create_local_queues, start_emulator
 from .sample_messages import good_message, new_run_id, poison_message
 
@@ -133,8 +133,8 @@ def run_smoke(endpoint: str, settings_path: Path | None, *, own_queues: bool) ->
 def _run_flow(smoke: SmokeRun, run_id: str) -> None:
     from function_app import app
 
-    from ..aws_session import sqs_client
-    from ..functions import sqs_trigger
+    from ...engine.aws_session import sqs_client
+    from ...functions import sqs_trigger
 
     # Loop the output functions back into the input queue, so the trigger drains what they sent.
     settings = use_local_settings(None, {"SQS_OUTPUT_QUEUE": smoke.queues.input_url})
@@ -235,7 +235,7 @@ def smoke_queue_name(name: str, run_id: str) -> str:
 
 
 def _delete_queues(smoke: SmokeRun) -> None:
-    from ..aws_session import sqs_client
+    from ...engine.aws_session import sqs_client
 
     client = sqs_client(smoke.settings)
     for url in (smoke.queues.input_url, smoke.queues.output_url, smoke.queues.dlq_url):
