@@ -56,7 +56,8 @@ def test_the_readme_smoke_command_runs_the_generated_app_flow(baked_defaults: Ba
 
 
 def test_the_template_code_itself_is_clean() -> None:
-    for command in (["ruff", "check", "hooks", "tests", "benchmarks"], ["ruff", "format", "--check", "hooks", "tests", "benchmarks"]):
+    code = ["hooks", "tests", "benchmarks"]
+    for command in (["ruff", "check", *code], ["ruff", "format", "--check", *code]):
         result = run([str(Path(sys.executable).parent / command[0]), *command[1:]], TEMPLATE_DIR)
         assert result.returncode == 0, result.stdout + result.stderr
 

@@ -1,4 +1,4 @@
-"""The template's scale model (benchmarks/, not shipped in apps) runs and prints its tables (a simulation, not a test of speed)."""
+"""The template's scale model (benchmarks/, not in apps) runs and prints its tables (a simulation)."""
 
 from __future__ import annotations
 
