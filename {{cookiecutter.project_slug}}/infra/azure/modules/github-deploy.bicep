@@ -18,7 +18,8 @@ resource deployIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-0
 }
 
 // A credential's name takes letters, digits, '-' and '_' only; a branch may hold '/' or '.': hash it.
-var trustName = 'github-${uniqueString(githubRepository, githubBranch)}'
+var trustKey = uniqueString(githubRepository, githubBranch)
+var trustName = 'github-${trustKey}'
 
 resource githubTrust 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials@2023-01-31' = {
   parent: deployIdentity
