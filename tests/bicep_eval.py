@@ -22,7 +22,11 @@ from pycep import BicepParser
 INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
 # What ARM's functions return here: an Azure public cloud subscription and resource group.
 SUBSCRIPTION = {"id": "/subscriptions/00000000-0000-0000-0000-000000000000", "subscriptionId": "0" * 8}
-RESOURCE_GROUP = {"id": f"{SUBSCRIPTION['id']}/resourceGroups/rg-test", "name": "rg-test", "location": "eastus2"}
+RESOURCE_GROUP = {
+    "id": f"{SUBSCRIPTION['id']}/resourceGroups/rg-test",
+    "name": "rg-test",
+    "location": "eastus2",
+}
 ENVIRONMENT = {"suffixes": {"storage": "core.windows.net"}}
 
 
@@ -125,7 +129,9 @@ class Evaluator:
         return results[kind]
 
 
-def evaluate_file(path: Path, parameters: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Evaluator:
+def evaluate_file(
+    path: Path, parameters: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+) -> Evaluator:
     """An evaluator whose scope holds the file's parameters (given, else their defaults) and variables."""
     tree = parse(path)
     evaluate = Evaluator(path.parent, extra or {})

@@ -118,7 +118,9 @@ def test_the_package_ships_the_app_and_its_dependencies_and_nothing_else(
 
     zipped = zip_package(package, package.parent / f"{package.name}.zip")
     with zipfile.ZipFile(zipped) as archive:
-        assert {"function_app.py", "host.json"} <= set(archive.namelist())  # at the root, as the host reads it
+        assert {"function_app.py", "host.json"} <= set(
+            archive.namelist()
+        )  # at the root, as the host reads it
     record_property(
         "figure",
         f"deploy package {combination.name} (Python {combination.answer('python_version')}): "

@@ -28,13 +28,32 @@ CONTAINER_URL = "https://sttest.blob.core.windows.net/app-package"
 MODULE_OUTPUTS: dict[str, Any] = {
     "identity": {"outputs": {"id": USER_IDENTITY_ID, "clientId": "client-id", "principalId": "principal-id"}},
     "storage": {
-        "outputs": {"name": "sttest", "deploymentContainerUrl": CONTAINER_URL, "deploymentContainerName": "app-package"}
+        "outputs": {
+            "name": "sttest",
+            "deploymentContainerUrl": CONTAINER_URL,
+            "deploymentContainerName": "app-package",
+        }
     },
-    "monitoring": {"outputs": {"applicationInsightsConnectionString": "InstrumentationKey=x", "applicationInsightsName": "a"}},
-    "functionApp": {"outputs": {"name": "func", "url": "https://func", "packageUrl": "", "systemAssignedPrincipalId": "sp"}},
+    "monitoring": {
+        "outputs": {
+            "applicationInsightsConnectionString": "InstrumentationKey=x",
+            "applicationInsightsName": "a",
+        }
+    },
+    "functionApp": {
+        "outputs": {
+            "name": "func",
+            "url": "https://func",
+            "packageUrl": "",
+            "systemAssignedPrincipalId": "sp",
+        }
+    },
     "githubDeploy": {"outputs": {"clientId": "deploy-client", "principalId": "deploy-principal"}},
 }
-SYSTEM_MODULE_OUTPUTS = {**MODULE_OUTPUTS, "identity": {"outputs": {"id": "", "clientId": "", "principalId": ""}}}
+SYSTEM_MODULE_OUTPUTS = {
+    **MODULE_OUTPUTS,
+    "identity": {"outputs": {"id": "", "clientId": "", "principalId": ""}},
+}
 
 
 def module_config(tree: dict[str, Any], name: str) -> tuple[Any, dict[str, Any]]:
@@ -74,7 +93,11 @@ def deploy_section(baked: Baked) -> str:
 
 def commands(text: str) -> list[str]:
     """Each line of the ```bash blocks in ``text``."""
-    return [line.strip() for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL) for line in block.splitlines()]
+    return [
+        line.strip()
+        for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
+        for line in block.splitlines()
+    ]
 
 
 # Deploy commands that hand the package to the platform by zip deploy (Kudu), which on Linux Consumption
@@ -105,7 +128,9 @@ def test_every_plan_runs_what_its_deploy_paths_deliver(baked: Baked) -> None:
         assert storage["authentication"]["type"] == (
             "SystemAssignedIdentity" if identity == "system_assigned" else "UserAssignedIdentity"
         )
-        assert not {"WEBSITE_RUN_FROM_PACKAGE", "FUNCTIONS_WORKER_RUNTIME", "WEBSITE_CONTENTSHARE"} & set(settings)
+        assert not {"WEBSITE_RUN_FROM_PACKAGE", "FUNCTIONS_WORKER_RUNTIME", "WEBSITE_CONTENTSHARE"} & set(
+            settings
+        )
         assert config["services"]["api"]["host"] == "function"
         if steps:
             [action] = [s for s in steps if str(s.get("uses", "")).startswith("Azure/functions-action")]
@@ -140,8 +165,14 @@ def test_every_plan_runs_what_its_deploy_paths_deliver(baked: Baked) -> None:
     if steps:
         assert not [s for s in steps if "functions-action" in str(s.get("uses", ""))]
         [publish] = [s for s in steps if "deploy.publish_package" in str(s.get("run", ""))]
-        assert set(publish["env"]) == {"AZURE_FUNCTION_APP_NAME", "AZURE_RESOURCE_GROUP", "AZURE_FUNCTION_APP_PACKAGE_URL"}
-        assert steps.index(publish) > next(i for i, s in enumerate(steps) if "azure/login" in str(s.get("uses")))
+        assert set(publish["env"]) == {
+            "AZURE_FUNCTION_APP_NAME",
+            "AZURE_RESOURCE_GROUP",
+            "AZURE_FUNCTION_APP_PACKAGE_URL",
+        }
+        assert steps.index(publish) > next(
+            i for i, s in enumerate(steps) if "azure/login" in str(s.get("uses"))
+        )
 
     # The deployer may write the package container (only), the app's identity may read the package.
     tree = parse(baked.path / AZURE / "main.bicep")
@@ -149,7 +180,9 @@ def test_every_plan_runs_what_its_deploy_paths_deliver(baked: Baked) -> None:
         condition, _ = module_config(tree, name)
         assert tree["modules"][name]["detail"]["path"] == "modules/package-uploader.bicep"
         assert main_scope(baked, deployerPrincipalId="someone", githubRepository="o/r")(condition) is True
-    uploader = parse(baked.path / AZURE / "modules" / "package-uploader.bicep")["resources"]["uploadRole"]["config"]
+    uploader = parse(baked.path / AZURE / "modules" / "package-uploader.bicep")["resources"]["uploadRole"][
+        "config"
+    ]
     assert uploader["scope"] == "container"
     roles = (baked.path / AZURE / "modules" / "roles.bicep").read_text(encoding="utf-8")
     assert "b7e6dc6d-f1e8-4753-8033-0f276bb0955b" in roles  # Storage Blob Data Owner: reads the package
@@ -157,9 +190,7 @@ def test_every_plan_runs_what_its_deploy_paths_deliver(baked: Baked) -> None:
 
 def azd_substitute(value: str, environment: dict[str, str]) -> str:
     """azd's envsubst of a parameters file value: ``${NAME}`` and ``${NAME=default}``."""
-    return re.sub(
-        r"\$\{(\w+)(?:=([^}]*))?\}", lambda m: environment.get(m.group(1), m.group(2) or ""), value
-    )
+    return re.sub(r"\$\{(\w+)(?:=([^}]*))?\}", lambda m: environment.get(m.group(1), m.group(2) or ""), value)
 
 
 def test_the_first_azd_up_passes_no_empty_value_to_a_min_length_parameter(baked: Baked) -> None:
@@ -182,9 +213,7 @@ def test_the_first_azd_up_passes_no_empty_value_to_a_min_length_parameter(baked:
             continue
         value = azd_substitute(parameters["parameters"][name]["value"], fresh)
         assert value, f"{name} would be passed empty on a first azd up"
-    substituted = {
-        name: azd_substitute(p["value"], fresh) for name, p in parameters["parameters"].items()
-    }
+    substituted = {name: azd_substitute(p["value"], fresh) for name, p in parameters["parameters"].items()}
     assert substituted["sqsInputQueue"] == baked.context["input_queue_name"]
     assert substituted["deployerPrincipalType"] == "User"
 
