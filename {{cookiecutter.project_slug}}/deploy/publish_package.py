@@ -188,21 +188,25 @@ def upload_package(zip_path: Path, package_url: str, credential: TokenCredential
         ) from error
 
 
-def restart_and_sync_triggers(function_app: str, resource_group: str) -> bool:
-    """Restart the app on the new package, then sync its triggers. False: no Azure CLI here."""
-    az = shutil.which("az")
-    if az is None:
-        return False
+def restart_commands(az: str, function_app: str, resource_group: str) -> list[list[str]]:
+    """Restart the app, then sync its triggers: what the platform asks after a package changes in place."""
     # A URL without a host is a resource ID on the current cloud's ARM endpoint, to `az rest`; it fills in
     # the {subscriptionId} token itself.
     subscription = "/subscriptions/{subscriptionId}"
     site = f"{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Web/sites/{function_app}"
     sync = f"{site}/syncfunctiontriggers?api-version={SYNC_TRIGGERS_API_VERSION}"
-    commands = [
+    return [
         [az, "functionapp", "restart", "--name", function_app, "--resource-group", resource_group],
         [az, "rest", "--method", "post", "--url", sync],
     ]
-    for command in commands:
+
+
+def restart_and_sync_triggers(function_app: str, resource_group: str) -> bool:
+    """Run ``restart_commands`` with the Azure CLI. False: no Azure CLI here."""
+    az = shutil.which("az")
+    if az is None:
+        return False
+    for command in restart_commands(az, function_app, resource_group):
         subprocess.run([*command, "--output", "none"], check=True)  # noqa: S603
     return True
 

@@ -18,7 +18,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.storage.blob import BlobClient, ContainerClient
 
-from deploy.publish_package import PROJECT_DIR, main, published_files, upload_package, zip_package
+from deploy.publish_package import PROJECT_DIR, published_files, upload_package, zip_package
 from {{ cookiecutter.package_name }}.local_dev.azurite import ACCOUNT_NAME, Azurite
 
 from .conftest import USER_ASSIGNED_CLIENT_ID
@@ -68,8 +68,3 @@ def test_the_package_goes_up_with_the_deployers_identity_and_the_app_reads_it_ba
     # Nothing is public: without a token the package is refused.
     with pytest.raises(HttpResponseError):
         BlobClient.from_blob_url(package_url).download_blob().readall()
-
-
-def test_without_a_package_url_it_refuses_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([], {}) == 2
-    assert "AZURE_FUNCTION_APP_PACKAGE_URL" in capsys.readouterr().err
