@@ -32,10 +32,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -170,22 +172,46 @@ def build_zip(app_dir: Path, zip_path: Path, python_version: str) -> Path:
         return zip_package(Path(folder), zip_path)
 
 
-def upload_package(zip_path: Path, package_url: str, credential: TokenCredential) -> None:
-    """Replace the blob at ``package_url`` with the zip, authenticated as ``credential`` (no key)."""
-    from azure.core.exceptions import AzureError
+def upload_package(
+    zip_path: Path,
+    package_url: str,
+    credential: TokenCredential,
+    *,
+    attempts: int = 12,
+    wait_seconds: float = 15.0,
+) -> None:
+    """Replace the blob at ``package_url`` with the zip, authenticated as ``credential`` (no key).
+
+    A role assigned by the provision that just ran can take minutes to apply: a 403 is retried
+    ``attempts`` times, ``wait_seconds`` apart, before it is reported.
+    """
+    from azure.core.exceptions import AzureError, HttpResponseError
     from azure.storage.blob import BlobClient, ContentSettings
 
     blob = BlobClient.from_blob_url(package_url, credential=credential)
-    try:
-        with zip_path.open("rb") as data:
-            blob.upload_blob(
-                data, overwrite=True, content_settings=ContentSettings(content_type="application/zip")
+    for attempt in range(1, attempts + 1):
+        try:
+            with zip_path.open("rb") as data:
+                blob.upload_blob(
+                    data, overwrite=True, content_settings=ContentSettings(content_type="application/zip")
+                )
+            return
+        except HttpResponseError as error:
+            if error.status_code != HTTPStatus.FORBIDDEN or attempt == attempts:
+                raise PublishError(_upload_failed(package_url, error)) from error
+            print(
+                f"Not allowed to write the package yet (a new role applies within minutes); retry {attempt}."
             )
-    except AzureError as error:
-        raise PublishError(
-            f"upload to {package_url} failed: {error}. Your identity needs Storage Blob Data Contributor on "
-            "the package container: `azd provision` gives it to the azd user (deployerPrincipalId)."
-        ) from error
+            time.sleep(wait_seconds)
+        except AzureError as error:
+            raise PublishError(_upload_failed(package_url, error)) from error
+
+
+def _upload_failed(package_url: str, error: Exception) -> str:
+    return (
+        f"upload to {package_url} failed: {error}. Your identity needs Storage Blob Data Contributor on the "
+        "package container: `azd provision` gives it to the azd user (deployerPrincipalId)."
+    )
 
 
 def restart_commands(az: str, function_app: str, resource_group: str) -> list[list[str]]:

@@ -12,13 +12,15 @@ import io
 import shutil
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.storage.blob import BlobClient, ContainerClient
 
-from deploy.publish_package import PROJECT_DIR, published_files, upload_package, zip_package
+from deploy.publish_package import PROJECT_DIR, PublishError, published_files, upload_package, zip_package
 from {{ cookiecutter.package_name }}.local_dev.azurite import ACCOUNT_NAME, Azurite
 
 from .conftest import USER_ASSIGNED_CLIENT_ID
@@ -68,3 +70,33 @@ def test_the_package_goes_up_with_the_deployers_identity_and_the_app_reads_it_ba
     # Nothing is public: without a token the package is refused.
     with pytest.raises(HttpResponseError):
         BlobClient.from_blob_url(package_url).download_blob().readall()
+
+
+class WrongAudience:
+    """A credential whose tokens storage refuses (issued for another resource), counting its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.credential = ManagedIdentityCredential()
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.calls += 1
+        return self.credential.get_token("https://management.azure.com/.default", **kwargs)
+
+
+def test_a_refused_upload_is_retried_then_reported_with_the_role_it_needs(
+    azurite_with_entra_id: tuple[Azurite, Path],
+    identity_endpoint: ManagedIdentityEndpoint,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    storage, cert = azurite_with_entra_id
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    package_url = f"{storage.endpoints['blob']}/{ACCOUNT_NAME}/app-package/refused.zip"
+    refused = WrongAudience()
+    with pytest.raises(PublishError, match="Storage Blob Data Contributor"):
+        upload_package(published_zip(tmp_path), package_url, refused, attempts=2, wait_seconds=0)
+    # Storage answered 403 (as for a role not yet applied): one retry, then the report.
+    assert capsys.readouterr().out.count("Not allowed to write the package yet") == 1
+    assert refused.calls >= 1
