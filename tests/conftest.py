@@ -68,7 +68,7 @@ MATRIX = [
             ),
             "managed_identity_client_id": "11111111-2222-3333-4444-555555555555",
             "token_audience": "api://my-app-id",
-            "ci": "none",
+            # GitHub: the workflow's Premium deploy path (publish_package) is baked and checked.
         },
     ),
     Combination(

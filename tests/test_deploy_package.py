@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from .conftest import MATRIX, Baked, Combination, _bake, clean_env, python_or_skip, run
-from .deploy_package import INDEX_IN_PACKAGE, SITE_PACKAGES, FuncIgnore, build_package, published_files
+from .deploy_package import (
+    INDEX_IN_PACKAGE,
+    SITE_PACKAGES,
+    FuncIgnore,
+    build_package,
+    published_files,
+    zip_package,
+)
 
 # Things a developer's folder holds that must never ship; the test plants each one it lacks.
 PLANTED = {
@@ -109,10 +116,11 @@ def test_the_package_ships_the_app_and_its_dependencies_and_nothing_else(
     assert required <= installed
     assert not (site_packages / "stale_module.py").exists()
 
-    zipped = package.parent / f"{package.name}.zip"
-    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(package.rglob("*")):
-            archive.write(path, path.relative_to(package).as_posix())
+    zipped = zip_package(package, package.parent / f"{package.name}.zip")
+    with zipfile.ZipFile(zipped) as archive:
+        assert {"function_app.py", "host.json"} <= set(
+            archive.namelist()
+        )  # at the root, as the host reads it
     record_property(
         "figure",
         f"deploy package {combination.name} (Python {combination.answer('python_version')}): "

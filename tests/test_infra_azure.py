@@ -31,8 +31,9 @@ HOST_SETTINGS = {
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "FUNCTIONS_EXTENSION_VERSION",
     "FUNCTIONS_WORKER_RUNTIME",
-    "SCM_DO_BUILD_DURING_DEPLOYMENT",
-    "ENABLE_ORYX_BUILD",
+    # Premium and Consumption: the package blob, fetched with the app's identity.
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID",
 }
 KEY_MATERIAL = re.compile(
     r"AccountKey=|SharedAccessSignature|DefaultEndpointsProtocol=|listKeys\(|listAccountSas|"
@@ -82,20 +83,19 @@ def answered_settings(baked: Baked) -> dict[str, str]:
 
 
 def bicep_settings(baked: Baked) -> tuple[set[str], set[str]]:
-    """(the app's settings, the host's) that the Bicep sets besides app-settings.json."""
+    """(the app's settings, the host's) that the Bicep sets besides app-settings.json, as ARM would set
+    them for this bake (its expressions evaluated: tests/test_plans_deploy.py)."""
+    from .test_plans_deploy import site_settings
+
     main = parse(baked, "main.bicep")
     concat = main["variables"]["appSettings"]["value"]["function"]["parameters"]
     assert concat["arg_1"]["function"]["parameters"]["file_path"] == "app-settings.json"
     app = set(listed_names(concat["arg_2"]))
     module = parse(baked, "modules/function-app.bicep")
     site = module["resources"]["functionApp"]["config"]["properties"]["siteConfig"]
-    joined = site["appSettings"]["function"]["parameters"]
-    assert joined["arg_1"] == "appSettings"
-    variables = module["variables"]
-    host: set[str] = set()
-    for name in list(joined.values())[1:]:
-        names = set(listed_names(variables[name]["value"]))
-        (app if name == "identitySettings" else host).update(names)
+    assert site["appSettings"]["function"]["parameters"]["arg_1"] == "appSettings"
+    settings, _ = site_settings(baked)
+    host = set(settings) - app - set(answered_settings(baked))
     return app, host
 
 
@@ -112,14 +112,12 @@ def test_every_bicep_file_parses_and_the_parameters_default_to_the_answers(baked
     assert ("awsRoleArn" in defaults) == (answer("aws_auth") == "oidc_managed_identity")
     if "awsRoleArn" in defaults:
         assert defaults["awsRoleArn"] == answer("aws_role_arn")
-    assert ("existingIdentityId" in defaults) == (answer("azure_identity") == "existing_user_assigned")
-    if "existingIdentityId" in defaults:
-        assert defaults["existingIdentityId"] == answer("existing_identity_id")
-    flex = answer("hosting_plan") == "flex_consumption"
-    assert ("instanceMemoryMB" in defaults) == flex
-    if flex:
-        memory = parameters["instanceMemoryMB"]
-        assert (memory["default"], memory["decorators"][0]["argument"]) == (2048, [512, 2048, 4096])
+    # The choices are parameters whose defaults are the answers (one Bicep for every answer).
+    assert defaults["existingIdentityId"] == answer("existing_identity_id")
+    assert defaults["identityKind"] == answer("azure_identity")
+    assert defaults["hostingPlan"] == answer("hosting_plan")
+    memory = parameters["instanceMemoryMB"]
+    assert (memory["default"], memory["decorators"][0]["argument"]) == (2048, [512, 2048, 4096])
     sku = parse(baked, "modules/function-app.bicep")["resources"]["plan"]["config"]["sku"]["name"]
     assert sku == {"flex_consumption": "FC1", "premium": "EP1", "consumption": "Y1"}[answer("hosting_plan")]
 
@@ -216,7 +214,10 @@ def test_shellcheck_passes_every_hook_script(baked: Baked) -> None:
 def test_azure_yaml_provisions_the_bicep_and_runs_the_aws_step_after(baked: Baked) -> None:
     config = yaml.safe_load((baked.path / "azure.yaml").read_text(encoding="utf-8"))
     assert config["infra"] == {"provider": "bicep", "path": "infra/azure", "module": "main"}
-    assert config["services"]["api"] == {"project": ".", "language": "python", "host": "function"}
+    if baked.combination.answer("hosting_plan") == "flex_consumption":
+        assert config["services"]["api"] == {"project": ".", "language": "python", "host": "function"}
+    else:  # azd would zip deploy it: the hook publishes the package instead (tests/test_plans_deploy.py)
+        assert "services" not in config
     hook = config["hooks"]["postprovision"]
     for platform in ("posix", "windows"):
         assert (baked.path / hook[platform]["run"]).is_file()

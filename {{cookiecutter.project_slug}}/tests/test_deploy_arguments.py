@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from deploy import publish_package
 from deploy.aws_stack import arguments, main
 
 OUTPUTS = {
@@ -50,3 +51,37 @@ def test_without_the_identitys_ids_it_refuses_before_calling_aws(capsys: pytest.
     assert main([], {}) == 2
     assert "AZURE_IDENTITY_PRINCIPAL_ID" in capsys.readouterr().err
 {%- endif %}
+
+
+# deploy/publish_package.py (Premium and Consumption): the same outputs name the package and the app.
+PACKAGE_URL = "https://stabc123.blob.core.windows.net/app-package/function-app.zip"
+
+
+def test_the_deployment_outputs_name_the_package_and_the_app(tmp_path: Path) -> None:
+    path = tmp_path / "outputs.json"
+    path.write_text(
+        json.dumps({**OUTPUTS, "azurE_FUNCTION_APP_PACKAGE_URL": {"type": "String", "value": PACKAGE_URL}}),
+        encoding="utf-8",
+    )
+    args = publish_package.arguments(["--deployment-outputs", str(path)], {})
+    assert (args.package_url, args.function_app) == (PACKAGE_URL, "func-demo-abc123")
+    assert args.resource_group == "rg-demo"
+    # The app's own Python, from pyproject.toml.
+    assert args.python_version == "{{ cookiecutter.python_version }}"
+
+
+def test_publish_restarts_the_app_and_syncs_its_triggers_through_arm() -> None:
+    restart, sync = publish_package.restart_commands("az", "func-demo-abc123", "rg-demo")
+    app = ["--name", "func-demo-abc123", "--resource-group", "rg-demo"]
+    assert restart == ["az", "functionapp", "restart", *app]
+    assert sync[:5] == ["az", "rest", "--method", "post", "--url"]
+    assert sync[5] == (
+        "/subscriptions/{subscriptionId}/resourceGroups/rg-demo/providers/Microsoft.Web/sites/func-demo-abc123"
+        f"/syncfunctiontriggers?api-version={publish_package.SYNC_TRIGGERS_API_VERSION}"
+    )
+
+
+def test_publish_without_a_package_url_refuses_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    # Flex Consumption's AZURE_FUNCTION_APP_PACKAGE_URL is empty: it deploys with azd or func instead.
+    assert publish_package.main([], {"AZURE_FUNCTION_APP_PACKAGE_URL": ""}) == 2
+    assert "Flex Consumption" in capsys.readouterr().err

@@ -1,10 +1,11 @@
-{%- set oidc = cookiecutter.aws_auth == "oidc_managed_identity" -%}
-{%- set flex = cookiecutter.hosting_plan == "flex_consumption" -%}
 // The Azure side of {{ cookiecutter.project_slug }}: identity, storage reached with that identity (no keys),
-// monitoring, and the {{ cookiecutter.hosting_plan }} function app with every app setting. `azd up` deploys it (azure.yaml),
-// or `az deployment group create` (README, "Deploy"). Parameter defaults are the template answers.
+// monitoring, and the function app with every app setting. `azd up` deploys it (azure.yaml), or
+// `az deployment group create` (README, "Deploy"). Parameter defaults are the template answers; the
+// choices are Bicep parameters and conditions, so one file reads the same for every answer.
 targetScope = 'resourceGroup'
 
+// azd allows 1-64 letters, digits and - _ . ( ); each resource name takes a cleaned, shortened copy
+// (environmentSlug) that every naming rule accepts. The azd-env-name tag keeps the name as given.
 @minLength(1)
 @maxLength(64)
 @description('Name of the azd environment: part of every resource name.')
@@ -14,31 +15,37 @@ param environmentName string
 @description('Azure region of every resource.')
 param location string = resourceGroup().location
 
-@allowed(['3.11', '3.12', '3.13'])
+@allowed(['flex_consumption', 'premium', 'consumption'])
+@description('Hosting plan: Flex Consumption FC1, Elastic Premium EP1 or Linux Consumption Y1.')
+param hostingPlan string = '{{ cookiecutter.hosting_plan }}'
+
+// Linux Consumption runs Python 3.12 at most.
+@allowed(['3.11', '3.12'{% if cookiecutter.hosting_plan != "consumption" %}, '3.13'{% endif %}])
 @description('Python version of the function app.')
 param pythonVersion string = '{{ cookiecutter.python_version }}'
-{%- if flex %}
 
 @allowed([512, 2048, 4096])
-@description('Memory of each Flex Consumption instance, in MB: billed per GB-second while executions run.')
+@description('Flex Consumption only: memory of each instance, in MB, billed per GB-second while executions run.')
 param instanceMemoryMB int = 2048
 
 @minValue(1)
 @maxValue(1000)
-@description('Most Flex Consumption instances the app scales out to: a cap on cost (the platform default is 100).')
+@description('Flex Consumption only: most instances the app scales out to, a cap on cost (the platform default is 100).')
 param maximumInstanceCount int = 40
-{%- endif %}
-{%- if cookiecutter.azure_identity == "existing_user_assigned" %}
 
-@description('Resource ID of the existing user-assigned identity the app runs as.')
+@allowed(['user_assigned', 'existing_user_assigned', 'system_assigned'])
+@description('Which managed identity the app runs as.')
+param identityKind string = '{{ cookiecutter.azure_identity }}'
+
+@description('existing_user_assigned only: resource ID of the identity the app runs as.')
 param existingIdentityId string = '{{ cookiecutter.existing_identity_id }}'
-{%- endif %}
-{%- if oidc %}
+{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
 
 @description('AWS role the identity assumes: the AWS stack\'s RoleArn output, which the postprovision hook sets.')
 param awsRoleArn string = '{{ cookiecutter.aws_role_arn }}'
 {%- endif %}
 
+// The queues: the AWS stack's outputs once the postprovision hook has recorded them, else the answered names.
 @minLength(1)
 @description('Queue the trigger drains: the AWS stack\'s InputQueueUrl output once known, else the answered name.')
 param sqsInputQueue string = {{ cookiecutter.input_queue_name | tojson | replace('"', "'") }}
@@ -50,47 +57,64 @@ param sqsOutputQueue string = {{ cookiecutter.output_queue_name | tojson | repla
 @minLength(1)
 @description('Dead-letter queue of the input queue: the stack\'s DeadLetterQueueUrl output, else the answered name.')
 param sqsDlq string = {{ cookiecutter.dlq_name | tojson | replace('"', "'") }}
-{%- if cookiecutter.ci == "github" %}
+
+@description('Premium and Consumption: object ID of who runs the deploy step (azd: the signed-in principal), given Storage Blob Data Contributor on the package container; empty: nobody.')
+param deployerPrincipalId string = ''
+
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param deployerPrincipalType string = 'User'
 
 @description('GitHub repository (owner/name) whose deploy workflow may deploy the app; empty: no deploy identity.')
 param githubRepository string = ''
 
 @description('Branch whose workflow runs may deploy.')
 param githubBranch string = 'main'
-{%- endif %}
 
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
-var functionAppName = '${abbrs.functionApp}${environmentName}-${resourceToken}'
+// Letters, digits and '-' only, at most 32 characters: every name below fits its resource's rule with it.
+var environmentSlug = take(replace(replace(replace(replace(toLower(trim(environmentName)), '_', '-'), '.', '-'), '(', '-'), ')', '-'), 32)
+var flex = (hostingPlan == 'flex_consumption')
+var systemAssigned = (identityKind == 'system_assigned')
+var githubDeploys = (!empty(githubRepository))
+
+var identityName = '${abbrs.managedIdentity}${environmentSlug}-${resourceToken}'
+var storageAccountName = '${abbrs.storageAccount}${resourceToken}'
+var logAnalyticsName = '${abbrs.logAnalyticsWorkspace}${environmentSlug}-${resourceToken}'
+var applicationInsightsName = '${abbrs.applicationInsights}${environmentSlug}-${resourceToken}'
+var functionAppName = '${abbrs.functionApp}${environmentSlug}-${resourceToken}'
+var planName = '${abbrs.appServicePlan}${environmentSlug}-${resourceToken}'
+var deployIdentityName = '${abbrs.managedIdentity}deploy-${environmentSlug}-${resourceToken}'
+// Premium and Consumption run this blob (WEBSITE_RUN_FROM_PACKAGE); Flex deploys into the container itself.
+var packageBlobName = 'function-app.zip'
 
 // The app's settings: the answers (app-settings.json), then what the AWS stack's outputs decide.
 var appSettings = concat(loadJsonContent('app-settings.json'), [
   { name: 'SQS_INPUT_QUEUE', value: sqsInputQueue }
   { name: 'SQS_OUTPUT_QUEUE', value: sqsOutputQueue }
   { name: 'SQS_DLQ', value: sqsDlq }
-{%- if oidc %}
+{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
   { name: 'AWS_OIDC_ROLE_ARN', value: awsRoleArn }
+  // The identity the app asks for AWS's token: the one it runs as (empty: the system-assigned one).
+  { name: 'AZURE_MANAGED_IDENTITY_CLIENT_ID', value: identity.outputs.clientId }
 {%- endif %}
 ])
 
 module identity 'modules/identity.bicep' = {
   name: 'identity'
   params: {
-{%- if cookiecutter.azure_identity == "user_assigned" %}
-    name: '${abbrs.managedIdentity}${environmentName}-${resourceToken}'
+    name: identityName
     location: location
     tags: tags
-{%- elif cookiecutter.azure_identity == "existing_user_assigned" %}
     existingIdentityId: existingIdentityId
-{%- endif %}
   }
 }
 
 module storage 'modules/storage.bicep' = {
   name: 'storage'
   params: {
-    name: '${abbrs.storageAccount}${resourceToken}'
+    name: storageAccountName
     location: location
     tags: tags
   }
@@ -99,8 +123,8 @@ module storage 'modules/storage.bicep' = {
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
   params: {
-    logAnalyticsName: '${abbrs.logAnalyticsWorkspace}${environmentName}-${resourceToken}'
-    applicationInsightsName: '${abbrs.applicationInsights}${environmentName}-${resourceToken}'
+    logAnalyticsName: logAnalyticsName
+    applicationInsightsName: applicationInsightsName
     location: location
     tags: tags
   }
@@ -110,19 +134,17 @@ module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
   params: {
     name: functionAppName
-    planName: '${abbrs.appServicePlan}${environmentName}-${resourceToken}'
+    planName: planName
     location: location
     tags: tags
+    hostingPlan: hostingPlan
     pythonVersion: pythonVersion
-{%- if flex %}
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
-{%- endif %}
-{%- if cookiecutter.azure_identity != "system_assigned" %}
+    packageBlobName: packageBlobName
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
-{%- endif %}
     storageAccountName: storage.outputs.name
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     appSettings: appSettings
@@ -133,22 +155,28 @@ module functionApp 'modules/function-app.bicep' = {
 module roles 'modules/roles.bicep' = {
   name: 'roles'
   params: {
-{%- if cookiecutter.azure_identity == "system_assigned" %}
-    principalId: functionApp.outputs.systemAssignedPrincipalId
-{%- else %}
-    principalId: identity.outputs.principalId
-{%- endif %}
+    principalId: systemAssigned ? functionApp.outputs.systemAssignedPrincipalId : identity.outputs.principalId
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
   }
 }
-{%- if cookiecutter.ci == "github" %}
+
+// Premium and Consumption: who runs the deploy step uploads the package with their own identity.
+module deployerUploads 'modules/package-uploader.bicep' = if ((!flex) && (!empty(deployerPrincipalId))) {
+  name: 'deployer-uploads'
+  params: {
+    principalId: deployerPrincipalId
+    principalType: deployerPrincipalType
+    storageAccountName: storage.outputs.name
+    containerName: storage.outputs.deploymentContainerName
+  }
+}
 
 // The identity .github/workflows/deploy.yml logs in as, trusted for one repository and branch: no secret.
-module githubDeploy 'modules/github-deploy.bicep' = if (!empty(githubRepository)) {
+module githubDeploy 'modules/github-deploy.bicep' = if (githubDeploys) {
   name: 'github-deploy'
   params: {
-    name: '${abbrs.managedIdentity}deploy-${environmentName}-${resourceToken}'
+    name: deployIdentityName
     location: location
     tags: tags
     githubRepository: githubRepository
@@ -156,20 +184,24 @@ module githubDeploy 'modules/github-deploy.bicep' = if (!empty(githubRepository)
     functionAppName: functionApp.outputs.name
   }
 }
-{%- endif %}
+
+module githubUploads 'modules/package-uploader.bicep' = if ((!flex) && githubDeploys) {
+  name: 'github-uploads'
+  params: {
+    principalId: githubDeploys ? githubDeploy.outputs.principalId : ''
+    principalType: 'ServicePrincipal'
+    storageAccountName: storage.outputs.name
+    containerName: storage.outputs.deploymentContainerName
+  }
+}
 
 output AZURE_LOCATION string = location
 output AZURE_RESOURCE_GROUP string = resourceGroup().name
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_URL string = functionApp.outputs.url
-{%- if cookiecutter.azure_identity == "system_assigned" %}
-output AZURE_IDENTITY_CLIENT_ID string = ''
-output AZURE_IDENTITY_PRINCIPAL_ID string = functionApp.outputs.systemAssignedPrincipalId
-{%- else %}
+// Premium and Consumption: the blob the app runs (deploy/publish_package.py uploads it); Flex: empty.
+output AZURE_FUNCTION_APP_PACKAGE_URL string = functionApp.outputs.packageUrl
 output AZURE_IDENTITY_CLIENT_ID string = identity.outputs.clientId
-output AZURE_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
-{%- endif %}
+output AZURE_IDENTITY_PRINCIPAL_ID string = systemAssigned ? functionApp.outputs.systemAssignedPrincipalId : identity.outputs.principalId
 output AZURE_IDENTITY_TENANT_ID string = tenant().tenantId
-{%- if cookiecutter.ci == "github" %}
-output AZURE_DEPLOY_CLIENT_ID string = empty(githubRepository) ? '' : githubDeploy.outputs.clientId
-{%- endif %}
+output AZURE_DEPLOY_CLIENT_ID string = githubDeploys ? githubDeploy.outputs.clientId : ''

@@ -1,5 +1,7 @@
 #!/bin/sh
-# azd postprovision hook: the AWS stack, with the identity azd just provisioned (deploy/aws_stack.py).
+# azd postprovision hook: the AWS stack, with the identity azd just provisioned (deploy/aws_stack.py){% if cookiecutter.hosting_plan != "flex_consumption" %},
+# then the code: the package zip uploaded with your identity, and the app restarted on it
+# (deploy/publish_package.py){% endif %}.
 # azd exports the Bicep's outputs (AZURE_IDENTITY_PRINCIPAL_ID, AZURE_FUNCTION_APP_NAME, ...) to this shell.
 set -eu
 
@@ -9,9 +11,14 @@ if [ -x .venv/bin/python ]; then
 else
   python=python3
 fi
-if ! "$python" -c "import boto3" 2>/dev/null; then
-  echo "error: $python has no boto3. Create the venv first:" >&2
+if ! "$python" -c "import boto3, azure.identity, azure.storage.blob" 2>/dev/null; then
+  echo "error: $python lacks boto3, azure-identity or azure-storage-blob. Create the venv first:" >&2
   echo "  python{{ cookiecutter.python_version }} -m venv .venv && .venv/bin/pip install -r requirements-dev.txt" >&2
   exit 1
 fi
+{%- if cookiecutter.hosting_plan == "flex_consumption" %}
 exec "$python" -m deploy.aws_stack
+{%- else %}
+"$python" -m deploy.aws_stack
+exec "$python" -m deploy.publish_package
+{%- endif %}

@@ -1,95 +1,89 @@
-{%- set flex = cookiecutter.hosting_plan == "flex_consumption" -%}
-{%- set system = cookiecutter.azure_identity == "system_assigned" -%}
-{%- set sku = {"flex_consumption": ("FC1", "FlexConsumption"), "premium": ("EP1", "ElasticPremium"), "consumption": ("Y1", "Dynamic")}[cookiecutter.hosting_plan] -%}
-// The Linux function app on the {{ sku[0] }} plan, running as its managed identity: HTTPS and TLS 1.2 only, FTP(S) and
+{%- set plan = {"flex_consumption": ("FC1", "FlexConsumption", "functionapp", "Flex Consumption"), "premium": ("EP1", "ElasticPremium", "elastic", "Elastic Premium"), "consumption": ("Y1", "Dynamic", "functionapp", "Linux Consumption")}[cookiecutter.hosting_plan] -%}
+// The Linux function app on its plan, running as its managed identity: HTTPS and TLS 1.2 only, FTP(S) and
 // basic publishing credentials off, storage and Application Insights reached with the identity.
+//
+// Where the code comes from, keylessly:
+// - Flex Consumption deploys into the blob container of functionAppConfig, with the identity.
+// - Premium and Linux Consumption run the zip at WEBSITE_RUN_FROM_PACKAGE, a blob URL in the same
+//   container, fetched with the identity named by WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID. No Azure
+//   Files content share: it would need an account key ("Create an app without Azure Files", Azure Functions
+//   storage considerations). deploy/publish_package.py uploads the zip.
 
 param name string
 param planName string
 param location string
 param tags object
+@allowed(['flex_consumption', 'premium', 'consumption'])
+param hostingPlan string
 param pythonVersion string
-{%- if flex %}
 param instanceMemoryMB int
 param maximumInstanceCount int
+@description('Blob container of the deployment package (Flex: its deployment storage).')
 param deploymentContainerUrl string
-{%- endif %}
-{%- if not system %}
+@description('Premium and Consumption: the package blob in that container.')
+param packageBlobName string
+@description('Resource ID of the user-assigned identity the app runs as; empty: its system-assigned one.')
 param identityId string
 param identityClientId string
-{%- endif %}
 param storageAccountName string
 param applicationInsightsConnectionString string
 
 @description('The app\'s own settings, as name and value (app-settings.json and the AWS stack\'s outputs).')
 param appSettings array
 
+var flex = (hostingPlan == 'flex_consumption')
+var premium = (hostingPlan == 'premium')
+var systemAssigned = empty(identityId)
+var packageUrl = flex ? '' : '${deploymentContainerUrl}/${packageBlobName}'
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_225: zone redundancy needs {% if flex %}an always-ready instance count{% else %}three or more always-on instances{% endif %}; the drain is a singleton timer that resumes where it stopped
+  // checkov:skip=CKV_AZURE_225: zone redundancy needs always-ready or always-on instances on {{ plan[3] }}, each billed; the drain is a singleton timer that resumes where it stopped
   name: planName
   location: location
   tags: tags
-  kind: '{{ "functionapp" if flex else ("elastic" if cookiecutter.hosting_plan == "premium" else "functionapp") }}'
+  kind: '{{ plan[2] }}'
   sku: {
-    name: '{{ sku[0] }}'
-    tier: '{{ sku[1] }}'
+    name: '{{ plan[0] }}'
+    tier: '{{ plan[1] }}'
   }
-  properties: {
-    reserved: true
-{%- if cookiecutter.hosting_plan == "premium" %}
-    maximumElasticWorkerCount: 20
-{%- endif %}
-  }
+  properties: union({ reserved: true }, premium ? { maximumElasticWorkerCount: 20 } : {})
 }
 
 var storageSuffix = environment().suffixes.storage
 // The host's storage connection, by identity: service URIs plus the credential, no key.
-var hostStorageSettings = [
+var hostStorageSettings = concat([
   { name: 'AzureWebJobsStorage__blobServiceUri', value: 'https://${storageAccountName}.blob.${storageSuffix}' }
   { name: 'AzureWebJobsStorage__queueServiceUri', value: 'https://${storageAccountName}.queue.${storageSuffix}' }
   { name: 'AzureWebJobsStorage__tableServiceUri', value: 'https://${storageAccountName}.table.${storageSuffix}' }
   { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
-{%- if not system %}
+], systemAssigned ? [] : [
   { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
-{%- endif %}
-]
+])
 var monitoringSettings = [
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: applicationInsightsConnectionString }
-  { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: '{% if system %}Authorization=AAD{% else %}ClientId=${identityClientId};Authorization=AAD{% endif %}' }
+  { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: systemAssigned ? 'Authorization=AAD' : 'ClientId=${identityClientId};Authorization=AAD' }
 ]
-{%- if flex %}
 // Flex takes the runtime from functionAppConfig and refuses FUNCTIONS_WORKER_RUNTIME and FUNCTIONS_EXTENSION_VERSION.
-var platformSettings = []
-{%- else %}
-var platformSettings = [
+// The others run the package at a blob URL, fetched with the app's identity ('SystemAssigned' names the
+// system-assigned one); no remote build, which cannot apply to a package run from a URL.
+var platformSettings = flex ? [] : [
   { name: 'FUNCTIONS_EXTENSION_VERSION', value: '~4' }
   { name: 'FUNCTIONS_WORKER_RUNTIME', value: 'python' }
-  // `func azure functionapp publish` and azd build remotely from requirements.txt; the GitHub workflow
-  // ships .python_packages instead and turns the build off for its own deployments.
-  { name: 'SCM_DO_BUILD_DURING_DEPLOYMENT', value: 'true' }
-  { name: 'ENABLE_ORYX_BUILD', value: 'true' }
+  { name: 'WEBSITE_RUN_FROM_PACKAGE', value: packageUrl }
+  { name: 'WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID', value: systemAssigned ? 'SystemAssigned' : identityId }
 ]
-{%- endif %}
-{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
-// The identity the app asks for AWS's token: the one it runs as (empty: the system-assigned one).
-var identitySettings = [
-  { name: 'AZURE_MANAGED_IDENTITY_CLIENT_ID', value: {% if system %}''{% else %}identityClientId{% endif %} }
-]
-{%- else %}
-var identitySettings = []
-{%- endif %}
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_222: the HTTP send functions are the app's API (function keys guard them{% if cookiecutter.http_auth_level == "anonymous" %}: here anonymous, as answered{% endif %}); a private endpoint is the deployer's choice
+  // checkov:skip=CKV_AZURE_222: the HTTP send functions are the app's API (function keys guard them, unless the answers chose anonymous); a private endpoint is the deployer's choice
   // checkov:skip=CKV_AZURE_17: client certificates would break the callers of the HTTP functions, which authenticate with function keys
   // checkov:skip=CKV_AZURE_212: a second always-running instance doubles the idle cost of a singleton drain that resumes where it stopped
-  // checkov:skip=CKV_AZURE_213: the host has no health endpoint of its own to probe; {% if flex or cookiecutter.hosting_plan == "consumption" %}this plan does not run health checks{% else %}the platform restarts a failed host{% endif %}
+  // checkov:skip=CKV_AZURE_213: the host has no health endpoint of its own to probe; Flex and Consumption run no health checks, and Premium restarts a failed host
   name: name
   location: location
   tags: union(tags, { 'azd-service-name': 'api' })
   kind: 'functionapp,linux'
   identity: {
-{%- if system %}
+{%- if cookiecutter.azure_identity == "system_assigned" %}
     type: 'SystemAssigned'
 {%- else %}
     type: 'UserAssigned'
@@ -103,32 +97,28 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     publicNetworkAccess: 'Enabled'
     clientAffinityEnabled: false
-{%- if not system %}
-    keyVaultReferenceIdentity: identityId
-{%- endif %}
+    keyVaultReferenceIdentity: systemAssigned ? 'SystemAssigned' : identityId
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
-{%- if not flex %}
+{%- if cookiecutter.hosting_plan != "flex_consumption" %}
       linuxFxVersion: 'Python|${pythonVersion}'
 {%- endif %}
-      appSettings: concat(appSettings, identitySettings, hostStorageSettings, monitoringSettings, platformSettings)
+      appSettings: concat(appSettings, hostStorageSettings, monitoringSettings, platformSettings)
     }
-{%- if flex %}
+{%- if cookiecutter.hosting_plan == "flex_consumption" %}
     functionAppConfig: {
       deployment: {
         storage: {
           type: 'blobContainer'
           value: deploymentContainerUrl
-          authentication: {
-{%- if system %}
+          authentication: systemAssigned ? {
             type: 'SystemAssignedIdentity'
-{%- else %}
+          } : {
             type: 'UserAssignedIdentity'
             userAssignedIdentityResourceId: identityId
-{%- endif %}
           }
         }
       }
@@ -164,6 +154,6 @@ resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
 
 output name string = functionApp.name
 output url string = 'https://${functionApp.properties.defaultHostName}'
-{%- if system %}
-output systemAssignedPrincipalId string = functionApp.identity.principalId
-{%- endif %}
+output packageUrl string = packageUrl
+// Only evaluated for a system-assigned identity (ARM's if() evaluates the branch it takes).
+output systemAssignedPrincipalId string = systemAssigned ? functionApp.identity.principalId : ''

@@ -17,9 +17,13 @@ resource deployIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-0
   tags: tags
 }
 
+// A credential's name takes letters, digits, '-' and '_' only; a branch may hold '/' or '.': hash it.
+var trustKey = uniqueString(githubRepository, githubBranch)
+var trustName = 'github-${trustKey}'
+
 resource githubTrust 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials@2023-01-31' = {
   parent: deployIdentity
-  name: 'github-${githubBranch}'
+  name: trustName
   properties: {
     issuer: 'https://token.actions.githubusercontent.com'
     // A workflow_run on the default branch, or a push to it, carries this subject.
@@ -48,3 +52,4 @@ resource deployRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 output clientId string = deployIdentity.properties.clientId
+output principalId string = deployIdentity.properties.principalId

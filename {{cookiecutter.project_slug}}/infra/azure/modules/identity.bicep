@@ -5,6 +5,9 @@
 param name string
 param location string
 param tags object
+@description('Only for an existing identity.')
+#pragma disable-next-line no-unused-params
+param existingIdentityId string
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: name
@@ -19,6 +22,13 @@ output principalId string = identity.properties.principalId
 // The existing user-assigned identity the app runs as (answered by its resource ID); this deployment
 // only reads it.
 
+@description('Only for an identity this deployment creates.')
+#pragma disable-next-line no-unused-params
+param name string
+#pragma disable-next-line no-unused-params
+param location string
+#pragma disable-next-line no-unused-params
+param tags object
 param existingIdentityId string
 
 // /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>
@@ -35,6 +45,15 @@ output principalId string = identity.properties.principalId
 {%- else -%}
 // The app runs as its system-assigned identity: function-app.bicep turns it on and outputs its principal ID.
 // Nothing to create here; this module stays so main.bicep reads the same for every identity choice.
+
+#pragma disable-next-line no-unused-params
+param name string
+#pragma disable-next-line no-unused-params
+param location string
+#pragma disable-next-line no-unused-params
+param tags object
+#pragma disable-next-line no-unused-params
+param existingIdentityId string
 
 output id string = ''
 output clientId string = ''

@@ -1,15 +1,12 @@
-{%- set flex = cookiecutter.hosting_plan == "flex_consumption" -%}
-// The host's storage account (timer locks, host keys{% if flex %}, the deployment package{% endif %}): reached only with the app's
-// identity. Shared keys are off, so no connection string with a key can work, or exist.
+// The host's storage account (timer locks, host keys, the deployment package): reached only with
+// identities. Shared keys are off, so no connection string with a key can work, or exist.
 
 param name string
 param location string
 param tags object
-{%- if flex %}
 
-@description('Blob container Flex Consumption deploys the app package to.')
+@description('Blob container of the app package: Flex Consumption deploys into it; Premium and Consumption run a zip from it.')
 param deploymentContainerName string = 'app-package'
-{%- endif %}
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_206: host state only (locks, keys, the package a deploy re-uploads); ZRS/GRS cost more and are not in every region
@@ -52,7 +49,6 @@ resource blobServices 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01
     }
   }
 }
-{%- if flex %}
 
 resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobServices
@@ -61,9 +57,7 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
     publicAccess: 'None'
   }
 }
-{%- endif %}
 
 output name string = storage.name
-{%- if flex %}
+output deploymentContainerName string = deploymentContainer.name
 output deploymentContainerUrl string = '${storage.properties.primaryEndpoints.blob}${deploymentContainer.name}'
-{%- endif %}
