@@ -34,6 +34,18 @@ def unchosen_paths(answers: Mapping[str, Any]) -> list[Path]:
     return paths
 
 
+# The template ships one hash-locked requirements.txt per offered Python (the dependencies differ:
+# azure-functions 2.x needs 3.13), compiled from requirements.in; a bake keeps its version's lock.
+LOCKS = Path("requirements")
+
+
+def keep_lock(project_dir: Path, python_version: str) -> None:
+    """requirements/pyXY.txt for ``python_version`` becomes requirements.txt; the other locks go."""
+    lock = project_dir / LOCKS / f"py{python_version.replace('.', '')}.txt"
+    lock.replace(project_dir / "requirements.txt")
+    shutil.rmtree(project_dir / LOCKS)
+
+
 def remove(project_dir: Path, relative: list[Path]) -> None:
     for path in (project_dir / p for p in relative):
         if path.is_dir():
@@ -58,6 +70,7 @@ Generated {answers["project_name"]} in ./{slug}
 Next steps:
   cd {slug}
   python{python} -m venv .venv && . .venv/bin/activate
+  pip install --require-hashes -r requirements.txt   # the runtime lock, every hash checked
   pip install -r requirements-dev.txt
   python -m {package} smoke    # the whole flow on an embedded SQS emulator, with a summary
   python -m pytest                      # the app's own tests, against an embedded SQS emulator
@@ -71,6 +84,7 @@ Deploy to Azure and AWS: `azd up` (README.md, "Deploy").
 def main() -> int:
     answers = json.loads(r'''{{ cookiecutter | tojson }}''')  # fmt: skip
     project_dir = Path.cwd()
+    keep_lock(project_dir, str(answers["python_version"]))
     remove(project_dir, unchosen_paths(answers))
     (project_dir / ".cookiecutter.json").write_text(
         json.dumps(replay_answers(answers), indent=2, sort_keys=True) + "\n", encoding="utf-8"

@@ -69,6 +69,14 @@ USER_ASSIGNED_IDENTITY_ID = re.compile(
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 NCRONTAB_FIELD = re.compile(r"^[0-9*/,\-A-Za-z]+$")
+ASCII_DIGITS = re.compile(r"[0-9]+")
+# The token audience: a GUID (an application's client ID) or an api:// or https:// URI of URL-safe
+# characters, at most 255 long (an IAM OIDC provider's client ID limit). It is pasted into the role's trust
+# policy (JSON inside !Sub), so no quote, backslash, '$', '{' or space can appear. infra/aws/template.yaml
+# holds the same pattern as the TokenAudience parameter's AllowedPattern (a template test keeps them equal).
+TOKEN_AUDIENCE = re.compile(
+    r"^([0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}|(api|https)://[A-Za-z0-9][A-Za-z0-9._~:/-]{0,240})$"
+)
 
 SQS_QUEUE_NAME_MAX = 80
 MAX_RECEIVE_COUNT_RANGE = (1, 1000)
@@ -188,7 +196,8 @@ def check_role_arn(value: str) -> None:
 
 def check_max_receive_count(value: str) -> None:
     low, high = MAX_RECEIVE_COUNT_RANGE
-    if not value.strip().isdigit() or not low <= int(value) <= high:
+    # ASCII digits only: str.isdigit() also takes full-width digits and int() strips '5\n'.
+    if not ASCII_DIGITS.fullmatch(value) or not low <= int(value) <= high:
         raise AnswerError("max_receive_count", f"{value!r} must be a whole number from {low} to {high}")
 
 
@@ -210,8 +219,12 @@ def check_client_id(value: str) -> None:
 
 
 def check_audience(value: str) -> None:
-    if not value.strip() or any(c.isspace() for c in value):
-        raise AnswerError("token_audience", f"{value!r} must be a non-empty URI or GUID without spaces")
+    if not TOKEN_AUDIENCE.fullmatch(value):
+        raise AnswerError(
+            "token_audience",
+            f"{value!r} must be an App ID URI (api://... or https://..., letters, digits and . _ ~ : / -, "
+            "without spaces or quotes, up to 248 characters) or an application (client) GUID",
+        )
 
 
 def check_email(value: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from .conftest import COOKIECUTTER_JSON, TEMPLATE_DIR, clean_env, load_hook, run
+from .conftest import BIN, COOKIECUTTER_JSON, TEMPLATE_DIR, clean_env, load_hook, run
 
 pre_gen = load_hook("pre_gen_project")
 post_gen = load_hook("post_gen_project")
@@ -47,6 +47,14 @@ BAD_ANSWERS = [
     ("existing_identity_id", "/subscriptions/x/identity", "only for azure_identity=existing_user_assigned"),
     ("aws_auth", "static_keys", "one of"),
     ("http_auth_level", "admin", "one of"),
+    # Issue 15: answers that once baked invalid JSON or Python, or rewrote the trust policy.
+    ("max_receive_count", "5\n", "1 to 1000"),
+    ("max_receive_count", "\uff15", "1 to 1000"),  # full-width 5: str.isdigit() says yes
+    ("max_receive_count", " 5", "1 to 1000"),
+    ("token_audience", 'api://app", "sts:ExternalId": "x', "without spaces or quotes"),
+    ("token_audience", "api://app-${AWS::AccountId}", "App ID URI"),
+    ("token_audience", "urn:app", "App ID URI"),
+    ("token_audience", "api://app\n", "App ID URI"),
 ]
 
 
@@ -106,6 +114,65 @@ def test_a_refused_bake_names_the_field_and_leaves_no_directory(
     assert f"error: {field}: " in err
     assert words in err
     assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    BAD_ANSWERS[-7:],
+    ids=["newline", "fullwidth", "space", "quote", "sub", "urn", "nl"],
+)
+def test_issue_15_answers_are_refused_by_a_bake_that_leaves_nothing(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], field: str, value: str, words: str
+) -> None:
+    with pytest.raises(FailedHookException):
+        bake(tmp_path, {field: value})
+    err = capfd.readouterr().err
+    assert f"error: {field}: " in err
+    assert words in err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "audience",
+    [
+        "api://AzureADTokenExchange",
+        "api://my-app-id",
+        "api://11111111-2222-3333-4444-555555555555",
+        "https://contoso.onmicrosoft.com/sqs-app",
+        "11111111-2222-3333-4444-555555555555",
+    ],
+)
+def test_documented_audiences_are_accepted(audience: str) -> None:
+    assert pre_gen.validate({**good_answers(), "token_audience": audience}) == []
+
+
+@pytest.mark.parametrize("slug", ["a/b", "a/b/c", "../escape", "a\\b"])
+def test_a_slug_with_a_path_separator_leaves_nothing_behind(tmp_path: Path, slug: str) -> None:
+    """cookiecutter makes the project folder before the pre-gen hook runs: ``a/b`` would leave ``a``. The
+    slug is refused while the answers are rendered (local_extensions.py), before any folder exists."""
+    with pytest.raises(FailedHookException, match=r"error: project_slug: .* must name one folder"):
+        bake(tmp_path, {"project_slug": slug})
+    assert list((tmp_path / "out").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cookiecutter-config.yaml", "out"]
+
+
+def test_a_slug_with_a_separator_is_refused_on_the_command_line_without_a_traceback(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text(f"replay_dir: {tmp_path / 'replay'}\n", encoding="utf-8")
+    result = run(
+        [
+            *(str(BIN / "cookiecutter"), "--no-input", "--config-file", str(config)),
+            *(str(TEMPLATE_DIR), "-o", str(out), "project_slug=a/b"),
+        ],
+        tmp_path,
+        clean_env(),
+    )
+    assert result.returncode == 1
+    assert "error: project_slug: 'a/b' must name one folder" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert list(out.iterdir()) == []
 
 
 def test_linux_consumption_refuses_python_newer_than_3_12() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode_str
 
-from .conftest import BIN, Baked, clean_env, run
+from .conftest import BIN, Baked, clean_env, load_hook, run
 
 TEMPLATE = "infra/aws/template.yaml"
 FEDERATION_APP_ID = "fb60f99c-7a34-4190-8149-302f77469936"
@@ -55,7 +55,14 @@ def test_cfn_lint_is_clean(baked: Baked) -> None:
 def test_oidc_parts_are_there_only_in_oidc_bakes(baked: Baked) -> None:
     template = load(baked)
     oidc = baked.combination.answer("aws_auth") == "oidc_managed_identity"
-    common = {"InputQueueName", "OutputQueueName", "DeadLetterQueueName", "MaxReceiveCount"}
+    common = {
+        "InputQueueName",
+        "InputQueueType",
+        "OutputQueueName",
+        "OutputQueueType",
+        "DeadLetterQueueName",
+        "MaxReceiveCount",
+    }
     federation = {
         "AzureTenantId",
         "ManagedIdentityPrincipalId",
@@ -65,11 +72,12 @@ def test_oidc_parts_are_there_only_in_oidc_bakes(baked: Baked) -> None:
         "RoleMaxSessionDurationSeconds",
     }
     assert set(template["Parameters"]) == common | (federation if oidc else set())
-    resources = QUEUES | {"QueueAccessPolicy"}
+    resources = QUEUES | {"QueueAccessPolicy", "TlsOnlyQueuePolicy", "OperatorPolicy", "OperatorRole"}
     assert set(template["Resources"]) == resources | (
         {"EntraIdOidcProvider", "FunctionAppRole"} if oidc else set()
     )
     assert ("RoleArn" in template["Outputs"]) == oidc
+    assert "OperatorRoleArn" in template["Outputs"]
     if not oidc:
         text = (baked.path / TEMPLATE).read_text(encoding="utf-8")
         assert "AssumeRoleWithWebIdentity" not in text
@@ -92,48 +100,128 @@ def test_parameter_defaults_are_the_answers(baked: Baked) -> None:
         )
 
 
+def default_conditions(template: dict[str, Any]) -> dict[str, bool]:
+    types = {name: p.get("Default") for name, p in template["Parameters"].items()}
+    return {
+        "InputIsFifo": types["InputQueueType"] == "fifo",
+        "OutputIsFifo": types["OutputQueueType"] == "fifo",
+    }
+
+
 def test_queues_match_the_answers_and_redrive_to_the_dlq(baked: Baked) -> None:
-    resources = load(baked)["Resources"]
+    template = load(baked)
+    resources = template["Resources"]
     fifo = {
         "InputQueue": baked.context["input_queue_name"].endswith(".fifo"),
         "DeadLetterQueue": baked.context["dlq_name"].endswith(".fifo"),
         "OutputQueue": baked.context["output_queue_name"].endswith(".fifo"),
     }
+    conditions = default_conditions(template)
     for name, is_fifo in fifo.items():
-        assert resources[name]["Properties"].get("FifoQueue", False) is is_fifo
+        properties = resolve(resources[name]["Properties"], {"AWS::NoValue": None}, conditions)
+        assert (properties["FifoQueue"], properties["ContentBasedDeduplication"]) == (
+            (True, True) if is_fifo else (None, None)
+        )
     assert resources["InputQueue"]["Properties"]["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
         "maxReceiveCount": {"Ref": "MaxReceiveCount"},
     }
 
 
-def test_the_policy_grants_exactly_the_apps_calls_on_exactly_its_queues(baked: Baked) -> None:
+def test_the_input_queue_and_dlq_outlive_the_stack(baked: Baked) -> None:
     resources = load(baked)["Resources"]
-    document = resources["QueueAccessPolicy"]["Properties"]["PolicyDocument"]
-    assert "*" not in json.dumps(document)
+    for name in ("InputQueue", "DeadLetterQueue"):
+        assert resources[name]["DeletionPolicy"] == "Retain", name
+        assert resources[name]["UpdateReplacePolicy"] == "Retain", name
+
+
+def test_only_the_input_queue_may_dead_letter_into_the_dlq(baked: Baked) -> None:
+    dlq = load(baked)["Resources"]["DeadLetterQueue"]["Properties"]
+    policy = resolve(dlq["RedriveAllowPolicy"], {"InputQueueName": "in"}, {})
+    assert policy == {
+        "redrivePermission": "byQueue",
+        "sourceQueueArns": ["arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:in"],
+    }
+
+
+def test_every_queue_refuses_calls_without_tls(baked: Baked) -> None:
+    policy = load(baked)["Resources"]["TlsOnlyQueuePolicy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": q} for q in ("InputQueue", "OutputQueue", "DeadLetterQueue")]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert (statement["Principal"], statement["Action"]) == ("*", "sqs:*")
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert {r["Fn::GetAtt"][0] for r in statement["Resource"]} == QUEUES
+
+
+def grants(document: dict[str, Any]) -> dict[str, set[str]]:
+    """{queue or '*': actions} of an Allow-only policy document."""
     granted: dict[str, set[str]] = {}
     for statement in document["Statement"]:
         assert statement["Effect"] == "Allow"
         assert set(statement) == {"Sid", "Effect", "Action", "Resource"}
-        queue, attribute = statement["Resource"]["Fn::GetAtt"]
-        assert (queue in QUEUES, attribute) == (True, "Arn")
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        granted.setdefault(queue, set()).update(actions)
-    lookup = {"sqs:GetQueueUrl", "sqs:GetQueueAttributes"}
+        for resource in resources:
+            key = resource if resource == "*" else resource["Fn::GetAtt"][0]
+            granted.setdefault(key, set()).update(actions)
+    return granted
+
+
+LOOKUP = {"sqs:GetQueueUrl", "sqs:GetQueueAttributes"}
+OPERATOR_ONLY = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:PurgeQueue",
+    "sqs:StartMessageMoveTask",
+    "sqs:ListMessageMoveTasks",
+    "sqs:CancelMessageMoveTask",
+}
+
+
+def test_the_runtime_policy_grants_exactly_the_apps_calls_and_no_operator_right(baked: Baked) -> None:
+    resources = load(baked)["Resources"]
+    document = resources["QueueAccessPolicy"]["Properties"]["PolicyDocument"]
+    assert "*" not in json.dumps(document)
+    granted = grants(document)
     assert granted == {
-        # drain: receive, delete (batch), backoff and heartbeat (visibility); redrive moves back into it
-        "InputQueue": lookup
-        | {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:SendMessage"},
-        "OutputQueue": lookup | {"sqs:SendMessage"},
-        "DeadLetterQueue": lookup
-        | {
-            "sqs:ReceiveMessage",
-            "sqs:DeleteMessage",
-            "sqs:StartMessageMoveTask",
-            "sqs:ListMessageMoveTasks",
-            "sqs:CancelMessageMoveTask",
-        },
+        # drain: receive, delete (batch), backoff and heartbeat (visibility)
+        "InputQueue": LOOKUP | {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"},
+        "OutputQueue": LOOKUP | {"sqs:SendMessage"},
+        # a FIFO message that used its attempts is moved there by the consumer itself
+        "DeadLetterQueue": {"sqs:GetQueueUrl", "sqs:SendMessage"},
     }
+    assert granted["DeadLetterQueue"].isdisjoint(OPERATOR_ONLY)
+    assert "sqs:SendMessage" not in granted["InputQueue"]  # the app cannot feed itself
+
+
+def test_operators_get_the_dead_letter_rights_in_a_role_of_their_own(baked: Baked) -> None:
+    resources = load(baked)["Resources"]
+    granted = grants(resources["OperatorPolicy"]["Properties"]["PolicyDocument"])
+    assert granted == {
+        "InputQueue": LOOKUP | {"sqs:SendMessage"},
+        "OutputQueue": LOOKUP,
+        "DeadLetterQueue": LOOKUP | OPERATOR_ONLY | {"sqs:ChangeMessageVisibility"},
+        "*": {"cloudwatch:GetMetricData"},
+    }
+    role = resources["OperatorRole"]["Properties"]
+    assert role["ManagedPolicyArns"] == [{"Ref": "OperatorPolicy"}]
+    [statement] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Action"] == "sts:AssumeRole"
+    principal = resolve(statement["Principal"], {}, {})
+    assert principal == {"AWS": "arn:<AWS::Partition>:iam::<AWS::AccountId>:root"}
+    if "FunctionAppRole" in resources:
+        assert resources["FunctionAppRole"]["Properties"]["ManagedPolicyArns"] == [
+            {"Ref": "QueueAccessPolicy"}
+        ]
+
+
+def test_the_token_audience_pattern_is_the_hooks(baked_oidc: Baked) -> None:
+    parameter = load(baked_oidc)["Parameters"]["TokenAudience"]
+    assert parameter["AllowedPattern"] == load_hook("pre_gen_project").TOKEN_AUDIENCE.pattern
+    assert re.fullmatch(parameter["AllowedPattern"], parameter["Default"])
 
 
 @pytest.mark.parametrize("form", ["v1", "v2"])

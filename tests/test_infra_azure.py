@@ -234,7 +234,14 @@ def test_the_deploy_docs_put_azd_first_in_the_issues_order(baked: Baked) -> None
     readme = baked.docs()
     deploy = (baked.path / "docs" / "deploy.md").read_text(encoding="utf-8")
     headings = re.findall(r"^## (.+)$", deploy, flags=re.MULTILINE)
-    expected = ["`azd up`", "Without azd", "The GitHub workflow", "Teardown", "When a step fails"]
+    expected = [
+        "`azd up`",
+        "Without azd",
+        "The GitHub workflow",
+        "Dependencies",
+        "Teardown",
+        "When a step fails",
+    ]
     if baked.combination.answer("ci") != "github":
         expected.remove("The GitHub workflow")
     assert headings == expected

@@ -279,10 +279,11 @@ def test_every_derived_name_meets_its_resource_rule(baked: Baked, environment_na
     assert scope.scope["tags"] == {"azd-env-name": environment_name}
 
 
-@pytest.mark.parametrize("branch", ["main", "feature/new.thing", "release/1.2", "user/x_y-z"])
-def test_the_federated_credential_name_is_valid_for_any_branch(baked: Baked, branch: str) -> None:
+@pytest.mark.parametrize("environment", ["production", "prod/eu.west", "release 1.2", "user_x-y"])
+def test_the_federated_credential_name_is_valid_for_any_environment(baked: Baked, environment: str) -> None:
     module = baked.path / AZURE / "modules" / "github-deploy.bicep"
-    scope = evaluate_file(module, {"githubRepository": "owner/repo", "githubBranch": branch, "name": "id"})
+    parameters = {"githubRepository": "owner/repo", "githubEnvironment": environment, "name": "id"}
+    scope = evaluate_file(module, parameters)
     credential = parse(module)["resources"]["githubTrust"]["config"]["name"]
     assert meets(scope(credential), FEDERATED_CREDENTIAL_RULE), scope(credential)
     container = evaluate_file(baked.path / AZURE / "modules" / "storage.bicep", {}).scope

@@ -51,6 +51,12 @@ def worker_python() -> str:
     return python_or_skip("3.13", "the worker library needs it; install it with pyenv")
 
 
+# The worker runs Python 3.13, so every bake runs on the 3.13 lock: a bake's own requirements.txt is the
+# lock of its Python (azure-functions 1.x for 3.11 and 3.12, which refuses 3.13); the locks differ in that
+# line only (tests/test_locks.py).
+WORKER_LOCK = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "requirements" / "py313.txt"
+
+
 @pytest.fixture(scope="module")
 def sqs_endpoint() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -137,7 +143,7 @@ def test_the_app_indexes_loads_and_runs_in_the_real_worker(
     baked_for_worker: Baked, worker_python: str, sqs_endpoint: str
 ) -> None:
     baked = baked_for_worker
-    venv_python = ensure_venv(VENV_CACHE, worker_python, baked.path / "requirements.txt")
+    venv_python = ensure_venv(VENV_CACHE, worker_python, WORKER_LOCK)
     settings = app_settings(baked, sqs_endpoint)
     setup = run([sys.executable, "-c", ENSURE_QUEUES.format(package=baked.package)], baked.path, settings)
     assert setup.returncode == 0, setup.stderr
@@ -277,7 +283,7 @@ def test_drain_tokens_the_app_writes_run_in_the_real_worker(
     """The app's writer puts a fresh and a stale token on Azurite; the worker's queue trigger
     gets each as the host hands it over: the fresh one drains the queue, the stale one is dropped."""
     baked = baked_for_worker
-    venv_python = ensure_venv(VENV_CACHE, worker_python, baked.path / "requirements.txt")
+    venv_python = ensure_venv(VENV_CACHE, worker_python, WORKER_LOCK)
     settings = {**app_settings(baked, sqs_endpoint), "AzureWebJobsStorage": storage_connection}
     setup = run([sys.executable, "-c", ENSURE_QUEUES.format(package=baked.package)], baked.path, settings)
     assert setup.returncode == 0, setup.stderr
@@ -330,7 +336,7 @@ def test_the_worker_refuses_an_app_it_cannot_index(
     shutil.copytree(baked.path, broken, ignore=shutil.ignore_patterns("__pycache__", ".*_cache"))
     with (broken / "function_app.py").open("a", encoding="utf-8") as source:
         source.write("\nsecond_app = func.FunctionApp()\n")
-    venv_python = ensure_venv(VENV_CACHE, worker_python, broken / "requirements.txt")
+    venv_python = ensure_venv(VENV_CACHE, worker_python, WORKER_LOCK)
 
     results = run_scenario(
         venv_python,

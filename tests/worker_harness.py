@@ -61,6 +61,10 @@ class HarnessError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 # Test side
 # --------------------------------------------------------------------------------------------
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def ensure_venv(cache_dir: Path, python: str, requirements: Path) -> Path:
     """The python of a venv with the worker pins and the app's requirements, built once per key.
 
@@ -82,7 +86,23 @@ def ensure_venv(cache_dir: Path, python: str, requirements: Path) -> Path:
         shutil.rmtree(venv, ignore_errors=True)  # half-built by an interrupted run
         subprocess.run([python, "-m", "venv", str(venv)], check=True)
         pip = [str(venv_python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        subprocess.run([*pip, *WORKER_PINS, "-r", str(requirements)], check=True)
+        # The app's hash-locked requirements.txt first, every hash checked: a file with hashes puts pip in
+        # hash-checking mode, so the worker's pins (no hashes) go in a second run, which must leave the
+        # lock's versions as they are (pip's own check below).
+        subprocess.run([*pip, "--require-hashes", "-r", str(requirements)], check=True)
+        subprocess.run([*pip, *WORKER_PINS], check=True)
+        frozen = subprocess.run(
+            [str(venv_python), "-m", "pip", "freeze"], capture_output=True, text=True, check=True
+        ).stdout
+        installed = {_canonical(n): v for n, _, v in (line.partition("==") for line in frozen.splitlines())}
+        locked = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) \\$", requirements_text, re.MULTILINE)
+        moved = [
+            f"{n}=={v} (now {installed.get(_canonical(n))})"
+            for n, v in locked
+            if installed.get(_canonical(n)) != v
+        ]
+        if moved:
+            raise HarnessError(f"the worker's pins moved the app's locked versions: {moved}")
         (venv / READY_MARKER).write_text(key_source, encoding="utf-8")
     return venv_python
 

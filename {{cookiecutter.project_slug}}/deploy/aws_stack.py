@@ -1,16 +1,20 @@
-{%- set oidc = cookiecutter.aws_auth == "oidc_managed_identity" -%}
 """The AWS half of a deployment: ``infra/aws/template.yaml`` as a CloudFormation stack, then its outputs
 handed to the function app.
 
-azd's postprovision hook runs ``python -m deploy.aws_stack`` after Azure is provisioned, with the
-Bicep's outputs in the environment{% if oidc %} (the identity's tenant and principal IDs, which the role
-must trust){% endif %}.
+azd's postprovision hook runs ``python -m deploy.aws_stack`` after Azure is provisioned, with the Bicep's
+outputs in the environment (with OIDC, the identity's tenant and principal IDs, which the role must trust)
+and the azd environment's name (``AZURE_ENV_NAME``), which names the stack and its queues: two azd
+environments in one account and region never share a stack, a queue or a role trust.
 It uses the caller's own AWS login: boto3's default chain, so a profile or SSO (``AWS_PROFILE``), nothing
-stored. Rerunning is idempotent: an unchanged stack is left as is.
+stored. Rerunning is idempotent: an unchanged stack is left as is. An existing stack's role keeps trusting
+the identity it trusts unless ``--allow-trust-change`` says otherwise.
 
 Then the stack's outputs become app settings: recorded in the azd environment (``azd env set``), so
 every later ``azd provision`` sets them through the Bicep's parameters, and written to the running
 function app now (``az functionapp config appsettings set``), so this ``azd up`` needs no second pass.
+
+The app's answers to the template that matter here are in ``deploy/choices.json``, written when the app was
+generated; this module is plain Python.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,22 +36,59 @@ from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 if TYPE_CHECKING:
     import boto3
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "infra" / "aws" / "template.yaml"
-DEFAULT_STACK_NAME = "{{ cookiecutter.project_slug }}"
-DEFAULT_REGION = "{{ cookiecutter.aws_region }}"
-{%- if oidc %}
-TOKEN_AUDIENCE = {{ cookiecutter.token_audience | tojson }}  # noqa: S105 (an audience, not a secret)
+HERE = Path(__file__).resolve().parent
+TEMPLATE = HERE.parent / "infra" / "aws" / "template.yaml"
+CHOICES: dict[str, str] = json.loads((HERE / "choices.json").read_text(encoding="utf-8"))
+OIDC = CHOICES["aws_auth"] == "oidc_managed_identity"
+DEFAULT_REGION = CHOICES["aws_region"]
+TOKEN_AUDIENCE = CHOICES["token_audience"]
 # api://AzureADTokenExchange gets a v2 token whose aud is this app ID; any other audience a v1 token.
 FEDERATION_AUDIENCE = "api://AzureADTokenExchange"
 FEDERATION_APP_ID = "fb60f99c-7a34-4190-8149-302f77469936"
-{%- endif %}
 # What a stack in these states needs before it can be created again: deleting (it never existed).
 DEAD_STATES = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"}
 NO_CHANGE = "No updates are to be performed"
+SQS_QUEUE_NAME_MAX = 80
+STACK_NAME_MAX = 128
 
 
 class DeployError(RuntimeError):
     """A deploy step failed; the message says which and what to do."""
+
+
+class TrustChangeRefused(DeployError):
+    """The stack's role trusts another identity than the one given, and no one said to move it."""
+
+
+def stack_name_for(environment: str) -> str:
+    """``<project slug>-<azd environment>`` (the slug alone without one), as CloudFormation spells names."""
+    name = f"{CHOICES['project_slug']}-{environment}" if environment else CHOICES["project_slug"]
+    name = re.sub(r"[^A-Za-z0-9-]+", "-", name).strip("-")
+    if not name[:1].isalpha():
+        name = f"app-{name}"
+    return name[:STACK_NAME_MAX]
+
+
+def queue_names_for(environment: str) -> dict[str, str]:
+    """The queue name parameters: the answered names, each with ``-<environment>`` before any ``.fifo``.
+
+    SQS names are unique per account and region, and CloudFormation will not take over a queue another
+    stack made: a second environment with the same names would fail, or worse, share the queues.
+    """
+    answered = {
+        "InputQueueName": CHOICES["input_queue_name"],
+        "OutputQueueName": CHOICES["output_queue_name"],
+        "DeadLetterQueueName": CHOICES["dlq_name"],
+    }
+    if not environment:
+        return answered
+    suffix = "-" + re.sub(r"[^A-Za-z0-9_-]+", "-", environment).strip("-")
+    names = {}
+    for parameter, name in answered.items():
+        fifo = ".fifo" if name.endswith(".fifo") else ""
+        stem = name.removesuffix(".fifo")[: SQS_QUEUE_NAME_MAX - len(fifo) - len(suffix)]
+        names[parameter] = f"{stem}{suffix}{fifo}"
+    return names
 
 
 @dataclass(frozen=True)
@@ -54,9 +96,8 @@ class StackOutputs:
     input_queue_url: str
     output_queue_url: str
     dlq_url: str
-{%- if oidc %}
-    role_arn: str
-{%- endif %}
+    role_arn: str = ""
+    operator_role_arn: str = ""
 
     @classmethod
     def from_stack(cls, outputs: Mapping[str, str]) -> StackOutputs:
@@ -64,33 +105,31 @@ class StackOutputs:
             input_queue_url=outputs["InputQueueUrl"],
             output_queue_url=outputs["OutputQueueUrl"],
             dlq_url=outputs["DeadLetterQueueUrl"],
-{%- if oidc %}
-            role_arn=outputs["RoleArn"],
-{%- endif %}
+            role_arn=outputs.get("RoleArn", ""),
+            operator_role_arn=outputs.get("OperatorRoleArn", ""),
         )
 
     def app_settings(self) -> dict[str, str]:
         """The function app's settings these outputs decide."""
-        return {
+        settings = {
             "SQS_INPUT_QUEUE": self.input_queue_url,
             "SQS_OUTPUT_QUEUE": self.output_queue_url,
             "SQS_DLQ": self.dlq_url,
-{%- if oidc %}
-            "AWS_OIDC_ROLE_ARN": self.role_arn,
-{%- endif %}
         }
+        if self.role_arn:
+            settings["AWS_OIDC_ROLE_ARN"] = self.role_arn
+        return settings
 
     def azd_environment(self) -> dict[str, str]:
         """The same, under the names main.parameters.json hands to the Bicep."""
-        return {
+        values = {
             "AWS_STACK_INPUT_QUEUE_URL": self.input_queue_url,
             "AWS_STACK_OUTPUT_QUEUE_URL": self.output_queue_url,
             "AWS_STACK_DLQ_URL": self.dlq_url,
-{%- if oidc %}
-            "AWS_STACK_ROLE_ARN": self.role_arn,
-{%- endif %}
         }
-{%- if oidc %}
+        if self.role_arn:
+            values["AWS_STACK_ROLE_ARN"] = self.role_arn
+        return values
 
 
 @dataclass(frozen=True)
@@ -121,7 +160,6 @@ def existing_oidc_provider(iam: Any, issuer: str, audience: str) -> str:
                 iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID=audience)
             return str(arn)
     return ""
-{%- endif %}
 
 
 def stack_status(cloudformation: Any, stack_name: str) -> str | None:
@@ -131,6 +169,31 @@ def stack_status(cloudformation: Any, stack_name: str) -> str | None:
         if "does not exist" in str(error):
             return None
         raise
+
+
+def stack_parameters(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    return {p["ParameterKey"]: str(p.get("ParameterValue", "")) for p in stack.get("Parameters", [])}
+
+
+def check_trust_unchanged(
+    cloudformation: Any, stack_name: str, identity: AzureIdentity, *, allow_trust_change: bool
+) -> None:
+    """Refuse to point an existing stack's role at another identity, unless ``allow_trust_change``.
+
+    A deploy run with another azd environment's outputs, or a mistyped ID, would otherwise hand this
+    stack's queues to another identity, and lock the identity that uses them now out.
+    """
+    current = stack_parameters(cloudformation, stack_name)
+    trusted = AzureIdentity(current.get("AzureTenantId", ""), current.get("ManagedIdentityPrincipalId", ""))
+    if trusted == identity or allow_trust_change:
+        return
+    raise TrustChangeRefused(
+        f"stack {stack_name}'s role trusts principal {trusted.principal_id} of tenant {trusted.tenant_id}; "
+        f"this deploy would make it trust principal {identity.principal_id} of tenant {identity.tenant_id} "
+        "instead, and the app running as the first would lose its queues. If that is what you mean, rerun "
+        "with --allow-trust-change; if not, check the azd environment (AZURE_ENV_NAME) and the IDs given."
+    )
 
 
 def failure_reason(cloudformation: Any, stack_name: str) -> str:
@@ -200,24 +263,28 @@ def _wait(cloudformation: Any, waiter: str, stack_name: str) -> None:
 def deploy_aws_stack(
     session: boto3.Session,
     stack_name: str,
-{%- if oidc %}
-    identity: AzureIdentity,
-{%- endif %}
+    identity: AzureIdentity | None = None,
+    *,
+    environment: str = "",
+    allow_trust_change: bool = False,
 ) -> StackOutputs:
-    """The stack for this app{% if oidc %}, trusting ``identity``'s token (reusing the account's OIDC provider
-    for the issuer, if it has one){% endif %}."""
-{%- if oidc %}
-    parameters = {"AzureTenantId": identity.tenant_id, "ManagedIdentityPrincipalId": identity.principal_id}
-    if stack_status(session.client("cloudformation"), stack_name) in (None, *DEAD_STATES):
+    """The stack for this app, its queues named for ``environment``; with OIDC, trusting ``identity``'s
+    token (reusing the account's OIDC provider for the issuer, if it has one)."""
+    parameters = queue_names_for(environment)
+    if not OIDC:
+        return deploy_stack(session, stack_name, parameters)
+    if identity is None:
+        raise DeployError("the app assumes its role with OIDC: the identity to trust is needed")
+    parameters |= {"AzureTenantId": identity.tenant_id, "ManagedIdentityPrincipalId": identity.principal_id}
+    cloudformation = session.client("cloudformation")
+    if stack_status(cloudformation, stack_name) in (None, *DEAD_STATES):
         issuer, audience = token_issuer_and_audience(identity.tenant_id)
         iam = session.client("iam")
         parameters["ExistingOidcProviderArn"] = existing_oidc_provider(iam, issuer, audience)
         return deploy_stack(session, stack_name, parameters)
+    check_trust_unchanged(cloudformation, stack_name, identity, allow_trust_change=allow_trust_change)
     # The stack may own the provider: keep whatever it was created with.
     return deploy_stack(session, stack_name, parameters, keep_previous=["ExistingOidcProviderArn"])
-{%- else %}
-    return deploy_stack(session, stack_name, {})
-{%- endif %}
 
 
 def record_in_azd_environment(values: Mapping[str, str]) -> bool:
@@ -262,15 +329,26 @@ def arguments(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpars
     )
     parser.add_argument("--print-app-name", action="store_true", help="print the function app's name, only")
     env = environ.get
-    parser.add_argument("--stack-name", default=env("AWS_STACK_NAME", DEFAULT_STACK_NAME))
+    parser.add_argument(
+        "--environment",
+        default=env("AZURE_ENV_NAME", ""),
+        help="the azd environment, which names the stack and the queues (default: AZURE_ENV_NAME)",
+    )
+    parser.add_argument("--stack-name", default=env("AWS_STACK_NAME", ""), help="default: <slug>-<env>")
     parser.add_argument("--region", default=env("AWS_REGION", DEFAULT_REGION))
-{%- if oidc %}
-    parser.add_argument("--tenant-id", default=env("AZURE_IDENTITY_TENANT_ID", ""))
-    parser.add_argument("--principal-id", default=env("AZURE_IDENTITY_PRINCIPAL_ID", ""))
-{%- endif %}
+    if OIDC:
+        parser.add_argument("--tenant-id", default=env("AZURE_IDENTITY_TENANT_ID", ""))
+        parser.add_argument("--principal-id", default=env("AZURE_IDENTITY_PRINCIPAL_ID", ""))
+        parser.add_argument(
+            "--allow-trust-change",
+            action="store_true",
+            help="let an existing stack's role trust another identity than the one it trusts now",
+        )
     parser.add_argument("--function-app", default=env("AZURE_FUNCTION_APP_NAME", ""))
     parser.add_argument("--resource-group", default=env("AZURE_RESOURCE_GROUP", ""))
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.stack_name = args.stack_name or stack_name_for(args.environment)
+    return args
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -280,25 +358,29 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     if args.print_app_name:
         print(args.function_app)
         return 0 if args.function_app else 2
-{%- if oidc %}
-    if not (args.tenant_id and args.principal_id):
-        print(
-            "error: the identity's tenant and principal IDs are unknown: run this after the Azure side is "
-            "provisioned (azd sets AZURE_IDENTITY_TENANT_ID and AZURE_IDENTITY_PRINCIPAL_ID), or pass "
-            "--tenant-id and --principal-id (the Bicep's outputs of the same names).",
-            file=sys.stderr,
-        )
-        return 2
-{%- endif %}
+    identity = None
+    if OIDC:
+        if not (args.tenant_id and args.principal_id):
+            print(
+                "error: the identity's tenant and principal IDs are unknown: run this after the Azure side "
+                "is provisioned (azd sets AZURE_IDENTITY_TENANT_ID and AZURE_IDENTITY_PRINCIPAL_ID), or pass "
+                "--tenant-id and --principal-id (the Bicep's outputs of the same names).",
+                file=sys.stderr,
+            )
+            return 2
+        identity = AzureIdentity(args.tenant_id, args.principal_id)
     session = boto3.Session(region_name=args.region)
     try:
         outputs = deploy_aws_stack(
             session,
             args.stack_name,
-{%- if oidc %}
-            AzureIdentity(args.tenant_id, args.principal_id),
-{%- endif %}
+            identity,
+            environment=args.environment,
+            allow_trust_change=bool(getattr(args, "allow_trust_change", False)),
         )
+    except TrustChangeRefused as error:
+        print(f"error: AWS stack {args.stack_name} in {args.region}: {error}", file=sys.stderr)
+        return 1
     except (BotoCoreError, ClientError, DeployError) as error:
         print(f"error: AWS stack {args.stack_name} in {args.region}: {error}", file=sys.stderr)
         print("Check your AWS login (aws sts get-caller-identity); README, Deploy.", file=sys.stderr)
@@ -307,6 +389,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     print(f"AWS stack {args.stack_name} in {args.region} is up to date:")
     for name, value in settings.items():
         print(f"  {name}={value}")
+    if outputs.operator_role_arn:
+        print(f"Operators assume {outputs.operator_role_arn} (README, Operating the queues).")
     recorded = record_in_azd_environment(outputs.azd_environment())
     published = bool(args.function_app and args.resource_group) and publish_app_settings(
         args.function_app, args.resource_group, settings

@@ -50,7 +50,8 @@ SKIPPED_FOLDERS = {".git", ".vscode"}
 SKIPPED_FILES = {".funcignore", ".gitignore", "local.settings.json", "project.lock.json"}
 SITE_PACKAGES = Path(".python_packages") / "lib" / "site-packages"
 # Azure's Linux images have glibc 2.31 or newer; manylinux2014 is glibc 2.17.
-PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
+# pip does not widen manylinux_2_28 to older tags by itself: name each glibc floor the host accepts.
+PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
 REGEX_SPECIALS = re.compile(r"[-\[\]/{}()+?.\\^$|]")
 # Every entry gets this time, so the same files make the same zip.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -136,6 +137,7 @@ def build_package(app_dir: Path, package_dir: Path, python_version: str) -> subp
         "install",
         "--disable-pip-version-check",
         "--quiet",
+        "--require-hashes",  # requirements.txt is the hash-locked lock
         "--requirement",
         str(package_dir / "requirements.txt"),
         "--target",

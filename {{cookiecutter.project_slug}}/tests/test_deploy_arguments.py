@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deploy import publish_package
-from deploy.aws_stack import arguments, main
+from deploy.aws_stack import arguments, main, queue_names_for, stack_name_for
 
 OUTPUTS = {
     # ARM has returned output names with the first letter lower-cased; the Bicep declares them upper-case.
@@ -85,3 +85,19 @@ def test_publish_without_a_package_url_refuses_and_says_why(capsys: pytest.Captu
     # Flex Consumption's AZURE_FUNCTION_APP_PACKAGE_URL is empty: it deploys with azd or func instead.
     assert publish_package.main([], {"AZURE_FUNCTION_APP_PACKAGE_URL": ""}) == 2
     assert "Flex Consumption" in capsys.readouterr().err
+
+
+def test_the_azd_environment_names_the_stack_and_the_queues() -> None:
+    args = arguments([], {"AZURE_ENV_NAME": "dev"})
+    assert args.stack_name == stack_name_for("dev") == "{{ cookiecutter.project_slug | replace('_', '-') }}-dev"
+    assert arguments(["--stack-name", "mine"], {"AZURE_ENV_NAME": "dev"}).stack_name == "mine"
+    dev, prod = queue_names_for("dev"), queue_names_for("prod")
+    # Two environments in one account and region share no queue; FIFO names keep their suffix.
+    assert set(dev.values()).isdisjoint(prod.values())
+    answered = queue_names_for("")
+    for parameter, name in dev.items():
+        fifo = ".fifo" if answered[parameter].endswith(".fifo") else ""
+        assert name == answered[parameter].removesuffix(".fifo") + "-dev" + fifo
+    for parameter, name in queue_names_for("e" * 60).items():
+        assert len(name) <= 80
+        assert name.endswith(".fifo") == answered[parameter].endswith(".fifo")

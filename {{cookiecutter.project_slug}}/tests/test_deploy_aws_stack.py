@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from deploy.aws_stack import StackOutputs, deploy_aws_stack
+from deploy.aws_stack import StackOutputs, deploy_aws_stack, queue_names_for
 from {{ cookiecutter.package_name }}.engine.aws_session import reset_clients
 from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
 from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
@@ -72,3 +72,36 @@ def test_the_hook_deploys_the_stack_once_and_the_app_drains_its_queue(
 
     assert sorted(handled) == sorted(bodies)
     assert summary.deleted == len(bodies)
+
+
+def test_each_azd_environment_gets_its_own_queues_and_deleting_the_stack_keeps_input_and_dlq(
+    deployer: boto3.Session,
+) -> None:
+    environments = [f"dev{uuid.uuid4().hex[:6]}", f"prod{uuid.uuid4().hex[:6]}"]
+    stacks = [f"deploy-test-{environment}" for environment in environments]
+    sqs = deployer.client("sqs")
+    try:
+        dev, prod = (
+            deploy_aws_stack(deployer, stack, environment=environment)
+            for stack, environment in zip(stacks, environments, strict=True)
+        )
+        names = queue_names_for(environments[0])
+        assert dev.input_queue_url.endswith("/" + names["InputQueueName"])
+        assert dev.dlq_url.endswith("/" + names["DeadLetterQueueName"])
+        assert {dev.input_queue_url, dev.output_queue_url, dev.dlq_url}.isdisjoint(
+            {prod.input_queue_url, prod.output_queue_url, prod.dlq_url}
+        )
+    finally:
+        for stack in stacks:
+            delete_stack(deployer, stack)
+    # Retain: the backlog and the dead letters outlive the stack; the output queue goes with it.
+    left = {url.rsplit("/", 1)[-1] for url in sqs.list_queues().get("QueueUrls", [])}
+    for outputs in (dev, prod):
+        name = {
+            url: url.rsplit("/", 1)[-1]
+            for url in (outputs.input_queue_url, outputs.output_queue_url, outputs.dlq_url)
+        }
+        assert {name[outputs.input_queue_url], name[outputs.dlq_url]} <= left
+        assert name[outputs.output_queue_url] not in left
+        for url in (outputs.input_queue_url, outputs.dlq_url):
+            sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name[url])["QueueUrl"])

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import sys
 import threading
+import types
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from importlib.metadata import version
 from typing import Any
 
 import boto3
@@ -19,6 +21,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sqs import models
 from mypy_boto3_sqs import SQSClient
 
+from {{ cookiecutter.package_name }}.ops.local_dev import moto_sqs_fixes
 from {{ cookiecutter.package_name }}.ops.local_dev.emulator import start_emulator
 
 REGION = "us-east-1"
@@ -147,3 +150,24 @@ def test_a_message_past_its_retention_period_is_still_never_delivered(moto_sqs: 
     received = moto_sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
 
     assert [m["Body"] for m in received.get("Messages", [])] == [kept.body]
+
+
+def test_the_patches_refuse_another_moto_version_naming_both() -> None:
+    with pytest.raises(moto_sqs_fixes.UnprovenMotoError) as refused:
+        moto_sqs_fixes.check_moto("5.3.0", models)
+    message = str(refused.value)
+    assert "moto 5.3.0 is installed" in message
+    assert f"proven on moto {moto_sqs_fixes.PROVEN_MOTO_VERSION} only" in message
+    assert f"moto[server]=={moto_sqs_fixes.PROVEN_MOTO_VERSION}" in message
+
+
+def test_the_patches_refuse_moto_whose_internals_moved() -> None:
+    """The proven version string, but a backend without a call the patches replace."""
+    moved = types.ModuleType("moved")
+    moved.SQSBackend = type("SQSBackend", (), {})  # type: ignore[attr-defined]
+    with pytest.raises(moto_sqs_fixes.UnprovenMotoError, match=r"internals .* \(missing: send_message, "):
+        moto_sqs_fixes.check_moto(moto_sqs_fixes.PROVEN_MOTO_VERSION, moved)
+
+
+def test_the_installed_moto_is_the_proven_one() -> None:
+    moto_sqs_fixes.check_moto(version("moto"), models)

@@ -67,8 +67,8 @@ param deployerPrincipalType string = 'User'
 @description('GitHub repository (owner/name) whose deploy workflow may deploy the app; empty: no deploy identity.')
 param githubRepository string = ''
 
-@description('Branch whose workflow runs may deploy.')
-param githubBranch string = 'main'
+@description('GitHub deployment environment whose jobs may deploy (deploy.yml\'s deploy job).')
+param githubEnvironment string = 'production'
 
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName, location))
@@ -172,7 +172,7 @@ module deployerUploads 'modules/package-uploader.bicep' = if ((!flex) && (!empty
   }
 }
 
-// The identity .github/workflows/deploy.yml logs in as, trusted for one repository and branch: no secret.
+// The identity .github/workflows/deploy.yml logs in as, trusted for one repository's deployment environment: no secret.
 module githubDeploy 'modules/github-deploy.bicep' = if (githubDeploys) {
   name: 'github-deploy'
   params: {
@@ -180,7 +180,7 @@ module githubDeploy 'modules/github-deploy.bicep' = if (githubDeploys) {
     location: location
     tags: tags
     githubRepository: githubRepository
-    githubBranch: githubBranch
+    githubEnvironment: githubEnvironment
     functionAppName: functionApp.outputs.name
   }
 }

@@ -21,7 +21,14 @@ from pathlib import Path
 import boto3
 import pytest
 
-from deploy.aws_stack import AzureIdentity, deploy_aws_stack, main, token_issuer_and_audience
+from deploy.aws_stack import (
+    AzureIdentity,
+    StackOutputs,
+    TrustChangeRefused,
+    deploy_aws_stack,
+    main,
+    token_issuer_and_audience,
+)
 from {{ cookiecutter.package_name }}.engine.aws_session import boto3_session, reset_clients
 from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
 from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
@@ -154,3 +161,64 @@ def test_the_hook_command_deploys_and_says_what_is_left_without_azd_or_az(
     printed = capsys.readouterr()
     assert "AWS_OIDC_ROLE_ARN=arn:aws:iam::" in printed.out
     assert "The function app does not have these settings yet" in printed.err
+
+
+def trusted_principal(deployer: boto3.Session, stack_name: str) -> str:
+    """The principal the stack's role is declared to trust (its ManagedIdentityPrincipalId).
+
+    Read from the stack: moto 5.2.5's CloudFormation rewrites no role's trust policy on an update (its
+    IAM role update takes only the description), where AWS's does; the first create is checked on the role.
+    """
+    stack = deployer.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    return str(parameters["ManagedIdentityPrincipalId"])
+
+
+def role_trusts(deployer: boto3.Session, outputs: StackOutputs) -> str:
+    role = deployer.client("iam").get_role(RoleName=outputs.role_arn.rsplit("/", 1)[-1])["Role"]
+    [statement] = role["AssumeRolePolicyDocument"]["Statement"]
+    [sub] = [v for k, v in statement["Condition"]["StringEquals"].items() if k.endswith(":sub")]
+    return str(sub)
+
+
+def test_the_hook_refuses_to_move_the_stacks_trust_to_another_identity_unless_told(
+    deployer: boto3.Session,
+    existing_provider: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    environment = f"trust{uuid.uuid4().hex[:6]}"
+    stack = f"deploy-test-{environment}"
+    first = the_apps_identity()
+    other = AzureIdentity(TENANT_ID, str(uuid.uuid4()))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no azd or az: nothing written outside the emulator
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    command = ["--stack-name", stack, "--environment", environment, "--region", REGION]
+    command += ["--tenant-id", other.tenant_id, "--principal-id", other.principal_id]
+    outputs = deploy_aws_stack(deployer, stack, first, environment=environment)
+    try:
+        assert role_trusts(deployer, outputs) == trusted_principal(deployer, stack) == first.principal_id
+
+        with pytest.raises(TrustChangeRefused) as refused:
+            deploy_aws_stack(deployer, stack, other, environment=environment)
+        message = str(refused.value)
+        assert f"trusts principal {first.principal_id}" in message
+        assert f"trust principal {other.principal_id}" in message
+        assert "--allow-trust-change" in message
+        assert trusted_principal(deployer, stack) == first.principal_id
+        capsys.readouterr()
+        assert main(command, {}) == 1
+        assert "rerun with --allow-trust-change" in capsys.readouterr().err
+        assert trusted_principal(deployer, stack) == first.principal_id
+
+        # Told to: the role now trusts the other identity, and only it.
+        assert main([*command, "--allow-trust-change"], {}) == 0
+        assert trusted_principal(deployer, stack) == other.principal_id
+        assert deploy_aws_stack(deployer, stack, other, environment=environment) == outputs
+    finally:
+        delete_stack(deployer, stack)
+        sqs = deployer.client("sqs")
+        for url in (outputs.input_queue_url, outputs.dlq_url):  # kept by DeletionPolicy: Retain
+            sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=url.rsplit("/", 1)[-1])["QueueUrl"])

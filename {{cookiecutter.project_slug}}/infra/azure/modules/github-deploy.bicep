@@ -1,5 +1,5 @@
 // The identity the GitHub deploy workflow logs in as (azure/login with OpenID Connect). GitHub's token is
-// trusted for one repository and branch through a federated credential: nothing to store as a secret.
+// trusted for one repository's deployment environment through a federated credential: nothing to store.
 
 param name string
 param location string
@@ -8,7 +8,9 @@ param tags object
 @description('owner/name of the GitHub repository.')
 param githubRepository string
 
-param githubBranch string
+@description('GitHub deployment environment of the deploy job (.github/workflows/deploy.yml).')
+param githubEnvironment string = 'production'
+
 param functionAppName string
 
 resource deployIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
@@ -17,8 +19,8 @@ resource deployIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-0
   tags: tags
 }
 
-// A credential's name takes letters, digits, '-' and '_' only; a branch may hold '/' or '.': hash it.
-var trustKey = uniqueString(githubRepository, githubBranch)
+// A credential's name takes letters, digits, '-' and '_' only; an environment's name may hold others: hash it.
+var trustKey = uniqueString(githubRepository, githubEnvironment)
 var trustName = 'github-${trustKey}'
 
 resource githubTrust 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials@2023-01-31' = {
@@ -26,8 +28,10 @@ resource githubTrust 'Microsoft.ManagedIdentity/userAssignedIdentities/federated
   name: trustName
   properties: {
     issuer: 'https://token.actions.githubusercontent.com'
-    // A workflow_run on the default branch, or a push to it, carries this subject.
-    subject: 'repo:${githubRepository}:ref:refs/heads/${githubBranch}'
+    // Only a job that names this environment (deploy.yml's deploy job) carries this subject; any workflow
+    // on the default branch carries `ref:refs/heads/main`, so that subject is not trusted. Restrict the
+    // environment to main in the repository's settings (Environments > production > deployment branches).
+    subject: 'repo:${githubRepository}:environment:${githubEnvironment}'
     audiences: [
       'api://AzureADTokenExchange'
     ]

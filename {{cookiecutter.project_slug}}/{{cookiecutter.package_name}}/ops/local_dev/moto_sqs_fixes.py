@@ -17,15 +17,22 @@ in its own thread. Seen with three drains on one queue:
   the one attribute needed, and the time from ``time.time()`` (the same value).
 
 What moto decides is unchanged; only when and how fast.
+
+These are patches of moto's private internals, proven on moto ``PROVEN_MOTO_VERSION`` only (the version
+requirements-dev.txt pins). On any other version, or if the internals they replace are gone, they refuse to
+load with an error that names both versions, rather than patch something they were never proven on.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from importlib.metadata import version
+from types import ModuleType
 from typing import Any
 
 _APPLIED = "_sqs_app_fixes"
@@ -44,6 +51,40 @@ LOCKED_CALLS = (
 )
 # Longest a waiting receive sleeps before it looks again (a send wakes it at once).
 RECEIVE_RECHECK_SECONDS = 0.1
+# The one moto release these patches are proven on (requirements-dev.txt pins it).
+PROVEN_MOTO_VERSION = "5.2.5"
+# What receive_message's replacement relies on: its leading parameters, in order.
+RECEIVE_PARAMETERS = ["self", "queue_name", "count", "wait_seconds_timeout"]
+
+
+class UnprovenMotoError(RuntimeError):
+    """The installed moto is not the one these patches are proven on, or its internals moved."""
+
+
+def check_moto(installed: str, models: ModuleType) -> None:
+    """Refuse, naming both versions, unless moto is ``PROVEN_MOTO_VERSION`` with the internals patched."""
+    advice = (
+        f"install moto[server]=={PROVEN_MOTO_VERSION} (requirements-dev.txt), or prove the patches in "
+        "local_dev/moto_sqs_fixes.py on the new version and raise PROVEN_MOTO_VERSION"
+    )
+    if installed != PROVEN_MOTO_VERSION:
+        raise UnprovenMotoError(
+            f"moto {installed} is installed, but the embedded emulator's SQS patches are proven on moto "
+            f"{PROVEN_MOTO_VERSION} only: {advice}"
+        )
+    backend: Any = getattr(models, "SQSBackend", None)
+    wanted = [*LOCKED_CALLS, "receive_message", "is_message_valid_based_on_retention_period"]
+    missing = [name for name in wanted if not callable(getattr(backend, name, None))]
+    missing += [name for name in ("unix_time", "unix_time_millis") if not hasattr(models, name)]
+    if not missing:
+        parameters = list(inspect.signature(backend.receive_message).parameters)
+        if parameters[: len(RECEIVE_PARAMETERS)] != RECEIVE_PARAMETERS:
+            missing.append(f"receive_message{tuple(RECEIVE_PARAMETERS)}")
+    if missing:
+        raise UnprovenMotoError(
+            f"moto {installed}'s SQS internals are not those of moto {PROVEN_MOTO_VERSION} that the "
+            f"patches replace (missing: {', '.join(missing)}): {advice}"
+        )
 
 
 def fix_moto_sqs() -> None:
@@ -53,6 +94,7 @@ def fix_moto_sqs() -> None:
 
     if getattr(models, _APPLIED, False):
         return
+    check_moto(version("moto"), models)
     messages_lock = threading.RLock()
     backend = models.SQSBackend
 
