@@ -10,7 +10,7 @@ import pytest
 from azure.functions.timer import TimerRequest
 from botocore.awsrequest import AWSResponse
 
-from {{ cookiecutter.package_name }}.functions.sqs_trigger import DrainFailed
+from {{ cookiecutter.package_name }}.engine.runtime import DrainFailed
 
 from .conftest import AppUnderTest, drain_all, queue_depth
 

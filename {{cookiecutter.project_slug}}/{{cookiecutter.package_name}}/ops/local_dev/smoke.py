@@ -133,8 +133,8 @@ def run_smoke(endpoint: str, settings_path: Path | None, *, own_queues: bool) ->
 def _run_flow(smoke: SmokeRun, run_id: str) -> None:
     from function_app import app
 
+    from ...engine import runtime
     from ...engine.aws_session import sqs_client
-    from ...functions import sqs_trigger
 
     # Loop the output functions back into the input queue, so the trigger drains what they sent.
     settings = use_local_settings(None, {"SQS_OUTPUT_QUEUE": smoke.queues.input_url})
@@ -171,7 +171,7 @@ def _run_flow(smoke: SmokeRun, run_id: str) -> None:
         smoke.http.append((name, f"POST /api/{route}", status, what))
 
     recorder = DrainRecorder()
-    trigger_logger = sqs_trigger.logger
+    trigger_logger = runtime.logger  # report() logs each pass's summary
     trigger_logger.addHandler(recorder)
     trigger_logger.setLevel(logging.INFO)
     timer = functions["drain_input_queue_on_timer"]
