@@ -338,7 +338,7 @@ def test_the_purge_command_deletes_records_past_their_ttl(
         store.complete(claimed(store, f"order-{n}", f"m-{n}", "purge"))
     threading.Event().wait(1.5)  # past the 1 s TTL
     env = {**os.environ, "AzureWebJobsStorage": storage_connection}
-    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}.engine.idempotency", "purge", "--settings", ""]
+    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "idempotency", "purge", "--settings", ""]
     result = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"table": table_name, "deleted": 3, "kept": 0}

@@ -491,17 +491,17 @@ def local_settings_path(option: str | None) -> Path | None:
     return Path(option)
 
 
-def use_local_settings(
+def fill_environment(
     path: str | os.PathLike[str] | None,
     overrides: Mapping[str, str | None] | None = None,
     environ: MutableMapping[str, str] | None = None,
-) -> Settings:
-    """Settings for a local command, read the way ``func start`` reads them.
+) -> MutableMapping[str, str]:
+    """The environment of a local command, filled the way ``func start`` fills it.
 
     The values of ``local.settings.json`` at ``path`` (when given) fill the environment
     where it has no value yet, so the environment wins, as under ``func start``; then
     ``overrides`` win over both (``None`` removes a variable). The environment is
-    changed in place because botocore and the functions read it themselves.
+    changed in place because botocore, azure-identity and the functions read it themselves.
     """
     env = os.environ if environ is None else environ
     if path is not None:
@@ -512,4 +512,13 @@ def use_local_settings(
             env.pop(name, None)
         else:
             env[name] = override
-    return Settings.from_env(env)
+    return env
+
+
+def use_local_settings(
+    path: str | os.PathLike[str] | None,
+    overrides: Mapping[str, str | None] | None = None,
+    environ: MutableMapping[str, str] | None = None,
+) -> Settings:
+    """Settings for a local command, read the way ``func start`` reads them (``fill_environment``)."""
+    return Settings.from_env(fill_environment(path, overrides, environ))
