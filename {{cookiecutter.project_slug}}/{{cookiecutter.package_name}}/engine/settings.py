@@ -106,9 +106,9 @@ class Number:
         return value
 
 
+# Not ``class Setting[T]`` (3.12+): the post-generation hook loads this module with cookiecutter's Python.
 @dataclass(frozen=True)
-# Not ``class Setting[T]``: the post-generation hook loads this module with cookiecutter's Python.
-class Setting(Generic[T_co]):  # noqa: UP046
+class Setting(Generic[T_co]):  # noqa: UP046, RUF100
     """One row of the table."""
 
     name: str
