@@ -6,6 +6,7 @@ Runs inside the generated project directory. Answers are read through ``tojson``
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import sys
@@ -54,6 +55,22 @@ def remove(project_dir: Path, relative: list[Path]) -> None:
             path.unlink()
 
 
+def write_settings_files(project_dir: Path, package: str) -> None:
+    """local.settings.json and infra/azure/app-settings.json, made from the app's settings table."""
+    path = project_dir / package / "engine" / "settings.py"
+    spec = importlib.util.spec_from_file_location("_baked_settings", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+        files: dict[str, str] = module.settings_files()
+    finally:
+        del sys.modules[spec.name]
+    for relative, text in files.items():
+        (project_dir / relative).write_text(text, encoding="utf-8")
+
+
 def replay_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
     """The answers in cookiecutter's replay format (usable with --replay-file)."""
     kept = {key: value for key, value in answers.items() if key not in MACHINE_LOCAL_KEYS}
@@ -86,6 +103,7 @@ def main() -> int:
     project_dir = Path.cwd()
     keep_lock(project_dir, str(answers["python_version"]))
     remove(project_dir, unchosen_paths(answers))
+    write_settings_files(project_dir, str(answers["package_name"]))
     (project_dir / ".cookiecutter.json").write_text(
         json.dumps(replay_answers(answers), indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )

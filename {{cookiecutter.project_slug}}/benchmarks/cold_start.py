@@ -128,7 +128,7 @@ def deferred_costs(runs: int) -> None:
     if samples[0]["azure_identity_ms"] is not None:
         line += f", azure-identity {statistics.median(s['azure_identity_ms'] for s in samples):.0f} ms"
     handler_ms = statistics.median(s["handler_ms"] for s in samples)
-    line += f"; message_handler (pydantic and the model) {handler_ms:.0f} ms"
+    line += f"; handler (pydantic and the model) {handler_ms:.0f} ms"
     line += f", azure-data-tables {statistics.median(s['tables_ms'] for s in samples):.0f} ms"
     print(line)
 

@@ -23,6 +23,7 @@ from mypy_boto3_sqs import SQSClient
 from {{ cookiecutter.package_name }}.engine.aws_session import reset_clients, sqs_client
 from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
 from {{ cookiecutter.package_name }}.engine.queues import QueueSet, ensure_queues, is_fifo, queue_arn
+from {{ cookiecutter.package_name }}.engine.queues import queue_depth as queue_depth  # noqa: PLC0414 (the tests' import)
 from {{ cookiecutter.package_name }}.engine.settings import Settings
 from {{ cookiecutter.package_name }}.ops.local_dev.azurite import Azurite, start_azurite
 from {{ cookiecutter.package_name }}.ops.local_dev.emulator import start_emulator
@@ -132,16 +133,6 @@ def drain_all(client: SQSClient, url: str) -> list[str]:
         for message in messages:
             bodies.append(message["Body"])
             client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-
-
-def queue_depth(client: SQSClient, url: str) -> int:
-    attributes = client.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
 
 
 def http_post(

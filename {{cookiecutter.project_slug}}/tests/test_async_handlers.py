@@ -46,7 +46,7 @@ def test_async_handlers_run_concurrently_on_the_drains_own_loop_and_every_messag
     assert len(loops) == 1
     assert len(threads) == 1
     assert threading.current_thread().name not in threads
-    assert queue_depth(app_env.client, queues.url) == 0
+    assert queue_depth(app_env.client, queues.url).backlog == 0
 
 
 def test_a_failing_async_handler_sends_its_message_to_the_dlq_while_the_rest_flow(
@@ -95,7 +95,8 @@ def test_a_plain_function_that_returns_an_awaitable_is_done_only_when_it_complet
 
     assert sorted(recorder.succeeded) == bodies
     assert (summary.succeeded, summary.failed, summary.deleted) == (20, 1, 20)
-    assert queue_depth(app_env.client, queues.url) == 1  # the failure waits for its backoff, not deleted
+    # The failure waits for its backoff, not deleted.
+    assert queue_depth(app_env.client, queues.url).backlog == 1
 
 
 def test_async_handlers_keep_fifo_order_under_failures_with_a_real_backoff(

@@ -95,7 +95,7 @@ def test_drain_runs_a_sync_or_an_async_handler_given_by_name(
     assert sorted(handled(record)) == bodies  # each body ran to its end before its delete
     assert summary is not None
     assert summary["deleted"] == 12
-    assert queue_depth(app_env.client, queues.url) == 0
+    assert queue_depth(app_env.client, queues.url).backlog == 0
 
 
 @pytest.mark.parametrize(
@@ -197,7 +197,7 @@ def test_a_consumer_killed_mid_drain_loses_nothing(
     print(f"killed after {len(before_kill)} handled; {duplicates} handled twice; successor: {summary}")
     assert sorted(set(every_handling)) == bodies  # nothing lost
     assert summary["received"] == summary["deleted"] == len(bodies) - len(before_kill) + duplicates
-    assert queue_depth(app_env.client, queues.url) == 0
+    assert queue_depth(app_env.client, queues.url).backlog == 0
     assert drain_all(app_env.client, queues.dlq_url) == []
 
 

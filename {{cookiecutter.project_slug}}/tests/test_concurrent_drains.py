@@ -89,7 +89,7 @@ def test_drains_at_once_on_a_standard_queue_lose_nothing_and_handle_nothing_twic
     assert all(s["failed"] == 0 and s["succeeded"] == s["deleted"] for s in summaries)
     assert all(s["stopped_because"] == "queue_empty" for s in summaries)
     assert all(s["succeeded"] for s in summaries), "a drain got no message: they did not overlap"
-    assert queue_depth(app_env.client, queues.url) == 0
+    assert queue_depth(app_env.client, queues.url).backlog == 0
     assert drain_all(app_env.client, queues.dlq_url) == []
 
 
@@ -111,5 +111,5 @@ def test_drains_at_once_on_a_fifo_queue_keep_each_group_in_order(
     for group in groups:
         in_group = [body for body in handled if body.startswith(f"{group}-")]
         assert in_group == sorted(in_group), f"{group} handled out of order"
-    assert queue_depth(app_env.client, queues.url) == 0
+    assert queue_depth(app_env.client, queues.url).backlog == 0
     assert drain_all(app_env.client, queues.dlq_url) == []

@@ -49,7 +49,7 @@ def drain_until_empty(
     summaries = []
     for _ in range(passes):
         summaries.append(drain(client, url, handler, options))
-        if queue_depth(client, url) == 0:
+        if queue_depth(client, url).backlog == 0:
             break
     return summaries
 
@@ -81,7 +81,7 @@ def test_500_messages_with_random_first_try_failures_end_processed_and_none_is_l
     assert duplicates == 0, context
     assert sum(s.failed for s in summaries) == len(fails_first_try), context
     assert sum(s.deleted for s in summaries) == 500, context
-    assert queue_depth(app_env.client, queues.url) == 0
+    assert queue_depth(app_env.client, queues.url).backlog == 0
 
 
 def test_a_poison_message_reaches_the_dlq_after_max_receive_count_while_the_rest_flow(
@@ -106,7 +106,7 @@ def test_a_poison_message_reaches_the_dlq_after_max_receive_count_while_the_rest
     assert drain_all(app_env.client, queues.dlq_url) == ["poison"]
     assert [count for body, count in recorder.calls if body == "poison"] == [1, 2, 3]
     assert first.deleted == 30
-    assert queue_depth(app_env.client, queues.url) == 0
+    assert queue_depth(app_env.client, queues.url).backlog == 0
 
 
 def test_a_handler_slower_than_the_visibility_timeout_runs_once_thanks_to_the_heartbeat(
@@ -141,7 +141,7 @@ def test_a_handler_slower_than_the_visibility_timeout_runs_once_thanks_to_the_he
     assert recorder.succeeded == ["slow"]
     assert results[0].heartbeats >= 2
     assert sum(o.received for o in others) == 0
-    assert queue_depth(app_env.client, queues.url) == 0
+    assert queue_depth(app_env.client, queues.url).backlog == 0
 
 
 def test_fifo_keeps_the_order_of_each_group_under_failures(
@@ -210,7 +210,8 @@ def test_a_drain_returns_within_its_budget_plus_one_long_poll(
     # Each received message was handled and deleted, or (not started at the budget) released.
     assert summary.received == summary.succeeded + summary.released
     assert summary.succeeded == summary.deleted > 0
-    assert queue_depth(app_env.client, queues.url) == 200 - summary.deleted  # the rest wait, none lost
+    # The rest wait, none lost.
+    assert queue_depth(app_env.client, queues.url).backlog == 200 - summary.deleted
 
 
 def test_delete_batch_entries_that_fail_are_retried(app_env: AppUnderTest, make_queue: MakeQueue) -> None:
@@ -226,7 +227,7 @@ def test_delete_batch_entries_that_fail_are_retried(app_env: AppUnderTest, make_
 
     assert len(faults.injected) == 3
     assert (summary.deleted, summary.delete_failed) == (25, 0)
-    assert queue_depth(app_env.client, queues.url) == 0
+    assert queue_depth(app_env.client, queues.url).backlog == 0
     assert sorted(recorder.succeeded) == bodies
 
 
@@ -253,7 +254,7 @@ def test_a_delete_that_sqs_refuses_for_good_is_reported_and_the_message_comes_ba
 
     assert faults.injected != []
     assert (summary.succeeded, summary.deleted, summary.delete_failed) == (3, 2, 1)  # not retried
-    assert queue_depth(app_env.client, queues.url) == 1  # at least once: it comes back
+    assert queue_depth(app_env.client, queues.url).backlog == 1  # at least once: it comes back
 
 
 def visible_count(client: SQSClient, url: str) -> int:
@@ -304,7 +305,7 @@ def test_a_stop_releases_the_messages_not_yet_started_while_handlers_still_run(
 
     [summary] = summaries
     assert (summary.stopped_because, summary.succeeded, summary.released) == ("stop_requested", 1, 1)
-    assert queue_depth(app_env.client, queues.url) == 2  # none lost
+    assert queue_depth(app_env.client, queues.url).backlog == 2  # none lost
 
 
 @pytest.mark.parametrize(
@@ -338,7 +339,7 @@ def test_a_failed_message_gets_its_backoff_from_sqs_and_stays_hidden(
 
     assert (summary.failed, sent) == (1, [120])  # receive 1: the base
     assert visible_count(app_env.client, queues.url) == 0
-    assert queue_depth(app_env.client, queues.url) == 1  # hidden, not lost
+    assert queue_depth(app_env.client, queues.url).backlog == 1  # hidden, not lost
 
 
 def test_no_more_than_max_concurrency_handlers_run_at_once(

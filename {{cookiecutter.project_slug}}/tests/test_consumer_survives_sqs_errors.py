@@ -42,4 +42,4 @@ def test_a_drain_survives_sqs_errors_reports_them_and_loses_nothing(
     assert "InternalError" in summary.last_error
     assert summary.stopped_because == "queue_empty"  # one error is under the give-up count
     assert sorted(recorder.succeeded) == bodies
-    assert queue_depth(app_env.client, queues.url) == 0
+    assert queue_depth(app_env.client, queues.url).backlog == 0

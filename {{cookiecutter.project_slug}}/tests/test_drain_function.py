@@ -10,7 +10,7 @@ import pytest
 from azure.functions.timer import TimerRequest
 from botocore.awsrequest import AWSResponse
 
-from {{ cookiecutter.package_name }}.functions.sqs_trigger import DrainFailed
+from {{ cookiecutter.package_name }}.engine.runtime import DrainFailed
 
 from .conftest import AppUnderTest, drain_all, queue_depth
 
@@ -39,12 +39,12 @@ def test_timer_ticks_handle_good_messages_and_move_poison_to_the_dlq(
     with caplog.at_level(logging.INFO):
         for _ in range(app_env.settings.max_receive_count + 2):
             functions["drain_input_queue_on_timer"](TimerRequest(past_due=False))
-            if queue_depth(app_env.client, app_env.queues.input_url) == 0:
+            if queue_depth(app_env.client, app_env.queues.input_url).backlog == 0:
                 break
 
     processed = [r.args[0] for r in caplog.records if r.msg.startswith("processed work item")]  # type: ignore[index]
     assert sorted(processed) == sorted(f"w{i}" for i in range(12))
-    assert queue_depth(app_env.client, app_env.queues.input_url) == 0
+    assert queue_depth(app_env.client, app_env.queues.input_url).backlog == 0
     assert sorted(drain_all(app_env.client, app_env.queues.dlq_url)) == sorted(poison)
     ticks = summaries(caplog)
     assert sum(t["succeeded"] for t in ticks) == sum(t["deleted"] for t in ticks) == 12  # type: ignore[misc]
@@ -81,4 +81,5 @@ def test_a_drain_whose_deletes_are_refused_fails_the_invocation_and_loses_nothin
             functions["drain_input_queue_on_timer"](TimerRequest())
     finally:
         app_env.client.meta.events.unregister("before-call.sqs.DeleteMessageBatch", access_denied)
-    assert queue_depth(app_env.client, app_env.queues.input_url) == 3  # handled again later: at least once
+    # Handled again later: at least once.
+    assert queue_depth(app_env.client, app_env.queues.input_url).backlog == 3

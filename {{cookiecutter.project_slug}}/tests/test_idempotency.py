@@ -98,7 +98,7 @@ def drain_until_empty(
     summaries = []
     for _ in range(8):
         summaries.append(drain_input_queue(settings or app_env.settings, handler=handler))
-        if queue_depth(app_env.client, app_env.queues.input_url) == 0:
+        if queue_depth(app_env.client, app_env.queues.input_url).backlog == 0:
             break
     return summaries
 
@@ -256,7 +256,7 @@ def test_two_drains_at_once_never_both_run_the_same_key(app_env: AppUnderTest, t
     assert runs == Counter(dict.fromkeys(keys, 1))
     assert all(event.is_set() for event in refused.values()), "each twin was tried while its key was held"
     assert sum(s.succeeded for s in summaries) == 10
-    assert queue_depth(app_env.client, app_env.queues.input_url) == 0
+    assert queue_depth(app_env.client, app_env.queues.input_url).backlog == 0
     assert drain_all(app_env.client, app_env.queues.dlq_url) == []
 
 
@@ -338,7 +338,7 @@ def test_the_purge_command_deletes_records_past_their_ttl(
         store.complete(claimed(store, f"order-{n}", f"m-{n}", "purge"))
     threading.Event().wait(1.5)  # past the 1 s TTL
     env = {**os.environ, "AzureWebJobsStorage": storage_connection}
-    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}.engine.idempotency", "purge", "--settings", ""]
+    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "idempotency", "purge", "--settings", ""]
     result = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"table": table_name, "deleted": 3, "kept": 0}

@@ -76,15 +76,15 @@ def test_an_invalid_body_is_retried_then_dead_lettered_with_its_errors_logged(
     caplog.set_level(logging.WARNING, logger="{{ cookiecutter.package_name }}")
 
     summaries = []
-    for _ in range(app_env.settings.max_receive_count + 3):  # the default handler: message_handler's
+    for _ in range(app_env.settings.max_receive_count + 3):  # the default handler: handler.py's
         summaries.append(drain_input_queue())
-        if queue_depth(client, queues.input_url) == 0:
+        if queue_depth(client, queues.input_url).backlog == 0:
             break
 
     assert sum(s.succeeded for s in summaries) == 1
     assert sum(s.failed for s in summaries) == app_env.settings.max_receive_count
     assert drain_all(client, queues.dlq_url) == [bad]
-    assert queue_depth(client, queues.input_url) == 0
+    assert queue_depth(client, queues.input_url).backlog == 0
     failures = [r for r in caplog.records if "failed on receive" in r.getMessage()]
     assert len(failures) == app_env.settings.max_receive_count
     logged = caplog.text

@@ -33,4 +33,4 @@ def test_messages_sent_by_the_http_functions_are_handled_by_the_trigger(
 
     processed = {r.args[0] for r in caplog.records if r.msg.startswith("processed work item")}  # type: ignore[index]
     assert processed == {"single"} | {f"batch-{i}" for i in range(11)}
-    assert queue_depth(app_env.client, app_env.queues.input_url) == 0
+    assert queue_depth(app_env.client, app_env.queues.input_url).backlog == 0

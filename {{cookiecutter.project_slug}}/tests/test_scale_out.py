@@ -23,12 +23,12 @@ from {{ cookiecutter.package_name }}.engine.producer import OutgoingMessage, Sen
 from {{ cookiecutter.package_name }}.engine.scale_out.decision import decide_fan_out
 from {{ cookiecutter.package_name }}.engine.scale_out.drain_token import BadToken, DrainToken
 from {{ cookiecutter.package_name }}.engine.scale_out.token_queue import (
-    TokenQueueUnavailable,
     put_tokens,
     reset_token_queue_clients,
     token_queue_client,
 )
 from {{ cookiecutter.package_name }}.engine.settings import Settings, SettingsError
+from {{ cookiecutter.package_name }}.engine.storage_account import StorageUnavailable
 
 from .conftest import AppUnderTest, queue_depth
 
@@ -81,7 +81,7 @@ def test_a_bad_token_queue_name_is_refused_by_name(value: str) -> None:
 
 
 def test_without_a_storage_setting_the_token_queue_names_what_to_set() -> None:
-    with pytest.raises(TokenQueueUnavailable, match="AzureWebJobsStorage__queueServiceUri"):
+    with pytest.raises(StorageUnavailable, match="AzureWebJobsStorage__queueServiceUri"):
         token_queue_client("sqs-drain-tokens", {})
 
 
@@ -167,7 +167,7 @@ def test_a_tick_that_clears_the_queue_before_its_first_sample_puts_no_token(
         functions["drain_input_queue_on_timer"](TimerRequest())
 
     assert fan_out_logs(caplog) == []
-    assert queue_depth(app_env.client, app_env.queues.input_url) == 0
+    assert queue_depth(app_env.client, app_env.queues.input_url).backlog == 0
     assert tokens_on(token_queue) == []
 
 
@@ -241,7 +241,7 @@ def test_a_token_starts_one_drain_pass_that_empties_the_queue(
     with caplog.at_level(logging.INFO):
         functions["drain_input_queue_on_token"](host_message(token_queue))
 
-    assert queue_depth(app_env.client, app_env.queues.input_url) == 0
+    assert queue_depth(app_env.client, app_env.queues.input_url).backlog == 0
     [finished] = [r.sqs_drain for r in caplog.records if r.msg.startswith("drain finished")]  # type: ignore[attr-defined]
     assert (finished["succeeded"], finished["deleted"], finished["fan_out_id"]) == (25, 25, "t1")
 
@@ -274,7 +274,7 @@ def test_a_token_the_app_must_not_run_is_dropped_unrun(
 
     assert any("dropped unrun" in r.getMessage() and reason in r.getMessage() for r in caplog.records)
     assert not any(r.msg.startswith("drain finished") for r in caplog.records)
-    assert queue_depth(app_env.client, app_env.queues.input_url) == 5
+    assert queue_depth(app_env.client, app_env.queues.input_url).backlog == 5
 
 
 def test_a_message_that_is_no_token_is_dropped_with_an_error(

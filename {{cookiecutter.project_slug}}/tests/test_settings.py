@@ -1,13 +1,25 @@
-"""Settings: defaults from the template answers, and errors that name the setting."""
+"""Settings: one table, defaults from the template answers, errors that name the setting; no default
+written twice, and the settings files are the table's."""
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.engine.settings import SETTINGS_HELP, Settings, SettingsError
+from {{ cookiecutter.package_name }}.engine.settings import (
+    SETTINGS_HELP,
+    TABLE,
+    IdempotencySettings,
+    Settings,
+    SettingsError,
+    settings_files,
+)
+
+PROJECT = Path(__file__).parents[1]
+PACKAGE = PROJECT / "{{ cookiecutter.package_name }}"
 
 REQUIRED = {"SQS_INPUT_QUEUE": "in", "SQS_OUTPUT_QUEUE": "out"}
 
@@ -72,3 +84,75 @@ def test_azure_app_settings_give_the_app_a_valid_configuration() -> None:
     queues = {name: local[name] for name in ("SQS_INPUT_QUEUE", "SQS_OUTPUT_QUEUE", "SQS_DLQ")}
     settings = Settings.from_env({**{entry["name"]: entry["value"] for entry in azure}, **queues})
     assert settings.auth_mode == "{{ cookiecutter.aws_auth }}"
+
+
+def test_the_settings_files_are_the_tables() -> None:
+    # Both are written from the table at bake time; after adding a row, rewrite them with
+    # settings_files() (or by hand, and this test says what differs).
+    for relative, text in settings_files().items():
+        assert json.loads((PROJECT / relative).read_text(encoding="utf-8")) == json.loads(text), relative
+
+
+# Fields of the settings classes and the drain's options that are not settings (the drain's own tuning).
+NOT_SETTINGS = {
+    "heartbeat_fraction",
+    "ack_linger_seconds",
+    "max_receives_in_flight",
+    "max_ack_calls_in_flight",
+    "session_name",
+}
+SETTINGS_CLASSES = {"Settings", "OidcSettings", "IdempotencySettings", "DrainOptions"}
+
+
+def class_field_defaults(tree: ast.Module) -> list[tuple[str, str, ast.expr]]:
+    return [
+        (node.name, statement.target.id, statement.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and node.name in SETTINGS_CLASSES
+        for statement in node.body
+        if isinstance(statement, ast.AnnAssign)
+        and isinstance(statement.target, ast.Name)
+        and statement.value is not None
+    ]
+
+
+def test_no_settings_default_is_written_twice() -> None:
+    names = {setting.name for setting in TABLE}
+    written_twice = []
+    checked = 0
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        where = path.relative_to(PROJECT)
+        # A settings field's default is the table's (``X.default``), never a value of its own.
+        for cls, name, default in class_field_defaults(tree):
+            checked += 1
+            is_table_default = isinstance(default, ast.Attribute) and default.attr == "default"
+            if name not in NOT_SETTINGS and not is_table_default:
+                written_twice.append(f"{where}: {cls}.{name} = {ast.unparse(default)}")
+        # Nothing reads a setting past the table with a fallback of its own: env.get("NAME", default).
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("get", "getenv", "setdefault")
+                and len(node.args) >= 2
+                and isinstance(node.args[0], ast.Constant)
+                and node.args[0].value in names
+            ):
+                written_twice.append(f"{where}:{node.lineno}: {ast.unparse(node)}")
+    assert checked >= 20, "the settings classes were not found"
+    assert written_twice == []
+
+
+def test_the_visibility_timeout_is_the_apps_alone() -> None:
+    # Each receive asks for SQS_VISIBILITY_TIMEOUT_SECONDS, so the queues do not set one of their own.
+    template = (PROJECT / "infra" / "aws" / "template.yaml").read_text(encoding="utf-8")
+    assert "VisibilityTimeout:" not in template
+
+
+def test_the_idempotency_lease_follows_the_visibility_timeout() -> None:
+    assert IdempotencySettings.from_env({}).in_progress_seconds == Settings.visibility_timeout_seconds
+    follows = IdempotencySettings.from_env({"SQS_VISIBILITY_TIMEOUT_SECONDS": "90"})
+    assert follows.in_progress_seconds == 90
+    own = {"SQS_VISIBILITY_TIMEOUT_SECONDS": "90", "IDEMPOTENCY_IN_PROGRESS_SECONDS": "30"}
+    assert IdempotencySettings.from_env(own).in_progress_seconds == 30

@@ -14,6 +14,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .consumer.sizing import sqs_connections_needed
+from .managed_identity import forget_credentials
 from .settings import (
     AuthMode,
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
@@ -106,8 +107,4 @@ def reset_clients() -> None:
     sqs_client.cache_clear()
     cloudwatch_client.cache_clear()
     boto3_session.cache_clear()
-{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
-    from .oidc_credentials import managed_identity_credential
-
-    managed_identity_credential.cache_clear()
-{%- endif %}
+    forget_credentials()

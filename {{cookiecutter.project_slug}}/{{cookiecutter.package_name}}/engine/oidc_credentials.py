@@ -32,6 +32,7 @@ from botocore.credentials import (
 )
 from botocore.exceptions import ClientError
 
+from .managed_identity import managed_identity_credential
 from .settings import OidcSettings
 
 logger = logging.getLogger(__name__)
@@ -56,12 +57,6 @@ class ManagedIdentityTokenError(AwsFederationError):
 
 class AssumeRoleRefused(AwsFederationError):
     """AWS STS refused the token for the role."""
-
-
-@functools.cache
-def managed_identity_credential(client_id: str) -> ManagedIdentityCredential:
-    """One credential per process and identity: MSAL caches tokens per credential instance."""
-    return ManagedIdentityCredential(client_id=client_id or None)
 
 
 def require_identity_endpoint(environ: Mapping[str, str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections.abc import Callable
 
@@ -10,6 +12,12 @@ from .consumer import DrainOptions, DrainSummary, Handler, drain
 from .producer import Sender
 from .queues import queue_url
 from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class DrainFailed(RuntimeError):
+    """SQS kept failing, or deletes did; raising marks the invocation failed in the host's logs."""
 
 
 def drain_input_queue(
@@ -46,3 +54,10 @@ def output_sender(settings: Settings | None = None) -> Sender:
         queue_url(client, settings.output_queue),
         max_message_bytes=settings.max_message_bytes,
     )
+
+
+def report(fields: dict[str, object], problem: str | None) -> None:
+    """One log line per pass, with structured fields; a problem fails the invocation."""
+    logger.info("drain finished %s", json.dumps(fields), extra={"sqs_drain": fields})
+    if problem:
+        raise DrainFailed(problem)

@@ -1,7 +1,11 @@
-"""App settings, read from the environment (Azure app settings or local.settings.json).
+"""App settings: one table (``TABLE``), read from the environment (Azure app settings or
+local.settings.json).
 
-Every knob of the app is here, with its default, so the README's configuration
-table and the code cannot drift apart: the table is built from ``SETTINGS_HELP``.
+Each row gives a setting's name, default, allowed values and help, once. From it come
+``Settings`` (and the drain's options), ``SETTINGS_HELP`` (the README's configuration table is
+checked against it), ``infra/azure/app-settings.json`` and ``local.settings.json`` (both written
+at bake time by ``settings_files``; tests/test_settings.py checks they still match). To add a
+setting: add a row, add it to ``TABLE`` and read it where it is used.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Generic, Literal, Protocol, TypeVar, cast
 
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
 
@@ -25,122 +29,353 @@ AUTH_MODES: tuple[AuthMode, ...] = ("default_chain",)
 {%- endif %}
 RetryMode = Literal["standard", "adaptive", "legacy"]
 RETRY_MODES: tuple[RetryMode, ...] = ("standard", "adaptive", "legacy")
-DEFAULT_AUTH_MODE: AuthMode = "{{ cookiecutter.aws_auth }}"
 APP_NAME = "{{ cookiecutter.project_slug }}"
-STORAGE_QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 LOCAL_SETTINGS_FILE = "local.settings.json"
+# Where a deployment gets a setting: infra/azure/app-settings.json (written from this table),
+# the Bicep (values only the deployment knows), or nowhere (local runs only).
+Source = Literal["app-settings.json", "bicep", "local only"]
 
-SETTINGS_HELP: dict[str, str] = {
-    "SQS_INPUT_QUEUE": "Queue the trigger drains: a name (resolved once) or a full URL.",
-    "SQS_OUTPUT_QUEUE": "Queue the send functions write to: a name or a URL.",
-    "SQS_DLQ": "Dead-letter queue of the input queue: a name or a URL (ops commands).",
-    "SQS_MAX_RECEIVE_COUNT": "Receives before SQS moves a message to the DLQ (queue setup).",
-    "SQS_POLL_SCHEDULE": "NCRONTAB schedule of the drain timer.",
-    "SQS_WAIT_TIME_SECONDS": "Longest wait of one receive, 0-20; a poll waits only within the linger.",
-    "SQS_LINGER_SECONDS": "Seconds a drain goes on once the queue looks empty; its first poll waits as long.",
-    "SQS_MAX_CONCURRENCY": "Messages handled at once by one drain.",
-    "SQS_DRAIN_BUDGET_SECONDS": "A drain stops receiving after this long; keep it under functionTimeout.",
-    "SQS_VISIBILITY_TIMEOUT_SECONDS": "Visibility timeout asked for on receive; the heartbeat extends it.",
-    "SQS_RETRY_BACKOFF_BASE_SECONDS": "First backoff of a failed message; it doubles per receive.",
-    "SQS_RETRY_BACKOFF_MAX_SECONDS": "Cap of that backoff.",
-    "SQS_MAX_MESSAGE_BYTES": "Largest message or batch payload sent, in bytes.",
-    "SQS_MAX_BATCH_ITEMS": "Most items one batch request to the HTTP batch function may hold.",
-    "SQS_SCALE_OUT_MAX_WORKERS": "Most extra drain passes one tick may start on other instances; 0: off.",
-    "SQS_SCALE_OUT_QUEUE": "Azure Storage queue (in AzureWebJobsStorage) that carries the drain tokens.",
-    "AWS_REGION": "AWS region of the queues.",
-    "AWS_ENDPOINT_URL": "Endpoint override read by botocore itself (local emulators only).",
-    "AWS_RETRY_MODE": "botocore retry mode: standard or adaptive.",
-    "AWS_MAX_ATTEMPTS": "botocore attempts per SQS call, retries included.",
-    "AWS_AUTH_MODE": "How the app gets AWS credentials: " + " or ".join(AUTH_MODES) + ".",
-    "AWS_SDK_DEBUG_LOGS": "true lets boto3, botocore and urllib3 log at DEBUG (bodies and tokens too).",
-    "IDEMPOTENCY_TABLE": "Azure table of the idempotency records (in AzureWebJobsStorage's account).",
-    "IDEMPOTENCY_TTL_SECONDS": "How long a completed key stays done: duplicates within it are skipped.",
-    "IDEMPOTENCY_IN_PROGRESS_SECONDS": "Lease of a running attempt, renewed while it runs; "
-    "default SQS_VISIBILITY_TIMEOUT_SECONDS.",
-{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
-    "AWS_OIDC_ROLE_ARN": "Role assumed with the managed identity's token (OIDC mode).",
-    "AWS_OIDC_AUDIENCE": "Audience (resource) of the Entra ID token requested for AWS STS (OIDC mode).",
-    "AWS_OIDC_SESSION_DURATION_SECONDS": "Lifetime of the assumed-role credentials, 1800-43200 (OIDC mode).",
-    "AZURE_MANAGED_IDENTITY_CLIENT_ID": "Client ID of a user-assigned identity; empty: system-assigned.",
-{%- endif %}
-}
+T_co = TypeVar("T_co", covariant=True)
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it."""
 
 
+class Kind(Protocol[T_co]):
+    def parse(self, name: str, raw: str) -> T_co: ...
+
+
+@dataclass(frozen=True)
+class Text:
+    def parse(self, name: str, raw: str) -> str:
+        return raw
+
+
+@dataclass(frozen=True)
+class Matching:
+    pattern: re.Pattern[str]
+    # What a value must be, after "NAME='value' ".
+    explanation: str
+
+    def parse(self, name: str, raw: str) -> str:
+        if not self.pattern.match(raw):
+            raise SettingsError(f"{name}={raw!r} {self.explanation}")
+        return raw
+
+
+@dataclass(frozen=True)
+class Choice:
+    options: tuple[str, ...]
+
+    def parse(self, name: str, raw: str) -> str:
+        if raw not in self.options:
+            raise SettingsError(f"{name}={raw!r} must be one of {', '.join(self.options)}")
+        return raw
+
+
+@dataclass(frozen=True)
+class Whole:
+    low: int
+    high: int
+
+    def parse(self, name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(
+                f"{name}={raw!r} must be a whole number from {self.low} to {self.high}"
+            ) from None
+        if not self.low <= value <= self.high:
+            raise SettingsError(f"{name}={raw!r} must be from {self.low} to {self.high}")
+        return value
+
+
+@dataclass(frozen=True)
+class Number:
+    low: float
+    high: float
+
+    def parse(self, name: str, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r} must be a number from {self.low} to {self.high}") from None
+        if not self.low <= value <= self.high:
+            raise SettingsError(f"{name}={raw!r} must be from {self.low} to {self.high}")
+        return value
+
+
+# Not ``class Setting[T]`` (3.12+): the post-generation hook loads this module with cookiecutter's Python.
+@dataclass(frozen=True)
+class Setting(Generic[T_co]):  # noqa: UP046, RUF100
+    """One row of the table."""
+
+    name: str
+    default: T_co
+    kind: Kind[T_co]
+    help: str
+    source: Source = "app-settings.json"
+    # In local.settings.json: a string is its value there (local runs differ), True lists the
+    # default (the host or the local tools read the file), False leaves it out.
+    local: str | bool = False
+
+    def read(self, env: Mapping[str, str]) -> T_co:
+        raw = env.get(self.name, "").strip()
+        return self.kind.parse(self.name, raw) if raw else self.default
+
+    def required(self, env: Mapping[str, str]) -> T_co:
+        if not env.get(self.name, "").strip():
+            raise SettingsError(f"{self.name} is not set: {self.help}")
+        return self.read(env)
+
+    @property
+    def local_text(self) -> str | None:
+        if self.local is False:
+            return None
+        return self.default_text if self.local is True else str(self.local)
+
+    @property
+    def default_text(self) -> str:
+        """The default as an app setting's value (an empty value means the default)."""
+        if self.default is None:
+            return ""
+        return json.dumps(self.default) if isinstance(self.default, bool) else str(self.default)
+
+
+@dataclass(frozen=True)
+class Flag:
+    def parse(self, name: str, raw: str) -> bool:
+        if raw.lower() not in ("true", "false"):
+            raise SettingsError(f"{name}={raw!r} must be true or false")
+        return raw.lower() == "true"
+
+
+STORAGE_QUEUE_NAME = Matching(
+    re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"),
+    "is not an Azure Storage queue name: 3-63 lower-case letters, digits and single hyphens, "
+    "starting and ending with a letter or digit",
+)
+TABLE_NAME = Matching(
+    re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$"), "must be 3-63 letters and digits, starting with a letter"
+)
+ROLE_ARN = Matching(
+    re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$"),
+    "is not an IAM role ARN such as 'arn:aws:iam::123456789012:role/my-role'",
+)
+VISIBILITY = Whole(2, 43_200)  # SQS allows up to 12 h
+
+# The table. Queue names default to the answers in local runs; in Azure the Bicep sets them.
+SQS_INPUT_QUEUE = Setting(
+    "SQS_INPUT_QUEUE", "", Text(), "Queue the trigger drains: a name (resolved once) or a full URL.",
+    source="bicep", local={{ cookiecutter.input_queue_name | tojson }},
+)  # fmt: skip
+SQS_OUTPUT_QUEUE = Setting(
+    "SQS_OUTPUT_QUEUE", "", Text(), "Queue the send functions write to: a name or a URL.",
+    source="bicep", local={{ cookiecutter.output_queue_name | tojson }},
+)  # fmt: skip
+SQS_DLQ = Setting(
+    "SQS_DLQ", "", Text(), "Dead-letter queue of the input queue: a name or a URL (ops commands).",
+    source="bicep", local={{ cookiecutter.dlq_name | tojson }},
+)  # fmt: skip
+SQS_MAX_RECEIVE_COUNT = Setting(
+    "SQS_MAX_RECEIVE_COUNT", {{ cookiecutter.max_receive_count }}, Whole(1, 1000),
+    "Receives before SQS moves a message to the DLQ (queue setup).",
+    local=True,  # create-queues and the LocalStack hook set the redrive from it
+)  # fmt: skip
+SQS_POLL_SCHEDULE = Setting(
+    "SQS_POLL_SCHEDULE", {{ cookiecutter.poll_schedule | tojson }}, Text(),
+    "NCRONTAB schedule of the drain timer.",
+    local="*/10 * * * * *",  # the host resolves %SQS_POLL_SCHEDULE%; locally, every 10 s
+)  # fmt: skip
+SQS_WAIT_TIME_SECONDS = Setting(
+    "SQS_WAIT_TIME_SECONDS", 20, Whole(0, 20),
+    "Longest wait of one receive, 0-20; a poll waits only within the linger.",
+)  # fmt: skip
+SQS_LINGER_SECONDS = Setting[float](
+    "SQS_LINGER_SECONDS", 1.0, Number(0, 3_600),
+    "Seconds a drain goes on once the queue looks empty; its first poll waits as long.",
+)  # fmt: skip
+SQS_MAX_CONCURRENCY = Setting(
+    "SQS_MAX_CONCURRENCY", 32, Whole(1, 1000), "Messages handled at once by one drain."
+)
+SQS_DRAIN_BUDGET_SECONDS = Setting[float](
+    "SQS_DRAIN_BUDGET_SECONDS", {{ cookiecutter.__drain_budget_seconds }}, Number(1, 86_400),
+    "A drain stops receiving after this long; keep it under functionTimeout.",
+    local="60",
+)  # fmt: skip
+SQS_VISIBILITY_TIMEOUT_SECONDS = Setting(
+    "SQS_VISIBILITY_TIMEOUT_SECONDS", 60, VISIBILITY,
+    "Visibility timeout asked for on receive; the heartbeat extends it.",
+)  # fmt: skip
+SQS_RETRY_BACKOFF_BASE_SECONDS = Setting(
+    "SQS_RETRY_BACKOFF_BASE_SECONDS", 5, Whole(0, 43_200),
+    "First backoff of a failed message; it doubles per receive.",
+)  # fmt: skip
+SQS_RETRY_BACKOFF_MAX_SECONDS = Setting(
+    "SQS_RETRY_BACKOFF_MAX_SECONDS", 300, Whole(0, 43_200), "Cap of that backoff."
+)  # fmt: skip
+SQS_MAX_MESSAGE_BYTES = Setting(
+    "SQS_MAX_MESSAGE_BYTES", 262_144, Whole(1_024, 1_048_576),
+    "Largest message or batch payload sent, in bytes.",
+)  # fmt: skip
+SQS_MAX_BATCH_ITEMS = Setting(
+    "SQS_MAX_BATCH_ITEMS", 1_000, Whole(1, 100_000),
+    "Most items one batch request to the HTTP batch function may hold.",
+)  # fmt: skip
+SQS_SCALE_OUT_MAX_WORKERS = Setting(
+    "SQS_SCALE_OUT_MAX_WORKERS", 10, Whole(0, 1_000),
+    "Most extra drain passes one tick may start on other instances; 0: off.",
+)  # fmt: skip
+SQS_SCALE_OUT_QUEUE = Setting(
+    "SQS_SCALE_OUT_QUEUE", "sqs-drain-tokens", STORAGE_QUEUE_NAME,
+    "Azure Storage queue (in AzureWebJobsStorage) that carries the drain tokens.",
+    local=True,  # the host resolves %SQS_SCALE_OUT_QUEUE%
+)  # fmt: skip
+AWS_REGION = Setting(
+    "AWS_REGION", {{ cookiecutter.aws_region | tojson }}, Text(), "AWS region of the queues.",
+    local=True,  # the LocalStack hook reads it
+)  # fmt: skip
+AWS_ENDPOINT_URL = Setting(
+    "AWS_ENDPOINT_URL", "", Text(), "Endpoint override read by botocore itself (local emulators only).",
+    source="local only", local="http://localhost:4566",
+)  # fmt: skip
+AWS_RETRY_MODE = Setting[RetryMode](
+    "AWS_RETRY_MODE", "standard", cast("Kind[RetryMode]", Choice(RETRY_MODES)),
+    "botocore retry mode: standard or adaptive.",
+)  # fmt: skip
+AWS_MAX_ATTEMPTS = Setting(
+    "AWS_MAX_ATTEMPTS", 5, Whole(1, 20), "botocore attempts per SQS call, retries included."
+)
+AWS_AUTH_MODE = Setting[AuthMode](
+    "AWS_AUTH_MODE", "{{ cookiecutter.aws_auth }}", cast("Kind[AuthMode]", Choice(AUTH_MODES)),
+    "How the app gets AWS credentials: " + " or ".join(AUTH_MODES) + ".",
+    local="default_chain",  # keys or a profile, against an emulator
+)  # fmt: skip
+AWS_SDK_DEBUG_LOGS = Setting(
+    "AWS_SDK_DEBUG_LOGS", False, Flag(),
+    "true lets boto3, botocore and urllib3 log at DEBUG (bodies and tokens too).",
+)  # fmt: skip
+IDEMPOTENCY_TABLE = Setting(
+    "IDEMPOTENCY_TABLE", "idempotency", TABLE_NAME,
+    "Azure table of the idempotency records (in AzureWebJobsStorage's account).",
+)  # fmt: skip
+IDEMPOTENCY_TTL_SECONDS = Setting(
+    "IDEMPOTENCY_TTL_SECONDS", 86_400, Whole(1, 31_536_000),
+    "How long a completed key stays done: duplicates within it are skipped.",
+)  # fmt: skip
+IDEMPOTENCY_IN_PROGRESS_SECONDS = Setting[int | None](
+    "IDEMPOTENCY_IN_PROGRESS_SECONDS", None, Whole(3, 43_200),
+    "Lease of a running attempt, renewed while it runs; default SQS_VISIBILITY_TIMEOUT_SECONDS.",
+)  # fmt: skip
+{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
+AWS_OIDC_ROLE_ARN = Setting(
+    "AWS_OIDC_ROLE_ARN", {{ cookiecutter.aws_role_arn | tojson }}, ROLE_ARN,
+    "Role assumed with the managed identity's token (OIDC mode).",
+    source="bicep",
+)  # fmt: skip
+AWS_OIDC_AUDIENCE = Setting(
+    "AWS_OIDC_AUDIENCE", {{ cookiecutter.token_audience | tojson }}, Text(),
+    "Audience (resource) of the Entra ID token requested for AWS STS (OIDC mode).",
+)  # fmt: skip
+AWS_OIDC_SESSION_DURATION_SECONDS = Setting(
+    # botocore refreshes 15 minutes before expiry: shorter sessions would call STS on every request.
+    "AWS_OIDC_SESSION_DURATION_SECONDS", 3600, Whole(1_800, 43_200),
+    "Lifetime of the assumed-role credentials, 1800-43200 (OIDC mode).",
+)  # fmt: skip
+AZURE_MANAGED_IDENTITY_CLIENT_ID = Setting(
+    "AZURE_MANAGED_IDENTITY_CLIENT_ID", {{ cookiecutter.managed_identity_client_id | tojson }}, Text(),
+    "Client ID of a user-assigned identity; empty: system-assigned.",
+    source="bicep",
+)  # fmt: skip
+{%- endif %}
+
+TABLE: tuple[Setting[object], ...] = (
+    SQS_INPUT_QUEUE,
+    SQS_OUTPUT_QUEUE,
+    SQS_DLQ,
+    SQS_MAX_RECEIVE_COUNT,
+    SQS_POLL_SCHEDULE,
+    SQS_WAIT_TIME_SECONDS,
+    SQS_LINGER_SECONDS,
+    SQS_MAX_CONCURRENCY,
+    SQS_DRAIN_BUDGET_SECONDS,
+    SQS_VISIBILITY_TIMEOUT_SECONDS,
+    SQS_RETRY_BACKOFF_BASE_SECONDS,
+    SQS_RETRY_BACKOFF_MAX_SECONDS,
+    SQS_MAX_MESSAGE_BYTES,
+    SQS_MAX_BATCH_ITEMS,
+    SQS_SCALE_OUT_MAX_WORKERS,
+    SQS_SCALE_OUT_QUEUE,
+    AWS_REGION,
+    AWS_ENDPOINT_URL,
+    AWS_RETRY_MODE,
+    AWS_MAX_ATTEMPTS,
+    AWS_AUTH_MODE,
+    AWS_SDK_DEBUG_LOGS,
+    IDEMPOTENCY_TABLE,
+    IDEMPOTENCY_TTL_SECONDS,
+    IDEMPOTENCY_IN_PROGRESS_SECONDS,
+{%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
+    AWS_OIDC_ROLE_ARN,
+    AWS_OIDC_AUDIENCE,
+    AWS_OIDC_SESSION_DURATION_SECONDS,
+    AZURE_MANAGED_IDENTITY_CLIENT_ID,
+{%- endif %}
+)
+SETTINGS_HELP: dict[str, str] = {setting.name: setting.help for setting in TABLE}
+
+
 @dataclass(frozen=True)
 class Settings:
     input_queue: str
     output_queue: str
-    dlq: str
-    max_receive_count: int = {{ cookiecutter.max_receive_count }}
-    region: str = "{{ cookiecutter.aws_region }}"
-    wait_time_seconds: int = 20
-    max_concurrency: int = 32
-    drain_budget_seconds: float = {{ cookiecutter.__drain_budget_seconds }}
-    visibility_timeout_seconds: int = 60
-    linger_seconds: float = 1.0
-    retry_backoff_base_seconds: int = 5
-    retry_backoff_max_seconds: int = 300
-    max_message_bytes: int = 262_144
-    max_batch_items: int = 1_000
-    scale_out_max_workers: int = 10
-    scale_out_queue: str = "sqs-drain-tokens"
-    retry_mode: RetryMode = "standard"
-    max_attempts: int = 5
-    auth_mode: AuthMode = DEFAULT_AUTH_MODE
+    dlq: str = SQS_DLQ.default
+    max_receive_count: int = SQS_MAX_RECEIVE_COUNT.default
+    region: str = AWS_REGION.default
+    wait_time_seconds: int = SQS_WAIT_TIME_SECONDS.default
+    max_concurrency: int = SQS_MAX_CONCURRENCY.default
+    drain_budget_seconds: float = SQS_DRAIN_BUDGET_SECONDS.default
+    visibility_timeout_seconds: int = SQS_VISIBILITY_TIMEOUT_SECONDS.default
+    linger_seconds: float = SQS_LINGER_SECONDS.default
+    retry_backoff_base_seconds: int = SQS_RETRY_BACKOFF_BASE_SECONDS.default
+    retry_backoff_max_seconds: int = SQS_RETRY_BACKOFF_MAX_SECONDS.default
+    max_message_bytes: int = SQS_MAX_MESSAGE_BYTES.default
+    max_batch_items: int = SQS_MAX_BATCH_ITEMS.default
+    scale_out_max_workers: int = SQS_SCALE_OUT_MAX_WORKERS.default
+    scale_out_queue: str = SQS_SCALE_OUT_QUEUE.default
+    retry_mode: RetryMode = AWS_RETRY_MODE.default
+    max_attempts: int = AWS_MAX_ATTEMPTS.default
+    auth_mode: AuthMode = AWS_AUTH_MODE.default
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        reader = EnvReader(env)
-        defaults = cls(input_queue="", output_queue="", dlq="")
-        auth_mode = reader.text("AWS_AUTH_MODE", defaults.auth_mode)
-        if auth_mode not in AUTH_MODES:
-            raise SettingsError(f"AWS_AUTH_MODE={auth_mode!r} must be one of {', '.join(AUTH_MODES)}")
-        retry_mode = reader.text("AWS_RETRY_MODE", defaults.retry_mode)
-        if retry_mode not in RETRY_MODES:
-            raise SettingsError(f"AWS_RETRY_MODE={retry_mode!r} must be standard, adaptive or legacy")
+        # botocore's own fallback, kept: AWS_DEFAULT_REGION when AWS_REGION is unset.
+        region_env = {AWS_REGION.name: env.get(AWS_REGION.name) or env.get("AWS_DEFAULT_REGION") or ""}
         return cls(
-            input_queue=reader.required("SQS_INPUT_QUEUE"),
-            output_queue=reader.required("SQS_OUTPUT_QUEUE"),
-            dlq=reader.text("SQS_DLQ", ""),
-            max_receive_count=reader.integer("SQS_MAX_RECEIVE_COUNT", defaults.max_receive_count, 1, 1000),
-            region=reader.text("AWS_REGION", env.get("AWS_DEFAULT_REGION") or defaults.region),
-            wait_time_seconds=reader.integer("SQS_WAIT_TIME_SECONDS", defaults.wait_time_seconds, 0, 20),
-            max_concurrency=reader.integer("SQS_MAX_CONCURRENCY", defaults.max_concurrency, 1, 1000),
-            drain_budget_seconds=reader.number(
-                "SQS_DRAIN_BUDGET_SECONDS", defaults.drain_budget_seconds, 1, 86_400
-            ),
-            visibility_timeout_seconds=reader.integer(
-                "SQS_VISIBILITY_TIMEOUT_SECONDS", defaults.visibility_timeout_seconds, 2, 43_200
-            ),
-            linger_seconds=reader.number("SQS_LINGER_SECONDS", defaults.linger_seconds, 0, 3_600),
-            retry_backoff_base_seconds=reader.integer(
-                "SQS_RETRY_BACKOFF_BASE_SECONDS", defaults.retry_backoff_base_seconds, 0, 43_200
-            ),
-            retry_backoff_max_seconds=reader.integer(
-                "SQS_RETRY_BACKOFF_MAX_SECONDS", defaults.retry_backoff_max_seconds, 0, 43_200
-            ),
-            max_message_bytes=reader.integer(
-                "SQS_MAX_MESSAGE_BYTES", defaults.max_message_bytes, 1_024, 1_048_576
-            ),
-            max_batch_items=reader.integer("SQS_MAX_BATCH_ITEMS", defaults.max_batch_items, 1, 100_000),
-            scale_out_max_workers=reader.integer(
-                "SQS_SCALE_OUT_MAX_WORKERS", defaults.scale_out_max_workers, 0, 1_000
-            ),
-            scale_out_queue=reader.storage_queue_name("SQS_SCALE_OUT_QUEUE", defaults.scale_out_queue),
-            retry_mode=retry_mode,
-            max_attempts=reader.integer("AWS_MAX_ATTEMPTS", defaults.max_attempts, 1, 20),
-            auth_mode=auth_mode,
+            input_queue=SQS_INPUT_QUEUE.required(env),
+            output_queue=SQS_OUTPUT_QUEUE.required(env),
+            dlq=SQS_DLQ.read(env),
+            max_receive_count=SQS_MAX_RECEIVE_COUNT.read(env),
+            region=AWS_REGION.read(region_env),
+            wait_time_seconds=SQS_WAIT_TIME_SECONDS.read(env),
+            max_concurrency=SQS_MAX_CONCURRENCY.read(env),
+            drain_budget_seconds=SQS_DRAIN_BUDGET_SECONDS.read(env),
+            visibility_timeout_seconds=SQS_VISIBILITY_TIMEOUT_SECONDS.read(env),
+            linger_seconds=SQS_LINGER_SECONDS.read(env),
+            retry_backoff_base_seconds=SQS_RETRY_BACKOFF_BASE_SECONDS.read(env),
+            retry_backoff_max_seconds=SQS_RETRY_BACKOFF_MAX_SECONDS.read(env),
+            max_message_bytes=SQS_MAX_MESSAGE_BYTES.read(env),
+            max_batch_items=SQS_MAX_BATCH_ITEMS.read(env),
+            scale_out_max_workers=SQS_SCALE_OUT_MAX_WORKERS.read(env),
+            scale_out_queue=SQS_SCALE_OUT_QUEUE.read(env),
+            retry_mode=AWS_RETRY_MODE.read(env),
+            max_attempts=AWS_MAX_ATTEMPTS.read(env),
+            auth_mode=AWS_AUTH_MODE.read(env),
         )
 
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
-
-
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 
 
 @dataclass(frozen=True)
@@ -148,121 +383,81 @@ class OidcSettings:
     """How the app trades its managed identity's token for AWS credentials (OIDC mode)."""
 
     role_arn: str
-    audience: str = {{ cookiecutter.token_audience | tojson }}
-    managed_identity_client_id: str = {{ cookiecutter.managed_identity_client_id | tojson }}
-    # botocore refreshes 15 minutes before expiry: shorter sessions would call STS on every request.
-    session_duration_seconds: int = 3600
+    audience: str = AWS_OIDC_AUDIENCE.default
+    managed_identity_client_id: str = AZURE_MANAGED_IDENTITY_CLIENT_ID.default
+    session_duration_seconds: int = AWS_OIDC_SESSION_DURATION_SECONDS.default
     # STS takes 2-64 characters of [\w+=,.@-]; every character of the app name is one of them.
     session_name: str = APP_NAME[:64].ljust(2, "_")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OidcSettings:
-        reader = EnvReader(os.environ if environ is None else environ)
-        defaults = cls(role_arn={{ cookiecutter.aws_role_arn | tojson }})
-        role_arn = reader.text("AWS_OIDC_ROLE_ARN", defaults.role_arn)
-        if not role_arn:
+        env = os.environ if environ is None else environ
+        if not AWS_OIDC_ROLE_ARN.read(env):
             raise SettingsError(
                 "AWS_OIDC_ROLE_ARN is not set: the role to assume with the managed identity's token "
                 "(the RoleArn output of infra/aws). To use keys or a profile instead (locally, or with "
                 "an emulator), set AWS_AUTH_MODE=default_chain."
             )
-        if not ROLE_ARN.match(role_arn):
-            raise SettingsError(
-                f"AWS_OIDC_ROLE_ARN={role_arn!r} is not an IAM role ARN "
-                "such as 'arn:aws:iam::123456789012:role/my-role'"
-            )
         return cls(
-            role_arn=role_arn,
-            audience=reader.text("AWS_OIDC_AUDIENCE", defaults.audience),
-            managed_identity_client_id=reader.text(
-                "AZURE_MANAGED_IDENTITY_CLIENT_ID", defaults.managed_identity_client_id
-            ),
-            session_duration_seconds=reader.integer(
-                "AWS_OIDC_SESSION_DURATION_SECONDS", defaults.session_duration_seconds, 1_800, 43_200
-            ),
+            role_arn=AWS_OIDC_ROLE_ARN.read(env),
+            audience=AWS_OIDC_AUDIENCE.read(env),
+            managed_identity_client_id=AZURE_MANAGED_IDENTITY_CLIENT_ID.read(env),
+            session_duration_seconds=AWS_OIDC_SESSION_DURATION_SECONDS.read(env),
         )
 {%- endif %}
-
-
-TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 
 
 @dataclass(frozen=True)
 class IdempotencySettings:
     """Where and for how long ``idempotency`` keeps its records."""
 
-    table: str = "idempotency"
-    ttl_seconds: int = 86_400
+    table: str = IDEMPOTENCY_TABLE.default
+    ttl_seconds: int = IDEMPOTENCY_TTL_SECONDS.default
     # A lease, renewed at a third of its length while the body runs: it bounds how long a
     # crashed attempt blocks its key, as the visibility timeout bounds how long SQS hides it.
-    in_progress_seconds: int = Settings.visibility_timeout_seconds
+    in_progress_seconds: int = SQS_VISIBILITY_TIMEOUT_SECONDS.default
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> IdempotencySettings:
-        reader = EnvReader(os.environ if environ is None else environ)
-        table = reader.text("IDEMPOTENCY_TABLE", cls.table)
-        if not TABLE_NAME.match(table):
-            raise SettingsError(
-                f"IDEMPOTENCY_TABLE={table!r} must be 3-63 letters and digits, starting with a letter"
-            )
-        visibility = reader.integer(
-            "SQS_VISIBILITY_TIMEOUT_SECONDS", Settings.visibility_timeout_seconds, 2, 43_200
-        )
+        env = os.environ if environ is None else environ
+        in_progress = IDEMPOTENCY_IN_PROGRESS_SECONDS.read(env)
+        if in_progress is None:
+            in_progress = SQS_VISIBILITY_TIMEOUT_SECONDS.read(env)
         return cls(
-            table=table,
-            ttl_seconds=reader.integer("IDEMPOTENCY_TTL_SECONDS", cls.ttl_seconds, 1, 31_536_000),
-            in_progress_seconds=reader.integer("IDEMPOTENCY_IN_PROGRESS_SECONDS", visibility, 3, 43_200),
+            table=IDEMPOTENCY_TABLE.read(env),
+            ttl_seconds=IDEMPOTENCY_TTL_SECONDS.read(env),
+            in_progress_seconds=in_progress,
         )
-
-
-class EnvReader:
-    """Reads typed settings; every error names the setting and its allowed range."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-
-    def text(self, name: str, default: str) -> str:
-        value = self._env.get(name, "").strip()
-        return value or default
-
-    def required(self, name: str) -> str:
-        value = self.text(name, "")
-        if not value:
-            raise SettingsError(f"{name} is not set: {SETTINGS_HELP[name]}")
-        return value
-
-    def storage_queue_name(self, name: str, default: str) -> str:
-        value = self.text(name, default)
-        if not STORAGE_QUEUE_NAME.match(value) or "--" in value:
-            raise SettingsError(
-                f"{name}={value!r} is not an Azure Storage queue name: 3-63 lower-case letters, digits "
-                "and single hyphens, starting and ending with a letter or digit"
-            )
-        return value
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        return int(self.number(name, default, low, high, whole=True))
-
-    def number(self, name: str, default: float, low: float, high: float, *, whole: bool = False) -> float:
-        raw = self._env.get(name, "").strip()
-        if not raw:
-            return default
-        try:
-            value = int(raw) if whole else float(raw)
-        except ValueError:
-            kind = "a whole number" if whole else "a number"
-            raise SettingsError(f"{name}={raw!r} must be {kind} from {low} to {high}") from None
-        if not low <= value <= high:
-            raise SettingsError(f"{name}={raw!r} must be from {low} to {high}")
-        return value
 
 
 def sdk_debug_logs(environ: Mapping[str, str] | None = None) -> bool:
     """Whether AWS_SDK_DEBUG_LOGS opts in to the AWS SDK's DEBUG logs, which hold secrets."""
-    raw = (os.environ if environ is None else environ).get("AWS_SDK_DEBUG_LOGS", "").strip().lower()
-    if raw not in ("", "true", "false"):
-        raise SettingsError(f"AWS_SDK_DEBUG_LOGS={raw!r} must be true or false")
-    return raw == "true"
+    return AWS_SDK_DEBUG_LOGS.read(os.environ if environ is None else environ)
+
+
+# Read by the Functions host and botocore, not by the app: local.settings.json's other values.
+HOST_LOCAL_VALUES = {
+    "FUNCTIONS_WORKER_RUNTIME": "python",
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+}
+EMULATOR_KEYS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+def settings_files() -> dict[str, str]:
+    """The two settings files, as this table makes them: relative path -> text."""
+    app_settings = [
+        {"name": setting.name, "value": setting.default_text}
+        for setting in TABLE
+        if setting.source == "app-settings.json"
+    ]
+    local_values = {s.name: s.local_text for s in TABLE if s.local_text is not None}
+    local_settings = {"IsEncrypted": False, "Values": {**HOST_LOCAL_VALUES, **local_values, **EMULATOR_KEYS}}
+    # One entry a line: the file reads as a table, and a diff shows one setting.
+    entries = ",\n".join(f"  {json.dumps(entry)}" for entry in app_settings)
+    return {
+        "infra/azure/app-settings.json": f"[\n{entries}\n]\n",
+        LOCAL_SETTINGS_FILE: json.dumps(local_settings, indent=2) + "\n",
+    }
 
 
 def local_settings_values(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -296,17 +491,17 @@ def local_settings_path(option: str | None) -> Path | None:
     return Path(option)
 
 
-def use_local_settings(
+def fill_environment(
     path: str | os.PathLike[str] | None,
     overrides: Mapping[str, str | None] | None = None,
     environ: MutableMapping[str, str] | None = None,
-) -> Settings:
-    """Settings for a local command, read the way ``func start`` reads them.
+) -> MutableMapping[str, str]:
+    """The environment of a local command, filled the way ``func start`` fills it.
 
     The values of ``local.settings.json`` at ``path`` (when given) fill the environment
     where it has no value yet, so the environment wins, as under ``func start``; then
     ``overrides`` win over both (``None`` removes a variable). The environment is
-    changed in place because botocore and the functions read it themselves.
+    changed in place because botocore, azure-identity and the functions read it themselves.
     """
     env = os.environ if environ is None else environ
     if path is not None:
@@ -317,4 +512,13 @@ def use_local_settings(
             env.pop(name, None)
         else:
             env[name] = override
-    return Settings.from_env(env)
+    return env
+
+
+def use_local_settings(
+    path: str | os.PathLike[str] | None,
+    overrides: Mapping[str, str | None] | None = None,
+    environ: MutableMapping[str, str] | None = None,
+) -> Settings:
+    """Settings for a local command, read the way ``func start`` reads them (``fill_environment``)."""
+    return Settings.from_env(fill_environment(path, overrides, environ))

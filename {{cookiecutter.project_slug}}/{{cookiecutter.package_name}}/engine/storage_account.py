@@ -74,9 +74,9 @@ def storage_address(
 def storage_credential(managed_identity: bool, client_id: str | None) -> TokenCredential:
     """One credential per process and identity: MSAL caches its tokens per instance."""
     if managed_identity:
-        from azure.identity import ManagedIdentityCredential
+        from .managed_identity import managed_identity_credential
 
-        return ManagedIdentityCredential(client_id=client_id)
+        return managed_identity_credential(client_id)
     # Like the host: without __credential, the developer's own sign-in (az login, environment).
     from azure.identity import DefaultAzureCredential
 

@@ -12,10 +12,9 @@ import logging
 
 import azure.functions as func
 
-from ..engine.runtime import drain_input_queue
+from ..engine.runtime import drain_input_queue, report
 from ..engine.scale_out.drain_token import BadToken, DrainToken
 from ..engine.settings import Settings
-from .sqs_trigger import report
 
 logger = logging.getLogger(__name__)
 bp = func.Blueprint()

@@ -8,21 +8,16 @@ start more passes elsewhere (``drain_worker``, ``scale_out``).
 
 from __future__ import annotations
 
-import json
 import logging
 
 import azure.functions as func
 
-from ..engine.runtime import drain_input_queue
+from ..engine.runtime import drain_input_queue, report
 from ..engine.scale_out.fan_out import SAMPLE_EVERY_SECONDS, fan_out_for
 from ..engine.settings import Settings
 
 logger = logging.getLogger(__name__)
 bp = func.Blueprint()
-
-
-class DrainFailed(RuntimeError):
-    """SQS kept failing, or deletes did; raising marks the invocation failed in the host's logs."""
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%SQS_POLL_SCHEDULE%", run_on_startup=False, use_monitor=True)
@@ -37,10 +32,3 @@ def drain_input_queue_on_timer(timer: func.TimerRequest) -> None:
         progress_every_seconds=SAMPLE_EVERY_SECONDS,
     )
     report(summary.as_log_fields(), summary.problem)
-
-
-def report(fields: dict[str, object], problem: str | None) -> None:
-    """One log line per pass, with structured fields; a problem fails the invocation."""
-    logger.info("drain finished %s", json.dumps(fields), extra={"sqs_drain": fields})
-    if problem:
-        raise DrainFailed(problem)

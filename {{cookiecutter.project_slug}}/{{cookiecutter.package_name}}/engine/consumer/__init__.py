@@ -8,7 +8,7 @@ Its parts, one module each:
 - ``acknowledging``: batched deletes, backoffs, releases, and the heartbeat;
 - ``fifo``: ordering; a FIFO queue specializes the standard one;
 - ``sizing``: receives and ack calls in flight, from measured round trips and rates;
-- ``drain_pass`` and ``summary``: one pass, its options, and what it did.
+- ``options``, ``drain_pass`` and ``summary``: what a pass is asked, the pass, and what it did.
 
 A failed message is never deleted: SQS redelivers it after its backoff, and the queue's
 redrive policy moves it to the DLQ after ``maxReceiveCount`` receives.
@@ -17,7 +17,8 @@ redrive policy moves it to the DLQ after ``maxReceiveCount`` receives.
 from .drain_pass import drain
 from .fifo import by_group
 from .message import Handler, SqsMessage
-from .summary import SQS_MAX_VISIBILITY_SECONDS, DrainOptions, DrainSummary
+from .options import SQS_MAX_VISIBILITY_SECONDS, DrainOptions
+from .summary import DrainSummary
 
 __all__ = [
     "SQS_MAX_VISIBILITY_SECONDS",

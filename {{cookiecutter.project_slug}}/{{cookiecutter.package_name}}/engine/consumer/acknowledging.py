@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from ..queues import SQS_BATCH_LIMIT
 from .fifo import Ordering
 from .message import SqsMessage
+from .options import DrainOptions
 from .sizing import HEARTBEAT_CALLS_IN_FLIGHT, Sizing
-from .summary import Counts, DrainOptions
+from .summary import Counts
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -91,7 +92,7 @@ class Acknowledger(threading.Thread):
             overtakers = self.ordering.overtakers(messages, in_hand)
             for message in messages:
                 self.held[message.receipt_handle] = _Held(message, visible_until)
-            self.counts.peak("peak_in_hand", len(self.held))
+            self.counts.peaks(in_hand=len(self.held))
         return overtakers
 
     def delete(self, message: SqsMessage) -> None:
@@ -116,10 +117,6 @@ class Acknowledger(threading.Thread):
             self.lock.notify_all()
         self.sizing.finished.add(len(messages))
 
-    def in_hand(self) -> int:
-        with self.lock:
-            return len(self.held)
-
     def deletes_behind(self) -> bool:
         """More deletes wait for a call than one round of calls can carry: receiving must wait."""
         with self.lock:
@@ -130,10 +127,6 @@ class Acknowledger(threading.Thread):
         """Nothing held and every ack done: what SQS shows is the queue's real state."""
         with self.lock:
             return self._idle()
-
-    def wait_until_idle(self, timeout: float) -> None:
-        with self.lock:
-            self.lock.wait_for(self._idle, timeout=timeout)
 
     def close(self) -> None:
         """Send every pending ack, then stop; returns when SQS has answered them all."""
@@ -210,7 +203,7 @@ class Acknowledger(threading.Thread):
 
     def _start(self, call: Callable[[Any], None], batch: Any) -> None:
         self.calls_in_flight += 1
-        self.counts.peak("peak_ack_calls_in_flight", self.calls_in_flight)
+        self.counts.peaks(ack_calls_in_flight=self.calls_in_flight)
         self.ack_calls.submit(call, batch)
 
     def _take_visibility(self, everything: bool) -> list[tuple[SqsMessage, int]]:

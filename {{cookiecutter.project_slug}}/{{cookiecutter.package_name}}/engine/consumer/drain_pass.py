@@ -22,9 +22,10 @@ from .acknowledging import Acknowledger
 from .fifo import by_group, ordering_for
 from .handling import Handlers, Prefetch, Unit
 from .message import Handler, SqsMessage
+from .options import DrainOptions
 from .receiving import RECEIVE_ERRORS_BEFORE_GIVING_UP, Polling, Receiver
 from .sizing import Sizing, fit_to_pool
-from .summary import Counts, DrainOptions, DrainSummary
+from .summary import Counts, DrainSummary
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -184,7 +185,7 @@ class _Pass:
         with self.lock:
             self.receives_in_flight += 1
             in_flight = self.receives_in_flight
-        self.counts.peak("peak_receives_in_flight", in_flight)
+        self.counts.peaks(receives_in_flight=in_flight)
         self.receives.submit(self._receive, wait, nothing_in_hand)
 
     def _receive(self, wait: int, nothing_in_hand: bool) -> None:

@@ -22,8 +22,9 @@ from typing import Any
 
 from .acknowledging import Acknowledger
 from .message import Handler, SqsMessage
+from .options import DrainOptions
 from .sizing import Sizing
-from .summary import Counts, DrainOptions
+from .summary import Counts
 
 logger = logging.getLogger(__name__)
 

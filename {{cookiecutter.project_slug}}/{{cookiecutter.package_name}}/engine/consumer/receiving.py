@@ -18,8 +18,9 @@ import time
 from typing import TYPE_CHECKING
 
 from .message import SqsMessage
+from .options import DrainOptions
 from .sizing import Sizing
-from .summary import Counts, DrainOptions
+from .summary import Counts
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

@@ -24,13 +24,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .summary import DrainOptions
+from .options import MAX_ACK_CALLS_IN_FLIGHT, MAX_RECEIVES_IN_FLIGHT, DrainOptions
 
-MAX_RECEIVES_IN_FLIGHT = 32
-MAX_ACK_CALLS_IN_FLIGHT = 32
 # Heartbeat calls run beside the ack calls and are not held back by their bound.
 HEARTBEAT_CALLS_IN_FLIGHT = 4
 HEADROOM = 1.5

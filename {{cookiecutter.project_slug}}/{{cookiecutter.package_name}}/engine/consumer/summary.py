@@ -1,56 +1,11 @@
-"""What one pass is asked to do (``DrainOptions``) and what it did (``DrainSummary``)."""
+"""What one pass did: ``DrainSummary``, and ``Counts``, which keeps it up to date from several threads."""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
-
-from .sizing import MAX_ACK_CALLS_IN_FLIGHT, MAX_RECEIVES_IN_FLIGHT
-
-if TYPE_CHECKING:
-    from ..settings import Settings
-
-SQS_MAX_VISIBILITY_SECONDS = 43_200
-
-
-@dataclass(frozen=True)
-class DrainOptions:
-    # The longest a single receive waits for messages (SQS allows 0-20 s).
-    wait_time_seconds: int = 20
-    max_concurrency: int = 32
-    budget_seconds: float = 240.0
-    visibility_timeout_seconds: int = 60
-    # How long a pass goes on once the queue looks empty; its first poll waits this long.
-    linger_seconds: float = 1.0
-    # Extend a message's visibility once this fraction of its timeout has passed.
-    heartbeat_fraction: float = 0.5
-    backoff_base_seconds: int = 5
-    backoff_max_seconds: int = 300
-    # How long a finished message may wait for others to fill a delete batch.
-    ack_linger_seconds: float = 0.05
-    # Bounds of the sizing (see sizing.py): receives and ack calls in flight at once.
-    max_receives_in_flight: int = MAX_RECEIVES_IN_FLIGHT
-    max_ack_calls_in_flight: int = MAX_ACK_CALLS_IN_FLIGHT
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DrainOptions:
-        return cls(
-            wait_time_seconds=settings.wait_time_seconds,
-            max_concurrency=settings.max_concurrency,
-            budget_seconds=settings.drain_budget_seconds,
-            visibility_timeout_seconds=settings.visibility_timeout_seconds,
-            linger_seconds=settings.linger_seconds,
-            backoff_base_seconds=settings.retry_backoff_base_seconds,
-            backoff_max_seconds=settings.retry_backoff_max_seconds,
-        )
-
-    def backoff_seconds(self, receive_count: int) -> int:
-        """Exponential in the receive count, capped; SQS allows at most 12 h."""
-        exponent = min(max(receive_count - 1, 0), 30)
-        seconds = self.backoff_base_seconds * 2**exponent
-        return int(min(seconds, self.backoff_max_seconds, SQS_MAX_VISIBILITY_SECONDS))
+from typing import Any
 
 
 @dataclass
@@ -112,14 +67,37 @@ class Counts:
         self.started = time.monotonic()
         self._lock = threading.Lock()
 
-    def add(self, **increments: int) -> None:
+    def add(
+        self,
+        *,
+        received: int = 0,
+        succeeded: int = 0,
+        failed: int = 0,
+        delete_failed: int = 0,
+        released: int = 0,
+        heartbeats: int = 0,
+        receive_requests: int = 0,
+        empty_receives: int = 0,
+        ack_requests: int = 0,
+    ) -> None:
         with self._lock:
-            for name, value in increments.items():
-                setattr(self.summary, name, getattr(self.summary, name) + value)
+            summary = self.summary
+            summary.received += received
+            summary.succeeded += succeeded
+            summary.failed += failed
+            summary.delete_failed += delete_failed
+            summary.released += released
+            summary.heartbeats += heartbeats
+            summary.receive_requests += receive_requests
+            summary.empty_receives += empty_receives
+            summary.ack_requests += ack_requests
 
-    def peak(self, name: str, value: int) -> None:
+    def peaks(self, *, receives_in_flight: int = 0, ack_calls_in_flight: int = 0, in_hand: int = 0) -> None:
         with self._lock:
-            setattr(self.summary, name, max(getattr(self.summary, name), value))
+            summary = self.summary
+            summary.peak_receives_in_flight = max(summary.peak_receives_in_flight, receives_in_flight)
+            summary.peak_ack_calls_in_flight = max(summary.peak_ack_calls_in_flight, ack_calls_in_flight)
+            summary.peak_in_hand = max(summary.peak_in_hand, in_hand)
 
     def deleted(self, count: int) -> None:
         with self._lock:

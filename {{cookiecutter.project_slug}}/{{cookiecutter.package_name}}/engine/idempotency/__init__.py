@@ -5,7 +5,7 @@
 - ``lease``: keeps a running attempt's lease alive;
 - ``decorator``: ``@idempotent()`` for sync and async handlers.
 
-``python -m <package>.idempotency purge`` deletes the records past their TTL.
+``python -m <package> idempotency purge`` deletes the records past their TTL.
 """
 
 from .decorator import idempotent, message_id

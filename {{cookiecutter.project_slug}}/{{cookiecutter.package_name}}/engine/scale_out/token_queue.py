@@ -19,16 +19,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ..storage_account import StorageAddress, StorageUnavailable, storage_address, storage_credential
+from ..storage_account import StorageAddress, storage_address, storage_credential
 from .drain_token import DrainToken
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
 
 logger = logging.getLogger(__name__)
-
-# Kept by name: the tick's log line ("fan-out failed ... TokenQueueUnavailable") is in the README.
-TokenQueueUnavailable = StorageUnavailable
 
 
 def token_queue_client(queue_name: str, environ: Mapping[str, str] | None = None) -> QueueClient:

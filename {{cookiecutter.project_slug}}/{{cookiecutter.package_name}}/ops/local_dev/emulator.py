@@ -39,6 +39,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ...engine.aws_session import reset_clients, sqs_client
 from ...engine.queues import QueueSet, ensure_queues, queue_name
 from ...engine.settings import (
+    AWS_ENDPOINT_URL,
     Settings,
     SettingsError,
     local_settings_path,
@@ -180,7 +181,7 @@ def serve(port: int, settings_file: str | None, verbose: bool) -> int:
 def configured_endpoint(settings_path: Path | None) -> str:
     if settings_path is None:
         return ""
-    return local_settings_values(settings_path).get("AWS_ENDPOINT_URL", "")
+    return AWS_ENDPOINT_URL.read(local_settings_values(settings_path))
 
 
 def banner(url: str, settings: Settings, queues: QueueSet, configured: str) -> str:

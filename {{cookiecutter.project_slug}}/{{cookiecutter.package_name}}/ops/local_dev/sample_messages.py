@@ -1,4 +1,4 @@
-"""Sample work for the trigger: messages that fit ``message_handler.WorkItem``, and poison ones.
+"""Sample work for the trigger: messages that fit ``handler.WorkItem``, and poison ones.
 
 ``python -m <package> samples`` puts them on the input queue of the endpoint the
 settings point at (``local.settings.json``: the local emulator or LocalStack); the

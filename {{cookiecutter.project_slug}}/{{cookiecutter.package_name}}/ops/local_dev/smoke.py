@@ -29,7 +29,7 @@ import azure.functions as func
 from azure.functions.timer import TimerRequest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...engine.queues import QueueSet, is_fifo, queue_name
+from ...engine.queues import QueueSet, is_fifo, queue_depth, queue_name
 from ...engine.settings import APP_NAME, Settings, SettingsError, local_settings_path, use_local_settings
 from .emulator import EmulatorUnavailable, create_local_queues, start_emulator
 from .sample_messages import good_message, new_run_id, poison_message
@@ -133,8 +133,8 @@ def run_smoke(endpoint: str, settings_path: Path | None, *, own_queues: bool) ->
 def _run_flow(smoke: SmokeRun, run_id: str) -> None:
     from function_app import app
 
+    from ...engine import runtime
     from ...engine.aws_session import sqs_client
-    from ...functions import sqs_trigger
 
     # Loop the output functions back into the input queue, so the trigger drains what they sent.
     settings = use_local_settings(None, {"SQS_OUTPUT_QUEUE": smoke.queues.input_url})
@@ -171,7 +171,7 @@ def _run_flow(smoke: SmokeRun, run_id: str) -> None:
         smoke.http.append((name, f"POST /api/{route}", status, what))
 
     recorder = DrainRecorder()
-    trigger_logger = sqs_trigger.logger
+    trigger_logger = runtime.logger  # report() logs each pass's summary
     trigger_logger.addHandler(recorder)
     trigger_logger.setLevel(logging.INFO)
     timer = functions["drain_input_queue_on_timer"]
@@ -180,7 +180,7 @@ def _run_flow(smoke: SmokeRun, run_id: str) -> None:
         # changes before it ends), so maxReceiveCount + 1 ticks move it to the DLQ; two spare.
         for _ in range(settings.max_receive_count + 3):
             timer(TimerRequest(past_due=False))
-            if queue_depth(client, smoke.queues.input_url) == 0:
+            if queue_depth(client, smoke.queues.input_url).backlog == 0:
                 break
     finally:
         trigger_logger.removeHandler(recorder)
@@ -188,7 +188,7 @@ def _run_flow(smoke: SmokeRun, run_id: str) -> None:
     smoke.dlq_ids = sorted(
         str(json.loads(body).get("id")) for body in peek_bodies(client, smoke.queues.dlq_url)
     )
-    smoke.left = queue_depth(client, smoke.queues.input_url)
+    smoke.left = queue_depth(client, smoke.queues.input_url).backlog
     smoke.checks = [
         Check(f"{GOOD_MESSAGES + 1} messages sent over HTTP", GOOD_MESSAGES + 1, sent),
         Check(
@@ -203,16 +203,6 @@ def _run_flow(smoke: SmokeRun, run_id: str) -> None:
         Check("DLQ holds the poison message, and only it", [f"{run_id}-poison-1"], smoke.dlq_ids),
         Check("input queue empty", 0, smoke.left),
     ]
-
-
-def queue_depth(client: SQSClient, url: str) -> int:
-    attributes = client.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
 
 
 def peek_bodies(client: SQSClient, url: str) -> list[str]:
@@ -273,7 +263,7 @@ def report(smoke: SmokeRun, label: str, seconds: float) -> str:
         lines.append(f"FAILED: {failed} of {len(smoke.checks)} checks did not hold.")
         if smoke.total("succeeded") == 0:
             lines.append(
-                "No message was handled: if you changed the message model in message_handler.py, "
+                "No message was handled: if you changed the message model in handler.py, "
                 "change sample_messages.py to match; --verbose shows the handler's errors."
             )
     return "\n".join(lines)

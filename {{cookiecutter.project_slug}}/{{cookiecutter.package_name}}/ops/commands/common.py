@@ -1,0 +1,58 @@
+"""What every command shares: exit codes, output, the app's settings, queues by role."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ...engine.settings import Settings
+
+if TYPE_CHECKING:
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+EXIT_OK = 0
+EXIT_PARTLY = 1
+EXIT_BAD_INPUT = 2
+
+Run = Callable[[argparse.Namespace], int]
+
+
+class BadInput(ValueError):
+    """The command line or a file it names is wrong; the message says how."""
+
+
+def emit(document: Any) -> None:
+    print(json.dumps(document, indent=2, default=str))
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def settings_with(overrides: dict[str, object | None]) -> Settings:
+    """The app's settings, with command-line values taking the place of app settings.
+
+    Going through ``Settings.from_env`` keeps one set of checks; errors name the setting.
+    """
+    env = dict(os.environ)
+    env.update({name: str(value) for name, value in overrides.items() if value is not None})
+    return Settings.from_env(env)
+
+
+def resolve_queue(settings: Settings, which: str) -> str:
+    """``input``, ``output`` or ``dlq`` as configured, or a queue name or URL as given."""
+    from ...engine.aws_session import sqs_client
+    from ...engine.queues import dead_letter_queue_url, queue_url
+
+    client = sqs_client(settings)
+    configured = {"input": settings.input_queue, "output": settings.output_queue, "dlq": settings.dlq}
+    if which == "dlq" and not settings.dlq:
+        found = dead_letter_queue_url(client, queue_url(client, settings.input_queue))
+        if not found:
+            raise BadInput("SQS_DLQ is not set and the input queue has no redrive policy")
+        return found
+    return queue_url(client, configured.get(which, which))

@@ -1,0 +1,39 @@
+"""``idempotency purge``: delete the idempotency records past their TTL.
+
+Reads the environment (in Azure: the app settings), or fills it from ``--settings FILE``
+(``local.settings.json``) the way ``func start`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ...engine.settings import fill_environment, local_settings_path
+from .common import EXIT_OK, emit
+
+if TYPE_CHECKING:
+    from .common import Commands
+
+
+def register_idempotency(commands: Commands) -> None:
+    parser = commands.add_parser("idempotency", help="the idempotency records (see docs/idempotency.md)")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    purge = actions.add_parser("purge", help="delete the records past their TTL (IDEMPOTENCY_TTL_SECONDS)")
+    purge.add_argument(
+        "--settings", help="settings file (default: ./local.settings.json if present; '' for none)"
+    )
+    purge.set_defaults(run=run_purge)
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    from ...engine.idempotency.table_store import TableStore
+
+    fill_environment(local_settings_path(args.settings))
+    store = TableStore.from_environment()
+    emit({"table": store.settings.table, **store.purge_expired()})
+    return EXIT_OK
+
+
+REGISTER: list[Callable[[Commands], None]] = [register_idempotency]
