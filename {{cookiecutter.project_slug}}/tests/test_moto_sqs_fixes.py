@@ -21,6 +21,8 @@ from mypy_boto3_sqs import SQSClient
 
 from {{ cookiecutter.package_name }}.ops.local_dev.emulator import start_emulator
 
+pytestmark = pytest.mark.slow
+
 REGION = "us-east-1"
 
 

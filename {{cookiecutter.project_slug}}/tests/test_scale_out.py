@@ -32,6 +32,8 @@ from {{ cookiecutter.package_name }}.engine.settings import Settings, SettingsEr
 
 from .conftest import AppUnderTest, queue_depth
 
+pytestmark = pytest.mark.slow
+
 Functions = dict[str, Callable[..., object]]
 
 
