@@ -10,9 +10,9 @@ continents), a latency proxy (``benchmarks/latency_proxy.py``) stands between th
 consumers and the endpoint, and each of these runs on a fresh queue:
 
 - the app's drain with a handler that sleeps ``--handler-ms``, at each ``--concurrency``;
-- a sequential loop: receive 10, then handle and delete each message one at a time;
-- receive 10 + delete them in one batch, no handler: one caller's ceiling;
 - the drain on an empty queue: the idle tick.
+
+(The template repository's ``benchmarks/simple_loops.py`` sets simple loops beside it.)
 
 The proxy runs in a process of its own, so the consumer's threads cannot slow its clock.
 
@@ -191,30 +191,6 @@ def sleeper(milliseconds: float, handled: Handled) -> Callable[[SqsMessage], Non
     return handle
 
 
-def sequential_loop(client: SQSClient, url: str, handler_seconds: float, handled: Handled) -> None:
-    """The usual first consumer: one message at a time, one delete per message."""
-    while messages := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-        "Messages", []
-    ):
-        for message in messages:
-            time.sleep(handler_seconds)
-            handled.add(message.get("Body", ""))
-            client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-
-
-def receive_and_batch_delete(client: SQSClient, url: str, handled: Handled) -> None:
-    """No handler: as fast as one caller can move messages through the endpoint."""
-    while messages := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-        "Messages", []
-    ):
-        for message in messages:
-            handled.add(message.get("Body", ""))
-        client.delete_message_batch(
-            QueueUrl=url,
-            Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
-        )
-
-
 def app_client(settings: Settings, endpoint: str) -> SQSClient:
     """The app's own client (its config and pool), pointed at ``endpoint``."""
     from {{ cookiecutter.package_name }}.engine.aws_session import reset_clients, sqs_client
@@ -265,30 +241,6 @@ def at_rtt(
                         rtt_ms,
                         name,
                         args.messages,
-                        started=started,
-                        meter=meter,
-                    )
-                )
-            report(figures[-1])
-        client = app_client(settings_for(args, 1), proxy_url)
-        meter = Meter(client)
-        loops: list[tuple[str, Callable[[str, Handled], None]]] = [
-            ("sequential loop", lambda url, h: sequential_loop(client, url, args.handler_ms / 1000, h)),
-            (
-                "receive 10 + batch delete, no handler",
-                lambda url, h: receive_and_batch_delete(client, url, h),
-            ),
-        ]
-        for name, loop in loops:
-            with fresh_queue(direct, args.loop_messages, args.visibility_timeout) as url:
-                handled = Handled()
-                started = meter.reset()
-                loop(url, handled)
-                figures.append(
-                    handled.figures(
-                        rtt_ms,
-                        name,
-                        args.loop_messages,
                         started=started,
                         meter=meter,
                     )
@@ -422,7 +374,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--messages", type=int, help="messages per drain run (default: 2,000; 300 on the moto it starts)"
     )
-    parser.add_argument("--loop-messages", type=int, help="messages per simple loop (default: a tenth)")
     parser.add_argument("--handler-ms", type=float, default=20.0)
     parser.add_argument(
         "--concurrency",
@@ -438,7 +389,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.messages is None:
         # moto's receive time grows with the queue's depth: 2,000 would take many minutes.
         args.messages = 2_000 if args.endpoint_url else MOTO_MESSAGES
-    args.loop_messages = args.loop_messages or max(10, args.messages // 10)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     figures: list[Figures] = []
