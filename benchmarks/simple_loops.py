@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args.messages = args.messages or (2_000 if args.endpoint_url else bench.MOTO_MESSAGES)
     args.loop_messages = args.loop_messages or max(10, args.messages // 10)
     args.concurrency = [32]  # the drain at its default, beside the loops
+    args.handler = "sleep"  # the same sleeping handler in the drain and the loops
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     figures = []

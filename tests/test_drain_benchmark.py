@@ -43,6 +43,16 @@ def test_the_apps_drain_benchmark_runs_through_its_latency_proxy_and_prints_ever
     assert "moto server started by this script" in out
 
 
+def test_the_apps_drain_benchmark_runs_the_owners_handler(baked_defaults: Baked) -> None:
+    args = ["--handler", "app", "--rtt-ms", "0", "--messages", "10", "--lingers", "0"]
+    result = run(
+        [sys.executable, "-m", "benchmarks.drain_benchmark", *args], baked_defaults.path, clean_env()
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_row(result.stdout, "0", "drain, 32 at once")
+    assert "handler the app's handle_message" in result.stdout
+
+
 def test_the_templates_simple_loop_comparison_drives_the_baked_apps_drain(baked_defaults: Baked) -> None:
     args = [
         "--app",

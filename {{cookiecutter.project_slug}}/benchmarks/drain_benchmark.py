@@ -4,12 +4,14 @@ Not a test: it prints figures. From the project root:
 
     python -m benchmarks.drain_benchmark                                      # starts moto itself
     python -m benchmarks.drain_benchmark --endpoint-url http://127.0.0.1:4566  # e.g. LocalStack
+    python -m benchmarks.drain_benchmark --handler app                        # your handler
 
 For each round trip (``--rtt-ms``, default 0, 20, 80 and 160 ms: one metro up to two
 continents), a latency proxy (``benchmarks/latency_proxy.py``) stands between the
 consumers and the endpoint, and each of these runs on a fresh queue:
 
-- the app's drain with a handler that sleeps ``--handler-ms``, at each ``--concurrency``;
+- the app's drain with a handler that sleeps ``--handler-ms``, or with your own ``handle_message`` on
+  the local sample messages (``--handler app``), at each ``--concurrency``;
 - the drain on an empty queue: the idle tick.
 
 (The template repository's ``benchmarks/simple_loops.py`` sets simple loops beside it.)
@@ -157,30 +159,41 @@ class Handled:
         return messages - len(self.bodies)
 
 
-def fill(client: SQSClient, url: str, count: int) -> None:
+def fill(client: SQSClient, url: str, count: int, body: Callable[[int], str] = "m-{}".format) -> None:
     from {{ cookiecutter.package_name }}.engine.producer import OutgoingMessage, Sender
 
     sender = Sender(client, url)
     chunks = [range(start, min(start + 100, count)) for start in range(0, count, 100)]
     with ThreadPoolExecutor(4) as pool:
-        results = pool.map(
-            lambda chunk: sender.send_batch([OutgoingMessage(f"m-{n}") for n in chunk]), chunks
-        )
+        results = pool.map(lambda chunk: sender.send_batch([OutgoingMessage(body(n)) for n in chunk]), chunks)
         failed = sum(result.failed for result in results)
     if failed:
         raise SystemExit(f"could not fill the queue: {failed} messages failed")
 
 
 @contextmanager
-def fresh_queue(client: SQSClient, count: int, visibility_timeout: int) -> Iterator[str]:
+def fresh_queue(
+    client: SQSClient, count: int, visibility_timeout: int, body: Callable[[int], str] = "m-{}".format
+) -> Iterator[str]:
     url = client.create_queue(
         QueueName=f"bench-{uuid.uuid4().hex[:12]}", Attributes={"VisibilityTimeout": str(visibility_timeout)}
     )["QueueUrl"]
     try:
-        fill(client, url, count)
+        fill(client, url, count, body)
         yield url
     finally:
         client.delete_queue(QueueUrl=url)
+
+
+def owners_handler(handled: Handled) -> Callable[[SqsMessage], None]:
+    """The app's own ``handle_message``, counted."""
+    from {{ cookiecutter.package_name }}.handler import handle_message
+
+    def handle(message: SqsMessage) -> None:
+        handle_message(message)
+        handled.add(message.body)
+
+    return handle
 
 
 def sleeper(milliseconds: float, handled: Handled) -> Callable[[SqsMessage], None]:
@@ -198,6 +211,16 @@ def app_client(settings: Settings, endpoint: str) -> SQSClient:
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     reset_clients()
     return sqs_client(settings)
+
+
+def bodies(args: argparse.Namespace) -> Callable[[int], str]:
+    """What the queue is filled with: the samples the app's handler accepts, or numbered bodies."""
+    if args.handler != "app":
+        return "m-{}".format
+    from {{ cookiecutter.package_name }}.ops.local_dev.sample_messages import good_message, new_run_id
+
+    run = new_run_id()
+    return lambda number: good_message(run, number)
 
 
 def settings_for(args: argparse.Namespace, concurrency: int) -> Settings:
@@ -231,10 +254,13 @@ def at_rtt(
         for concurrency in args.concurrency:
             client = app_client(settings_for(args, concurrency), proxy_url)
             meter = Meter(client)
-            with fresh_queue(direct, args.messages, args.visibility_timeout) as url:
+            with fresh_queue(direct, args.messages, args.visibility_timeout, bodies(args)) as url:
                 handled = Handled()
+                handler = sleeper(args.handler_ms, handled)
+                if args.handler == "app":
+                    handler = owners_handler(handled)
                 started = meter.reset()
-                drain(client, url, sleeper(args.handler_ms, handled), options_for(args, concurrency))
+                drain(client, url, handler, options_for(args, concurrency))
                 name = f"drain, {concurrency} at once"
                 figures.append(
                     handled.figures(
@@ -339,10 +365,14 @@ def cost_table(ticks: list[IdleTick]) -> str:
 def environment(endpoint: str, started_moto: bool, args: argparse.Namespace) -> str:
     where = "moto server started by this script (rates measure moto)" if started_moto else endpoint
     return (
-        f"endpoint: {where}; handler {args.handler_ms:g} ms; visibility timeout {args.visibility_timeout} s; "
+        f"endpoint: {where}; handler {handler_name(args)}; visibility timeout {args.visibility_timeout} s; "
         f"Python {platform.python_version()} on {platform.system()} {platform.machine()},"
         f" {os.cpu_count()} CPUs"
     )
+
+
+def handler_name(args: argparse.Namespace) -> str:
+    return "the app's handle_message" if args.handler == "app" else f"sleeps {args.handler_ms:g} ms"
 
 
 @contextmanager
@@ -373,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--messages", type=int, help="messages per drain run (default: 2,000; 300 on the moto it starts)"
+    )
+    parser.add_argument(
+        "--handler",
+        choices=["sleep", "app"],
+        default="sleep",
+        help="sleep: a handler that sleeps --handler-ms; app: your handle_message, on the local samples",
     )
     parser.add_argument("--handler-ms", type=float, default=20.0)
     parser.add_argument(
