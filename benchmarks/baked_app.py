@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -37,3 +38,21 @@ def engine_module(app_dir: Path, dotted: str) -> ModuleType:
     if str(app_dir) not in sys.path:
         sys.path.insert(0, str(app_dir))
     return importlib.import_module(f"{package_name(app_dir)}.engine.{dotted}")
+
+
+def app_benchmark(app_dir: Path, name: str) -> ModuleType:
+    """Import the baked app's ``benchmarks/<name>.py``, as ``app_benchmarks.<name>``: the template's own
+    package is also called ``benchmarks``."""
+    if str(app_dir) not in sys.path:
+        sys.path.insert(0, str(app_dir))
+    if "app_benchmarks" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "app_benchmarks",
+            app_dir / "benchmarks" / "__init__.py",
+            submodule_search_locations=[str(app_dir / "benchmarks")],
+        )
+        assert spec and spec.loader
+        package = importlib.util.module_from_spec(spec)
+        sys.modules["app_benchmarks"] = package
+        spec.loader.exec_module(package)
+    return importlib.import_module(f"app_benchmarks.{name}")

@@ -77,6 +77,14 @@ def replay_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
     return {"cookiecutter": kept}
 
 
+def smoke_command(python: str, package: str) -> str:
+    """The first command, as the template README gives it for the default answers."""
+    return (
+        f"python{python} -m venv .venv && .venv/bin/pip install -q -r requirements-dev.txt"
+        f" && .venv/bin/python -m {package} smoke"
+    )
+
+
 def next_steps(answers: Mapping[str, Any]) -> str:
     slug = answers["project_slug"]
     package = answers["package_name"]
@@ -84,14 +92,10 @@ def next_steps(answers: Mapping[str, Any]) -> str:
     return f"""
 Generated {answers["project_name"]} in ./{slug}
 
-Next steps:
-  cd {slug}
-  python{python} -m venv .venv && . .venv/bin/activate
-  pip install --require-hashes -r requirements.txt   # the runtime lock, every hash checked
-  pip install -r requirements-dev.txt
-  python -m {package} smoke    # the whole flow on an embedded SQS emulator, with a summary
-  python -m pytest                      # the app's own tests, against an embedded SQS emulator
-  python -m {package} --help            # ops commands: drain, send, stats, redrive
+Next steps (the venv needs Python {python}, whatever `python3` is here):
+  cd {slug} && {smoke_command(python, package)}
+  .venv/bin/python -m pytest -m "not slow"   # the fast tests; all of them: .venv/bin/python -m pytest -n auto
+  .venv/bin/python -m {package} --help        # ops commands: drain, send, stats, redrive
 
 Run under the Functions host: see README.md, "Run locally".
 Deploy to Azure and AWS: `azd up` (README.md, "Deploy").

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
-from .conftest import BIN, TEMPLATE_DIR, Baked, clean_env, run
+import pytest
+
+from .conftest import BIN, TEMPLATE_DIR, Baked, clean_env, load_hook, python_or_skip, run
 
 README = (TEMPLATE_DIR / "README.md").read_text(encoding="utf-8")
 
@@ -42,7 +46,8 @@ def test_the_readme_smoke_command_runs_the_generated_app_flow(baked_defaults: Ba
     cd, venv, install, smoke = (part.strip() for part in command_after("smoke-command").split("&&"))
     # The folder and the package are what the generate command gives with the default answers.
     assert cd == f"cd ../{baked_defaults.path.name}"
-    assert venv == "python3 -m venv .venv"
+    # The bake's own Python by name: `python3` may be another version (3.11 on Debian 12).
+    assert venv == f"python{baked_defaults.context['python_version']} -m venv .venv"
     assert install == ".venv/bin/pip install -q -r requirements-dev.txt"
     args = shlex.split(smoke)
     assert args == [".venv/bin/python", "-m", baked_defaults.package, "smoke"]
@@ -52,7 +57,50 @@ def test_the_readme_smoke_command_runs_the_generated_app_flow(baked_defaults: Ba
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASSED" in result.stdout
-    assert ": 12 sent, 11 handled, 1 in the DLQ, 0 left." in result.stdout
+    assert SMOKE_SUMMARY in result.stdout
+
+
+SMOKE_SUMMARY = ": 12 sent, 11 handled, 1 in the DLQ, 0 left."
+
+
+def test_the_post_generation_message_gives_the_readme_smoke_command(baked_defaults: Baked) -> None:
+    hook = load_hook("post_gen_project")
+    message = hook.next_steps(baked_defaults.context)
+    readme_command = command_after("smoke-command").replace("cd ../", "cd ", 1)
+    assert readme_command in message
+
+
+@pytest.mark.slow
+def test_the_readme_smoke_command_works_where_python3_is_another_version(
+    baked_defaults: Baked, tmp_path: Path
+) -> None:
+    """The README's command, verbatim, from a fresh clone whose `python3` is 3.11: a real venv of the
+    named interpreter and a real install of the app's requirements-dev.txt (1 to 2 minutes, so marked
+    slow; CI runs it, as `.ci/run` deselects nothing)."""
+    version = baked_defaults.context["python_version"]
+    bake_python = python_or_skip(version, "the README's smoke command names it")
+    other_python = python_or_skip("3.11", "the `python3` that is not the bake's version")
+    assert version != "3.11"
+    # PATH holds only this folder and the system's: `python3` is 3.11, `python3.13` the bake's.
+    path_bin = tmp_path / "bin"
+    path_bin.mkdir()
+    (path_bin / "python3").symlink_to(other_python)
+    (path_bin / f"python{version}").symlink_to(bake_python)
+    clone = tmp_path / "cookiecutter-azure-functions-sqs"
+    clone.mkdir()
+    shutil.copytree(baked_defaults.path, tmp_path / baked_defaults.path.name, ignore=IGNORED_IN_A_CLONE)
+    env = {**clean_env(), "PATH": f"{path_bin}{os.pathsep}/usr/bin{os.pathsep}/bin"}
+    assert run(["python3", "--version"], clone, env).stdout.strip().startswith("Python 3.11")
+
+    result = run(["bash", "-c", command_after("smoke-command")], clone, env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert SMOKE_SUMMARY in result.stdout
+    venv_python = tmp_path / baked_defaults.path.name / ".venv" / "bin" / "python"
+    assert run([str(venv_python), "--version"], clone, env).stdout.strip().startswith(f"Python {version}")
+
+
+IGNORED_IN_A_CLONE = shutil.ignore_patterns(".venv", "__pycache__", ".*_cache")
 
 
 def test_the_template_code_itself_is_clean() -> None:

@@ -4,15 +4,17 @@ Not a test: it prints figures. From the project root:
 
     python -m benchmarks.drain_benchmark                                      # starts moto itself
     python -m benchmarks.drain_benchmark --endpoint-url http://127.0.0.1:4566  # e.g. LocalStack
+    python -m benchmarks.drain_benchmark --handler app                        # your handler
 
 For each round trip (``--rtt-ms``, default 0, 20, 80 and 160 ms: one metro up to two
 continents), a latency proxy (``benchmarks/latency_proxy.py``) stands between the
 consumers and the endpoint, and each of these runs on a fresh queue:
 
-- the app's drain with a handler that sleeps ``--handler-ms``, at each ``--concurrency``;
-- a sequential loop: receive 10, then handle and delete each message one at a time;
-- receive 10 + delete them in one batch, no handler: one caller's ceiling;
+- the app's drain with a handler that sleeps ``--handler-ms``, or with your own ``handle_message`` on
+  the local sample messages (``--handler app``), at each ``--concurrency``;
 - the drain on an empty queue: the idle tick.
+
+(The template repository's ``benchmarks/simple_loops.py`` sets simple loops beside it.)
 
 The proxy runs in a process of its own, so the consumer's threads cannot slow its clock.
 
@@ -157,30 +159,41 @@ class Handled:
         return messages - len(self.bodies)
 
 
-def fill(client: SQSClient, url: str, count: int) -> None:
+def fill(client: SQSClient, url: str, count: int, body: Callable[[int], str] = "m-{}".format) -> None:
     from {{ cookiecutter.package_name }}.engine.producer import OutgoingMessage, Sender
 
     sender = Sender(client, url)
     chunks = [range(start, min(start + 100, count)) for start in range(0, count, 100)]
     with ThreadPoolExecutor(4) as pool:
-        results = pool.map(
-            lambda chunk: sender.send_batch([OutgoingMessage(f"m-{n}") for n in chunk]), chunks
-        )
+        results = pool.map(lambda chunk: sender.send_batch([OutgoingMessage(body(n)) for n in chunk]), chunks)
         failed = sum(result.failed for result in results)
     if failed:
         raise SystemExit(f"could not fill the queue: {failed} messages failed")
 
 
 @contextmanager
-def fresh_queue(client: SQSClient, count: int, visibility_timeout: int) -> Iterator[str]:
+def fresh_queue(
+    client: SQSClient, count: int, visibility_timeout: int, body: Callable[[int], str] = "m-{}".format
+) -> Iterator[str]:
     url = client.create_queue(
         QueueName=f"bench-{uuid.uuid4().hex[:12]}", Attributes={"VisibilityTimeout": str(visibility_timeout)}
     )["QueueUrl"]
     try:
-        fill(client, url, count)
+        fill(client, url, count, body)
         yield url
     finally:
         client.delete_queue(QueueUrl=url)
+
+
+def owners_handler(handled: Handled) -> Callable[[SqsMessage], None]:
+    """The app's own ``handle_message``, counted."""
+    from {{ cookiecutter.package_name }}.handler import handle_message
+
+    def handle(message: SqsMessage) -> None:
+        handle_message(message)
+        handled.add(message.body)
+
+    return handle
 
 
 def sleeper(milliseconds: float, handled: Handled) -> Callable[[SqsMessage], None]:
@@ -191,30 +204,6 @@ def sleeper(milliseconds: float, handled: Handled) -> Callable[[SqsMessage], Non
     return handle
 
 
-def sequential_loop(client: SQSClient, url: str, handler_seconds: float, handled: Handled) -> None:
-    """The usual first consumer: one message at a time, one delete per message."""
-    while messages := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-        "Messages", []
-    ):
-        for message in messages:
-            time.sleep(handler_seconds)
-            handled.add(message.get("Body", ""))
-            client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-
-
-def receive_and_batch_delete(client: SQSClient, url: str, handled: Handled) -> None:
-    """No handler: as fast as one caller can move messages through the endpoint."""
-    while messages := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-        "Messages", []
-    ):
-        for message in messages:
-            handled.add(message.get("Body", ""))
-        client.delete_message_batch(
-            QueueUrl=url,
-            Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
-        )
-
-
 def app_client(settings: Settings, endpoint: str) -> SQSClient:
     """The app's own client (its config and pool), pointed at ``endpoint``."""
     from {{ cookiecutter.package_name }}.engine.aws_session import reset_clients, sqs_client
@@ -222,6 +211,16 @@ def app_client(settings: Settings, endpoint: str) -> SQSClient:
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     reset_clients()
     return sqs_client(settings)
+
+
+def bodies(args: argparse.Namespace) -> Callable[[int], str]:
+    """What the queue is filled with: the samples the app's handler accepts, or numbered bodies."""
+    if args.handler != "app":
+        return "m-{}".format
+    from {{ cookiecutter.package_name }}.ops.local_dev.sample_messages import good_message, new_run_id
+
+    run = new_run_id()
+    return lambda number: good_message(run, number)
 
 
 def settings_for(args: argparse.Namespace, concurrency: int) -> Settings:
@@ -255,40 +254,19 @@ def at_rtt(
         for concurrency in args.concurrency:
             client = app_client(settings_for(args, concurrency), proxy_url)
             meter = Meter(client)
-            with fresh_queue(direct, args.messages, args.visibility_timeout) as url:
+            with fresh_queue(direct, args.messages, args.visibility_timeout, bodies(args)) as url:
                 handled = Handled()
+                handler = sleeper(args.handler_ms, handled)
+                if args.handler == "app":
+                    handler = owners_handler(handled)
                 started = meter.reset()
-                drain(client, url, sleeper(args.handler_ms, handled), options_for(args, concurrency))
+                drain(client, url, handler, options_for(args, concurrency))
                 name = f"drain, {concurrency} at once"
                 figures.append(
                     handled.figures(
                         rtt_ms,
                         name,
                         args.messages,
-                        started=started,
-                        meter=meter,
-                    )
-                )
-            report(figures[-1])
-        client = app_client(settings_for(args, 1), proxy_url)
-        meter = Meter(client)
-        loops: list[tuple[str, Callable[[str, Handled], None]]] = [
-            ("sequential loop", lambda url, h: sequential_loop(client, url, args.handler_ms / 1000, h)),
-            (
-                "receive 10 + batch delete, no handler",
-                lambda url, h: receive_and_batch_delete(client, url, h),
-            ),
-        ]
-        for name, loop in loops:
-            with fresh_queue(direct, args.loop_messages, args.visibility_timeout) as url:
-                handled = Handled()
-                started = meter.reset()
-                loop(url, handled)
-                figures.append(
-                    handled.figures(
-                        rtt_ms,
-                        name,
-                        args.loop_messages,
                         started=started,
                         meter=meter,
                     )
@@ -387,10 +365,14 @@ def cost_table(ticks: list[IdleTick]) -> str:
 def environment(endpoint: str, started_moto: bool, args: argparse.Namespace) -> str:
     where = "moto server started by this script (rates measure moto)" if started_moto else endpoint
     return (
-        f"endpoint: {where}; handler {args.handler_ms:g} ms; visibility timeout {args.visibility_timeout} s; "
+        f"endpoint: {where}; handler {handler_name(args)}; visibility timeout {args.visibility_timeout} s; "
         f"Python {platform.python_version()} on {platform.system()} {platform.machine()},"
         f" {os.cpu_count()} CPUs"
     )
+
+
+def handler_name(args: argparse.Namespace) -> str:
+    return "the app's handle_message" if args.handler == "app" else f"sleeps {args.handler_ms:g} ms"
 
 
 @contextmanager
@@ -422,7 +404,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--messages", type=int, help="messages per drain run (default: 2,000; 300 on the moto it starts)"
     )
-    parser.add_argument("--loop-messages", type=int, help="messages per simple loop (default: a tenth)")
+    parser.add_argument(
+        "--handler",
+        choices=["sleep", "app"],
+        default="sleep",
+        help="sleep: a handler that sleeps --handler-ms; app: your handle_message, on the local samples",
+    )
     parser.add_argument("--handler-ms", type=float, default=20.0)
     parser.add_argument(
         "--concurrency",
@@ -438,7 +425,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.messages is None:
         # moto's receive time grows with the queue's depth: 2,000 would take many minutes.
         args.messages = 2_000 if args.endpoint_url else MOTO_MESSAGES
-    args.loop_messages = args.loop_messages or max(10, args.messages // 10)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     figures: list[Figures] = []

@@ -12,10 +12,14 @@ from collections import defaultdict
 from collections.abc import Awaitable
 from dataclasses import replace
 
+import pytest
+
 from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage, drain
 
 from .conftest import AppUnderTest, MakeQueue, Recorder, drain_all, queue_depth
 from .test_consumer import FAST, drain_until_empty, send
+
+pytestmark = pytest.mark.slow
 
 
 def test_async_handlers_run_concurrently_on_the_drains_own_loop_and_every_message_is_done(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient
 
 from {{ cookiecutter.package_name }}.ops.local_dev.azurite import Azurite
+
+pytestmark = pytest.mark.slow
 
 
 def test_azurite_serves_queues_on_loopback(azurite: Azurite, storage_connection: str) -> None:

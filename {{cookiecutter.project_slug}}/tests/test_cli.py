@@ -25,6 +25,8 @@ from {{ cookiecutter.package_name }}.ops.cli import main
 
 from .conftest import AppUnderTest, MakeQueue, QueuePair, drain_all, queue_depth
 
+pytestmark = pytest.mark.slow
+
 APP_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.package_name }}"
 

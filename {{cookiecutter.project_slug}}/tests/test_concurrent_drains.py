@@ -21,6 +21,8 @@ from {{ cookiecutter.package_name }}.engine.producer import OutgoingMessage, Sen
 
 from .conftest import AppUnderTest, MakeQueue, QueuePair, drain_all, queue_depth
 
+pytestmark = pytest.mark.slow
+
 APP_ROOT = Path(__file__).resolve().parents[1]
 DRAINS = 3
 

@@ -26,6 +26,8 @@ from .conftest import (
     queue_depth,
 )
 
+pytestmark = pytest.mark.slow
+
 # Short waits keep the suite fast; backoff 0 brings a failed message back at once.
 FAST = DrainOptions(
     wait_time_seconds=1,

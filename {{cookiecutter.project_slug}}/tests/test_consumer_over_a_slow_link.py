@@ -31,6 +31,8 @@ from .conftest import AppUnderTest, MakeQueue, Recorder, queue_depth
 from .sqs_proxy import sqs_proxy
 from .test_consumer import FAST, send
 
+pytestmark = pytest.mark.slow
+
 
 @dataclass
 class Wire:

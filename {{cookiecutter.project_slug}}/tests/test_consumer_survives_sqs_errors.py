@@ -18,6 +18,8 @@ from .conftest import AppUnderTest, MakeQueue, Recorder, queue_depth
 from .sqs_proxy import SqsProxy, sqs_proxy
 from .test_consumer import FAST, send
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def failing_proxy(sqs_endpoint: str) -> Iterator[SqsProxy]:

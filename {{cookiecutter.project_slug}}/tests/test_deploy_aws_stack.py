@@ -20,6 +20,8 @@ from {{ cookiecutter.package_name }}.engine.settings import Settings
 
 from .deployer import delete_stack, deployer_session, send_bodies
 
+pytestmark = pytest.mark.slow
+
 REGION = "{{ cookiecutter.aws_region }}"
 
 

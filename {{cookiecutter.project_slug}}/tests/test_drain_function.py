@@ -14,6 +14,8 @@ from {{ cookiecutter.package_name }}.engine.runtime import DrainFailed
 
 from .conftest import AppUnderTest, drain_all, queue_depth
 
+pytestmark = pytest.mark.slow
+
 Functions = dict[str, Callable[..., object]]
 
 

@@ -24,6 +24,8 @@ from mypy_boto3_sqs import SQSClient
 
 from {{ cookiecutter.package_name }}.ops.local_dev.emulator import start_emulator
 
+pytestmark = pytest.mark.slow
+
 
 def client_for(url: str) -> SQSClient:
     return boto3.client(

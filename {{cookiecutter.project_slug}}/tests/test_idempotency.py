@@ -34,6 +34,8 @@ from {{ cookiecutter.package_name }}.engine.settings import IdempotencySettings,
 
 from .conftest import AppUnderTest, drain_all, queue_depth
 
+pytestmark = pytest.mark.slow
+
 PROJECT = Path(__file__).resolve().parents[1]
 
 

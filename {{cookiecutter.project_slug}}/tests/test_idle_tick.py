@@ -20,6 +20,8 @@ from {{ cookiecutter.package_name }}.engine.settings import Settings
 from .conftest import AppUnderTest, MakeQueue, Recorder
 from .test_consumer import send
 
+pytestmark = pytest.mark.slow
+
 
 def record_waits(client: SQSClient) -> list[int]:
     waits: list[int] = []

@@ -22,6 +22,8 @@ from {{ cookiecutter.package_name }}.ops.local_dev import emulator as local_emul
 
 from .conftest import CONFIGURED_QUEUES, AppUnderTest, drain_all
 
+pytestmark = pytest.mark.slow
+
 PROJECT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.package_name }}"
 

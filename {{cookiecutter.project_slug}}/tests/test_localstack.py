@@ -22,6 +22,8 @@ from {{ cookiecutter.package_name }}.ops.local_dev.emulator import AZURITE_COMMA
 
 from .conftest import CONFIGURED_QUEUES, unique
 
+pytestmark = pytest.mark.slow
+
 PROJECT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = PROJECT / "localstack" / "compose.yaml"
 HOOK = PROJECT / "localstack" / "init" / "ready.d" / "create_queues.py"

@@ -24,6 +24,8 @@ from mypy_boto3_sqs import SQSClient
 from {{ cookiecutter.package_name }}.ops.local_dev import moto_sqs_fixes
 from {{ cookiecutter.package_name }}.ops.local_dev.emulator import start_emulator
 
+pytestmark = pytest.mark.slow
+
 REGION = "us-east-1"
 
 

@@ -10,6 +10,8 @@ from {{ cookiecutter.package_name }}.engine.producer import MessageRejected, Out
 
 from .conftest import AppUnderTest, BatchEntryFaults, MakeQueue, count_requests, drain_all
 
+pytestmark = pytest.mark.slow
+
 
 def bodies(count: int) -> list[str]:
     return [f"m-{n:02d}" for n in range(count)]

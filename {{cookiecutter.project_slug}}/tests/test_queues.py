@@ -9,12 +9,15 @@ import uuid
 from pathlib import Path
 
 import boto3
+import pytest
 from mypy_boto3_sqs import SQSClient
 
 from {{ cookiecutter.package_name }}.engine.queues import ensure_queues, is_fifo, queue_arn
 from {{ cookiecutter.package_name }}.engine.settings import Settings
 
 from .conftest import CONFIGURED_QUEUES, unique
+
+pytestmark = pytest.mark.slow
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -32,6 +32,8 @@ from {{ cookiecutter.package_name }}.engine.storage_account import StorageUnavai
 
 from .conftest import AppUnderTest, queue_depth
 
+pytestmark = pytest.mark.slow
+
 Functions = dict[str, Callable[..., object]]
 
 

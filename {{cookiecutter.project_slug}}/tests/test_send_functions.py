@@ -10,6 +10,8 @@ import pytest
 
 from .conftest import AppUnderTest, MakeQueue, drain_all, http_post, send_params
 
+pytestmark = pytest.mark.slow
+
 Functions = dict[str, Callable[..., object]]
 
 

@@ -43,6 +43,8 @@ from .conftest import (
 )
 from .identity_endpoint import SYSTEM_ASSIGNED_PRINCIPAL_ID, TENANT_ID, ManagedIdentityEndpoint
 
+pytestmark = pytest.mark.slow
+
 REGION = "{{ cookiecutter.aws_region }}"
 ANOTHER_APPS_AUDIENCE = "api://another-app"
 

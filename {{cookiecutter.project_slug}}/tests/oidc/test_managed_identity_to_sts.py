@@ -47,6 +47,8 @@ from .identity_endpoint import (
 )
 from .refusing_sts import RefusingSts
 
+pytestmark = pytest.mark.slow
+
 
 def expected_claims(audience: str, principal_id: str) -> dict[str, str]:
     """What Entra ID puts in the token for ``audience``: the v2 form for the token-exchange audience,

@@ -17,6 +17,8 @@ from {{ cookiecutter.package_name }}.engine.settings import Settings
 
 from .conftest import OidcApp, StsExchange, record_sts_exchanges
 
+pytestmark = pytest.mark.slow
+
 
 def exchange_and_call(oidc_app: OidcApp, caplog: pytest.LogCaptureFixture) -> list[str]:
     """An OIDC exchange and an SQS call with all loggers at DEBUG; the secrets they handled."""

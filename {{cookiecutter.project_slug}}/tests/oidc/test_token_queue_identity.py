@@ -31,6 +31,8 @@ from {{ cookiecutter.package_name }}.ops.local_dev.azurite import ACCOUNT_NAME, 
 from .conftest import USER_ASSIGNED_CLIENT_ID
 from .identity_endpoint import ManagedIdentityEndpoint
 
+pytestmark = pytest.mark.slow
+
 STORAGE_RESOURCE = "https://storage.azure.com"
 
 

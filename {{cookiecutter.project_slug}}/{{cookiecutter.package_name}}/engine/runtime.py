@@ -46,12 +46,13 @@ def drain_input_queue(
     )
 
 
-def output_sender(settings: Settings | None = None) -> Sender:
+def output_sender(settings: Settings | None = None, *, queue: str | None = None) -> Sender:
+    """A sender to ``queue`` (a name or URL), by default SQS_OUTPUT_QUEUE."""
     settings = settings or Settings.from_env()
     client = sqs_client(settings)
     return Sender(
         client,
-        queue_url(client, settings.output_queue),
+        queue_url(client, queue or settings.output_queue),
         max_message_bytes=settings.max_message_bytes,
     )
 

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from ..engine.http_io import answer, json_response, outgoing_message, request_json
-from ..engine.runtime import output_sender
+from ..engine.http_io import outgoing_message, request_json
+from ..engine.output import sqs_output_http
+from ..engine.producer import OutgoingMessage
 
 bp = func.Blueprint()
 
 
 @bp.route(route="messages", methods=["POST"])
-def send_message(req: func.HttpRequest) -> func.HttpResponse:
-    return answer(lambda: _send(req))
-
-
-def _send(req: func.HttpRequest) -> func.HttpResponse:
+@sqs_output_http()
+def send_message(req: func.HttpRequest) -> OutgoingMessage:
     text, _ = request_json(req)
-    message_id = output_sender().send(outgoing_message(text, req))
-    return json_response(202, {"message_id": message_id})
+    return outgoing_message(text, req)
