@@ -14,7 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,10 +27,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
+from {{ cookiecutter.package_name }}.engine.consumer import DrainSummary, SqsMessage
 from {{ cookiecutter.package_name }}.engine.producer import OutgoingMessage, Sender
 from {{ cookiecutter.package_name }}.engine.queues import queue_name
 from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
+from {{ cookiecutter.package_name }}.engine.scale_out.fan_out import FanOut
 from {{ cookiecutter.package_name }}.engine.telemetry import names
 from {{ cookiecutter.package_name }}.engine.telemetry.propagation import xray_span_context
 
@@ -225,6 +226,21 @@ def test_a_pass_counts_received_handled_and_failed_by_error_type(
     failed = [s for s in sdk.spans_of(queue) if attributes_of(s).get(names.ERROR_TYPE)]
     assert [attributes_of(s)[names.ERROR_TYPE] for s in failed] == ["ValueError", "ValueError"]
     assert all(s.status.status_code is trace.StatusCode.ERROR for s in failed)
+
+
+def test_drain_tokens_put_by_the_fan_out_are_counted(sdk: Sdk, app_env: AppUnderTest) -> None:
+    settings = replace(app_env.settings, scale_out_max_workers=4)
+    put: list[int] = []
+
+    def put_tokens(tokens: Sequence[object]) -> int:
+        put.append(len(tokens))
+        return len(tokens)
+
+    fan_out = FanOut(settings, backlog=lambda: 100_000, put=put_tokens)
+    fan_out.on_progress(DrainSummary(succeeded=10, duration_seconds=5.0))
+
+    assert put == [4]
+    assert sdk.total(names.DRAIN_TOKENS_ISSUED, settings.input_queue) == 4
 
 
 def test_a_message_with_ten_attributes_is_sent_unchanged(
