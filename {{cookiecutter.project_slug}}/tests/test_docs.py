@@ -39,7 +39,14 @@ ERRORS_FROM_ELSEWHERE = {
     "ValidationError": "pydantic's, and an STS error code",
 }
 # Settings of other programs that the docs advise on.
-SETTINGS_FROM_ELSEWHERE = {"SQS_DISABLE_CLOUDWATCH_METRICS": "LocalStack's"}
+SETTINGS_FROM_ELSEWHERE = {
+    "SQS_DISABLE_CLOUDWATCH_METRICS": "LocalStack's",
+    "OTEL_METRIC_EXPORT_INTERVAL": "the OpenTelemetry SDK's",
+    "OTEL_TRACES_SAMPLER_ARG": "the OpenTelemetry SDK's",
+    "OTEL_EXPORTER_OTLP_HEADERS": "the OpenTelemetry SDK's",
+    "PYTHON_ENABLE_OPENTELEMETRY": "the Python worker's",
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "the Python worker's",
+}
 # Messages of other programs, quoted as they print them.
 MESSAGES_FROM_ELSEWHERE = {
     "AWS.SimpleQueueService.NonExistentQueue": "SQS's error code",

@@ -3,6 +3,9 @@
 ``Sender.send_batch`` splits by 10 entries and by bytes, retries the entries SQS
 failed through no fault of ours (``SenderFault=false``) with backoff, and returns
 every entry that finally failed, with its reason.
+
+Every send is traced (``telemetry.sending``): the message carries its span's W3C context in its
+``traceparent``/``tracestate`` attributes, room permitting, so the drain's handler continues it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from .queues import SQS_BATCH_LIMIT, is_fifo
+from .queues import SQS_BATCH_LIMIT, is_fifo, queue_name
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -91,6 +94,7 @@ class Sender:
     ) -> None:
         self.client = client
         self.queue_url = queue_url
+        self.queue_name = queue_name(queue_url)
         self.fifo = is_fifo(queue_url)
         self.max_message_bytes = max_message_bytes
         self.max_attempts = max_attempts
@@ -100,12 +104,25 @@ class Sender:
     def send(self, message: OutgoingMessage) -> str:
         """Send one message; returns its MessageId. Raises ``MessageRejected`` before any call."""
         self.check(message)
-        response = self.client.send_message(
-            QueueUrl=self.queue_url, MessageBody=message.body, **self._options(message)
-        )
+        from .telemetry import names, sending  # OpenTelemetry loads at the first send, not at indexing
+
+        with sending.send_span(self.queue_name) as span:
+            message = sending.sent_alone(self.queue_name, message, self.max_message_bytes)
+            response = self.client.send_message(
+                QueueUrl=self.queue_url, MessageBody=message.body, **self._options(message)
+            )
+            span.set_attribute(names.MESSAGE_ID, response["MessageId"])
         return response["MessageId"]
 
     def send_batch(self, messages: Sequence[OutgoingMessage]) -> BatchResult:
+        from .telemetry import sending
+
+        with sending.send_span(self.queue_name, batch_size=len(messages)):
+            return self._send_batch(list(messages), sending.created)
+
+    def _send_batch(
+        self, messages: list[OutgoingMessage], created: Callable[[str, OutgoingMessage, int], OutgoingMessage]
+    ) -> BatchResult:
         result = BatchResult()
         sendable: list[int] = []
         for index, message in enumerate(messages):
@@ -115,6 +132,7 @@ class Sender:
                 result.failures.append(SendFailure(index, rejected.code, str(rejected), True))
             else:
                 sendable.append(index)
+                messages[index] = created(self.queue_name, message, self.max_message_bytes)
         for chunk in self._chunks(messages, sendable):
             self._send_chunk(messages, chunk, result)
         result.failures.sort(key=lambda failure: failure.index)

@@ -34,16 +34,23 @@ def drain_input_queue(
         from ..handler import handle_message
 
         handler = handle_message
+    # OpenTelemetry loads here, at the first drain, not at indexing.
+    from .telemetry.drain import PassTelemetry, record_queue_depths
+
     client = sqs_client(settings)
-    return drain(
+    url = queue_url(client, settings.input_queue)
+    summary = drain(
         client,
-        queue_url(client, settings.input_queue),
+        url,
         handler,
         DrainOptions.from_settings(settings),
         stop=stop,
         progress=progress,
         progress_every_seconds=progress_every_seconds,
+        observer=PassTelemetry(url),
     )
+    summary.depth_requests = record_queue_depths(client, url, settings.dlq)
+    return summary
 
 
 def output_sender(settings: Settings | None = None, *, queue: str | None = None) -> Sender:

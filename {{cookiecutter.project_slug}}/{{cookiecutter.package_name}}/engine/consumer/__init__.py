@@ -7,6 +7,7 @@ Its parts, one module each:
 - ``handling``: the pass's event loop, handler slots and the prefetch buffer;
 - ``acknowledging``: batched deletes, backoffs, releases, and the heartbeat;
 - ``fifo``: ordering; a FIFO queue specializes the standard one;
+- ``observer``: what a pass tells as it goes (telemetry hooks in here);
 - ``sizing``: receives and ack calls in flight, from measured round trips and rates;
 - ``options``, ``drain_pass`` and ``summary``: what a pass is asked, the pass, and what it did.
 
@@ -17,6 +18,7 @@ redrive policy moves it to the DLQ after ``maxReceiveCount`` receives.
 from .drain_pass import drain
 from .fifo import by_group
 from .message import Handler, SqsMessage
+from .observer import PassObserver
 from .options import SQS_MAX_VISIBILITY_SECONDS, DrainOptions
 from .summary import DrainSummary
 
@@ -25,6 +27,7 @@ __all__ = [
     "DrainOptions",
     "DrainSummary",
     "Handler",
+    "PassObserver",
     "SqsMessage",
     "by_group",
     "drain",

@@ -22,6 +22,7 @@ from .acknowledging import Acknowledger
 from .fifo import by_group, ordering_for
 from .handling import Handlers, Prefetch, Unit
 from .message import Handler, SqsMessage
+from .observer import PassObserver
 from .options import DrainOptions
 from .receiving import RECEIVE_ERRORS_BEFORE_GIVING_UP, Polling, Receiver
 from .sizing import Sizing, fit_to_pool
@@ -45,17 +46,21 @@ def drain(
     stop: threading.Event | None = None,
     progress: Callable[[DrainSummary], None] | None = None,
     progress_every_seconds: float = 5.0,
+    observer: PassObserver | None = None,
 ) -> DrainSummary:
     """Drain ``queue_url`` once; returns what happened. Never raises for a handler's error.
 
     ``handler`` may be a plain function or an ``async def``. Setting ``stop`` ends receiving
     (within one poll); running handlers finish, and messages received but not started are
     released at once. ``progress``, if given, gets the counts so far every
-    ``progress_every_seconds`` while receiving goes on.
+    ``progress_every_seconds`` while receiving goes on. ``observer`` is told of the pass,
+    each receive and each handler run (telemetry).
     """
     pool_size = getattr(client.meta.config, "max_pool_connections", None) or 10  # botocore's default
     options = fit_to_pool(options, pool_size)
-    return _Pass(client, queue_url, handler, options, stop or threading.Event()).run(
+    stop = stop or threading.Event()
+    observer = observer or PassObserver()
+    return _Pass(client, queue_url, handler, options, stop, observer=observer).run(
         progress, progress_every_seconds
     )
 
@@ -68,8 +73,11 @@ class _Pass:
         handler: Handler,
         options: DrainOptions,
         stop: threading.Event,
+        *,
+        observer: PassObserver,
     ) -> None:
         self.options = options
+        self.observer = observer
         self.stop = stop
         self.ordering = ordering_for(queue_url)
         self.counts = Counts()
@@ -99,6 +107,7 @@ class _Pass:
             prefetch=self.prefetch,
             stopping=self._stopping,
             wake=self.woken.set,
+            observer=observer,
         )
         self.receives = ThreadPoolExecutor(options.max_receives_in_flight, thread_name_prefix="sqs-receive")
         self.lock = threading.Lock()
@@ -109,6 +118,7 @@ class _Pass:
         self.settle_first = False
 
     def run(self, progress: Callable[[DrainSummary], None] | None, progress_every: float) -> DrainSummary:
+        self.observer.pass_started()
         self.acks.start()
         self.handlers.start()
         next_progress = self.started + progress_every
@@ -126,7 +136,9 @@ class _Pass:
         finally:
             self.handlers.close()
             self.acks.close()
-        return self._summary()
+        summary = self._summary()
+        self.observer.pass_finished(summary)
+        return summary
 
     def _summary(self) -> DrainSummary:
         summary = self.counts.snapshot()
@@ -203,6 +215,7 @@ class _Pass:
                 self._finish("sqs_errors")
             return
         messages, sent_at = result
+        self.observer.received(messages)
         self.polling.received(len(messages), self.batch, sent_at, time.monotonic())
         # Visibility runs from when SQS got the call: count from when it was sent.
         overtakers = self.acks.hold(messages, sent_at + self.options.visibility_timeout_seconds)

@@ -12,6 +12,7 @@ the slots.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 
 from .acknowledging import Acknowledger
 from .message import Handler, SqsMessage
+from .observer import PassObserver
 from .options import DrainOptions
 from .sizing import Sizing
 from .summary import Counts
@@ -68,8 +70,10 @@ class Handlers:
         prefetch: Prefetch,
         stopping: Callable[[], bool],
         wake: Callable[[], None],
+        observer: PassObserver | None = None,
     ) -> None:
         self.handler = handler
+        self.observer = observer or PassObserver()
         self.run_on_loop = is_async(handler)
         self.options = options
         self.counts = counts
@@ -158,12 +162,15 @@ class Handlers:
 
     async def _handle(self, message: SqsMessage) -> bool:
         try:
-            if self.run_on_loop:
-                result: Any = self.handler(message)
-            else:
-                result = await self.loop.run_in_executor(self.threads, self.handler, message)
-            if inspect.isawaitable(result):
-                await result
+            with self.observer.handling(message):
+                if self.run_on_loop:
+                    result: Any = self.handler(message)
+                else:
+                    # The handler's thread runs in this task's context: its spans nest in the message's.
+                    context = contextvars.copy_context()
+                    result = await self.loop.run_in_executor(self.threads, context.run, self.handler, message)
+                if inspect.isawaitable(result):
+                    await result
         except Exception:
             self.counts.add(failed=1)
             logger.warning(

@@ -20,6 +20,8 @@ class DrainSummary:
     receive_requests: int = 0
     empty_receives: int = 0
     ack_requests: int = 0
+    # GetQueueAttributes for the queue-depth gauges (only when metrics are exported).
+    depth_requests: int = 0
     sqs_errors: int = 0
     duration_seconds: float = 0.0
     # From the start of the pass to the last delete SQS confirmed: the time the drain rate is over.
@@ -35,7 +37,7 @@ class DrainSummary:
 
     @property
     def sqs_requests(self) -> int:
-        return self.receive_requests + self.ack_requests
+        return self.receive_requests + self.ack_requests + self.depth_requests
 
     @property
     def drain_rate(self) -> float:

@@ -65,6 +65,9 @@ class FanOut:
             )
             if self.decision.tokens:
                 self.tokens_put = self._put(self._tokens(self.decision.tokens))
+                from ..telemetry.drain import record_tokens_issued
+
+                record_tokens_issued(self.settings.input_queue, self.tokens_put)
         except Exception as error:
             self.error = f"{type(error).__name__}: {error}"
             logger.warning("fan-out failed, draining on alone: %s", self.error)
