@@ -38,6 +38,8 @@ SETTINGS_HELP: dict[str, str] = {
     "SQS_POLL_SCHEDULE": "NCRONTAB schedule of the drain timer.",
     "SQS_WAIT_TIME_SECONDS": "Longest wait of one receive, 0-20; a poll waits only within the linger.",
     "SQS_LINGER_SECONDS": "Seconds a drain goes on once the queue looks empty; its first poll waits as long.",
+    "SQS_POLL_UNTIL_NEXT_TICK": "true: a timer pass long-polls until the next tick is due (continuous; "
+    "bills its whole period on Flex and Consumption); false: it stops after the linger.",
     "SQS_MAX_CONCURRENCY": "Messages handled at once by one drain.",
     "SQS_DRAIN_BUDGET_SECONDS": "A drain stops receiving after this long; keep it under functionTimeout.",
     "SQS_VISIBILITY_TIMEOUT_SECONDS": "Visibility timeout asked for on receive; the heartbeat extends it.",
@@ -82,6 +84,8 @@ class Settings:
     drain_budget_seconds: float = {{ cookiecutter.__drain_budget_seconds }}
     visibility_timeout_seconds: int = 60
     linger_seconds: float = 1.0
+    # On Premium the instance is paid for whether it polls or not: poll continuously there.
+    poll_until_next_tick: bool = {{ cookiecutter.hosting_plan == "premium" }}
     retry_backoff_base_seconds: int = 5
     retry_backoff_max_seconds: int = 300
     max_message_bytes: int = 262_144
@@ -118,6 +122,7 @@ class Settings:
                 "SQS_VISIBILITY_TIMEOUT_SECONDS", defaults.visibility_timeout_seconds, 2, 43_200
             ),
             linger_seconds=reader.number("SQS_LINGER_SECONDS", defaults.linger_seconds, 0, 3_600),
+            poll_until_next_tick=reader.boolean("SQS_POLL_UNTIL_NEXT_TICK", defaults.poll_until_next_tick),
             retry_backoff_base_seconds=reader.integer(
                 "SQS_RETRY_BACKOFF_BASE_SECONDS", defaults.retry_backoff_base_seconds, 0, 43_200
             ),
@@ -239,6 +244,12 @@ class EnvReader:
                 "and single hyphens, starting and ending with a letter or digit"
             )
         return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self._env.get(name, "").strip().lower()
+        if raw not in ("", "true", "false"):
+            raise SettingsError(f"{name}={raw!r} must be true or false")
+        return default if not raw else raw == "true"
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         return int(self.number(name, default, low, high, whole=True))

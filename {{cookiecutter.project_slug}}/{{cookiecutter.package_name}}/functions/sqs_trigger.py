@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 
 import azure.functions as func
 
@@ -35,8 +36,18 @@ def drain_input_queue_on_timer(timer: func.TimerRequest) -> None:
         settings,
         progress=fan_out.on_progress if fan_out else None,
         progress_every_seconds=SAMPLE_EVERY_SECONDS,
+        next_tick=next_occurrence(timer),
     )
     report(summary.as_log_fields(), summary.problem)
+
+
+def next_occurrence(timer: func.TimerRequest) -> datetime | None:
+    """When the host fires this timer next (its ScheduleStatus, kept by ``use_monitor``), if it says."""
+    status = getattr(timer, "schedule_status", None) or {}
+    try:
+        return datetime.fromisoformat(str(status["Next"]))
+    except (KeyError, ValueError):
+        return None
 
 
 def report(fields: dict[str, object], problem: str | None) -> None:

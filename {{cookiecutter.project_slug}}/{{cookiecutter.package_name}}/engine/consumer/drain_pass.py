@@ -44,17 +44,19 @@ def drain(
     stop: threading.Event | None = None,
     progress: Callable[[DrainSummary], None] | None = None,
     progress_every_seconds: float = 5.0,
+    poll_until: float | None = None,
 ) -> DrainSummary:
     """Drain ``queue_url`` once; returns what happened. Never raises for a handler's error.
 
     ``handler`` may be a plain function or an ``async def``. Setting ``stop`` ends receiving
     (within one poll); running handlers finish, and messages received but not started are
     released at once. ``progress``, if given, gets the counts so far every
-    ``progress_every_seconds`` while receiving goes on.
+    ``progress_every_seconds`` while receiving goes on. ``poll_until`` (a ``time.monotonic()``
+    instant, within the budget) keeps the pass polling until then even when the queue is empty.
     """
     pool_size = getattr(client.meta.config, "max_pool_connections", None) or 10  # botocore's default
     options = fit_to_pool(options, pool_size)
-    return _Pass(client, queue_url, handler, options, stop or threading.Event()).run(
+    return _Pass(client, queue_url, handler, options, stop or threading.Event(), poll_until=poll_until).run(
         progress, progress_every_seconds
     )
 
@@ -67,6 +69,8 @@ class _Pass:
         handler: Handler,
         options: DrainOptions,
         stop: threading.Event,
+        *,
+        poll_until: float | None,
     ) -> None:
         self.options = options
         self.stop = stop
@@ -76,7 +80,7 @@ class _Pass:
         self.deadline = self.started + options.budget_seconds
         self.batch = min(SQS_BATCH_LIMIT, options.max_concurrency)
         self.sizing = Sizing(options)
-        self.polling = Polling(options, self.started)
+        self.polling = Polling(options, self.started, poll_until)
         self.woken = threading.Event()
         self.prefetch = Prefetch()
         self.receiver = Receiver(client, queue_url, options, self.counts, self.sizing)
