@@ -75,7 +75,7 @@ class Timer:
         with self.lock:
             self.latencies.append(max(0.0, started - sent))
 
-    def run(self, period: float, until: threading.Event, stop: threading.Event) -> None:
+    def run(self, period: float, first_tick: float, until: threading.Event, stop: threading.Event) -> None:
         """Fire passes as the host does until ``until`` is set, then one last pass stopped by ``stop``."""
         from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
         from {{ cookiecutter.package_name }}.engine.settings import Settings
@@ -87,7 +87,7 @@ class Timer:
             auth_mode="default_chain",
             poll_until_next_tick=self.continuous,
         )
-        scheduled = math.ceil(time.time() / period) * period
+        scheduled = first_tick
         while not until.is_set():
             delay = scheduled - time.time()
             if delay > 0 and until.wait(delay):
@@ -215,11 +215,15 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["AWS_ENDPOINT_URL"] = drain_endpoint
             reset_clients()
             until, stop = threading.Event(), threading.Event()
+            # As on a running host, the timers have ticked before the first message comes.
+            first_tick = math.ceil(time.time() / args.period + 0.1) * args.period
             threads = [
-                threading.Thread(target=t.run, args=(args.period, until, stop), daemon=True) for t in timers
+                threading.Thread(target=t.run, args=(args.period, first_tick, until, stop), daemon=True)
+                for t in timers
             ]
             for thread in threads:
                 thread.start()
+            time.sleep(max(0.0, first_tick - time.time()))
             started = time.monotonic()
             print(f"{args.messages} messages over {args.duration:g} s ...", file=sys.stderr)
             trickle(direct, urls, arrivals, started)
