@@ -17,6 +17,13 @@ FEDERATION_APP_ID = "fb60f99c-7a34-4190-8149-302f77469936"
 TENANT = "8a2b7c1e-3d4f-4a5b-9c6d-7e8f9a0b1c2d"
 PRINCIPAL = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 QUEUES = {"InputQueue", "OutputQueue", "DeadLetterQueue"}
+ALARMS = {
+    "DeadLetterQueueAlarm",
+    "OldestMessageAgeAlarm",
+    "AlarmTopicKey",
+    "AlarmTopic",
+    "AlarmEmailSubscription",
+}
 
 
 def load(baked: Baked) -> dict[str, Any]:
@@ -62,6 +69,8 @@ def test_oidc_parts_are_there_only_in_oidc_bakes(baked: Baked) -> None:
         "OutputQueueType",
         "DeadLetterQueueName",
         "MaxReceiveCount",
+        "OldestMessageAgeAlarmSeconds",
+        "AlarmEmail",
     }
     federation = {
         "AzureTenantId",
@@ -72,7 +81,7 @@ def test_oidc_parts_are_there_only_in_oidc_bakes(baked: Baked) -> None:
         "RoleMaxSessionDurationSeconds",
     }
     assert set(template["Parameters"]) == common | (federation if oidc else set())
-    resources = QUEUES | {"QueueAccessPolicy", "TlsOnlyQueuePolicy", "OperatorPolicy", "OperatorRole"}
+    resources = QUEUES | ALARMS | {"QueueAccessPolicy", "TlsOnlyQueuePolicy", "OperatorPolicy", "OperatorRole"}
     assert set(template["Resources"]) == resources | (
         {"EntraIdOidcProvider", "FunctionAppRole"} if oidc else set()
     )
@@ -276,3 +285,40 @@ def test_the_docs_deploy_this_template_by_its_parameter_and_output_names(baked: 
     outputs = set(re.findall(r"<(\w+) output>", readme))
     assert outputs
     assert outputs <= set(template["Outputs"])
+
+
+def test_the_alarms_watch_the_dlq_and_the_oldest_message_and_notify_the_encrypted_topic(baked: Baked) -> None:
+    template = load(baked)
+    resources = template["Resources"]
+    dlq = resources["DeadLetterQueueAlarm"]["Properties"]
+    age = resources["OldestMessageAgeAlarm"]["Properties"]
+    assert (dlq["Namespace"], dlq["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert dlq["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}
+    ]
+    # Any visible message: at least one, not more than one.
+    assert (dlq["ComparisonOperator"], dlq["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert (age["Namespace"], age["MetricName"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
+    assert age["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["InputQueue", "QueueName"]}}]
+    assert age["ComparisonOperator"] == "GreaterThanThreshold"
+    assert age["Threshold"] == {"Ref": "OldestMessageAgeAlarmSeconds"}
+    parameter = template["Parameters"]["OldestMessageAgeAlarmSeconds"]
+    assert parameter["MinValue"] <= parameter["Default"] <= parameter["MaxValue"]
+    for alarm in (dlq, age):
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        assert alarm["TreatMissingData"] == "notBreaching"
+    topic = resources["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+    key = resources["AlarmTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    services = [s["Principal"].get("Service") for s in key["KeyPolicy"]["Statement"]]
+    assert "cloudwatch.amazonaws.com" in services
+    # The e-mail subscription exists only when an address is given.
+    subscription = resources["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert template["Conditions"]["HasAlarmEmail"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
+    }
+    assert template["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}

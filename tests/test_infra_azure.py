@@ -248,3 +248,108 @@ def test_the_deploy_docs_put_azd_first_in_the_issues_order(baked: Baked) -> None
     assert deploy.index("azd up") < deploy.index("**What it creates**") < deploy.index("## Without azd")
     assert "az functionapp create" not in readme
     assert not re.search(r"```bash\n[^`]*\.\.\.[^`]*```", deploy), "a command leaves '...' to guess"
+
+
+NAMES_SCRIPT = """
+import json
+from {package}.engine import telemetry_names
+print(json.dumps(list(telemetry_names.METRICS)))
+"""
+METRIC_NAME = re.compile(r"\bsqs\.[a-z_]+(?:\.[a-z_]+)+")
+
+
+def telemetry_names(baked: Baked) -> set[str]:
+    result = run([sys.executable, "-c", NAMES_SCRIPT.format(package=baked.package)], baked.path, clean_env())
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout))
+
+
+def test_the_alert_rules_watch_the_drain_timer_and_the_failure_ratio_by_the_parameters(baked: Baked) -> None:
+    main = parse(baked, "main.bicep")
+    parameters = main["parameters"]
+    assert parameters["alertEmail"]["default"] == ""
+    window = parameters["drainSilenceWindow"]
+    assert window["default"] in window["decorators"][0]["argument"]
+    passed = main["modules"]["alerts"]["config"]["params"]
+    for name in (
+        "alertEmail",
+        "drainSilenceWindow",
+        "handlerFailurePercent",
+        "handlerFailureMinimumMessages",
+    ):
+        assert name in parameters
+        assert passed[name] == name, f"{name} is not passed to the alerts"
+    # The dead man's switch names the timer function the app registers.
+    sqs_trigger = (baked.path / baked.package / "functions" / "sqs_trigger.py").read_text(encoding="utf-8")
+    assert f"def {passed['drainFunctionName']}(" in sqs_trigger
+
+    alerts = parse(baked, "modules/alerts.bicep")["resources"]
+    group = alerts["actionGroup"]["config"]["properties"]
+    receivers = group["emailReceivers"]["operator"]["operands"]
+    assert receivers["condition"]["function"]["parameters"]["item_to_test"] == "alertEmail"
+    assert receivers["true_value"] == []
+    assert receivers["false_value"][0]["emailAddress"] == "alertEmail"
+    for rule in ("drainSilence", "handlerFailures"):
+        resource = alerts[rule]
+        assert resource["type"] == "Microsoft.Insights/scheduledQueryRules"
+        properties = resource["config"]["properties"]
+        assert properties["actions"]["actionGroups"] == [
+            {
+                "operator": {
+                    "type": "property_accessor",
+                    "operands": {"operand_1": "actionGroup", "operand_2": "id"},
+                }
+            }
+        ]
+        assert properties["scopes"] == [
+            {
+                "operator": {
+                    "type": "property_accessor",
+                    "operands": {"operand_1": "applicationInsights", "operand_2": "id"},
+                }
+            }
+        ]
+    silence = alerts["drainSilence"]["config"]["properties"]
+    assert silence["windowSize"] == "drainSilenceWindow"
+    [criterion] = silence["criteria"]["allOf"]
+    assert "${drainFunctionName}" in criterion["query"] and "success == true" in criterion["query"]
+    assert (criterion["timeAggregation"], criterion["operator"], criterion["threshold"]) == (
+        "Count",
+        "LessThan",
+        1,
+    )
+    failures = alerts["handlerFailures"]["config"]["properties"]
+    [criterion] = failures["criteria"]["allOf"]
+    assert (criterion["operator"], criterion["threshold"]) == ("GreaterThan", "handlerFailurePercent")
+    assert ">= ${handlerFailureMinimumMessages}" in criterion["query"]
+    assert criterion["metricMeasureColumn"] in criterion["query"]
+    assert set(METRIC_NAME.findall(criterion["query"])) <= telemetry_names(baked)
+
+
+def test_the_workbook_charts_only_metrics_the_app_names(baked: Baked) -> None:
+    workbook = parse(baked, "modules/workbook.bicep")["resources"]["workbook"]
+    assert workbook["type"] == "Microsoft.Insights/workbooks"
+    data = workbook["config"]["properties"]["serializedData"]["function"]
+    assert (data["type"], data["parameters"]["file_path"]) == ("load_text_content", "../workbook.json")
+    assert "workbook" in parse(baked, "main.bicep")["modules"]
+
+    document = json.loads((baked.path / AZURE / "workbook.json").read_text(encoding="utf-8"))
+    assert document["version"] == "Notebook/1.0"
+    queries = {
+        item["content"]["title"]: item["content"]["query"] for item in document["items"] if item["type"] == 3
+    }
+    named = {name for query in queries.values() for name in METRIC_NAME.findall(query)}
+    known = telemetry_names(baked)
+    assert named <= known, f"the workbook queries metrics the app does not name: {named - known}"
+    charted = {
+        "sqs.drain.messages.handled",
+        "sqs.drain.messages.failed",
+        "sqs.queue.messages.visible",
+        "sqs.dlq.messages.visible",
+        "sqs.drain.delivery.latency",
+        "sqs.drain.pass.duration",
+    }
+    assert charted <= named
+    for title, query in queries.items():
+        assert query.startswith("customMetrics"), title
+        assert "{TimeRange}" in query, f"{title} ignores the workbook's time range"

@@ -85,3 +85,31 @@ def test_a_drain_whose_deletes_are_refused_fails_the_invocation_and_loses_nothin
         app_env.client.meta.events.unregister("before-call.sqs.DeleteMessageBatch", access_denied)
     # Handled again later: at least once.
     assert queue_depth(app_env.client, app_env.queues.input_url).backlog == 3
+
+
+@pytest.mark.parametrize("poll_until_next_tick", ["true", "false"])
+def test_the_timer_polls_until_the_hosts_next_occurrence_when_asked(
+    app_env: AppUnderTest,
+    functions: Functions,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    poll_until_next_tick: str,
+) -> None:
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setenv("SQS_POLL_UNTIL_NEXT_TICK", poll_until_next_tick)
+    # The host's ScheduleStatus, as it serializes it: the next tick 4 s away.
+    next_tick = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
+    timer = TimerRequest(schedule_status={"Last": datetime.now(UTC).isoformat(), "Next": next_tick})
+    later = threading.Timer(2.5, lambda: put(app_env, [json.dumps({"id": "meanwhile", "action": "work"})]))
+    later.start()
+    try:
+        with caplog.at_level(logging.INFO):
+            functions["drain_input_queue_on_timer"](timer)
+    finally:
+        later.join()
+
+    [fields] = summaries(caplog)
+    # Polling until the next tick, the pass took the message; stopping after the 1 s linger, it had ended.
+    assert fields["succeeded"] == (1 if poll_until_next_tick == "true" else 0)

@@ -87,3 +87,37 @@ def test_a_message_sent_during_the_linger_is_handled_by_the_same_pass(
     assert all(0 < wait <= min(linger, longest_wait) for wait in waits), waits
     # The linger started again at the message: the pass went on that long after it.
     assert time.monotonic() - started >= 1 + linger - 0.5
+
+
+def test_a_pass_asked_to_poll_until_the_next_tick_handles_what_comes_meanwhile(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    # With the 1 s linger alone the pass would have ended before the message came.
+    queues = make_queue()
+    waits = record_waits(app_env.client)
+    recorder = Recorder()
+    later = threading.Timer(2.0, lambda: send(app_env.client, queues.url, ["meanwhile"]))
+    later.start()
+    try:
+        summary = drain(
+            app_env.client, queues.url, recorder.success, idle_options(), poll_until=time.monotonic() + 4
+        )
+    finally:
+        later.cancel()
+
+    assert recorder.succeeded == ["meanwhile"]
+    assert summary.stopped_because == "queue_empty"
+    assert waits[0] == 4, "the first poll waits until the next tick"
+
+
+def test_the_timer_passes_the_hosts_next_occurrence_to_the_drain() -> None:
+    from datetime import UTC, datetime
+
+    from azure.functions.timer import TimerRequest
+
+    from {{ cookiecutter.package_name }}.functions.sqs_trigger import next_occurrence
+
+    status = {"Last": "2026-12-02T05:05:00+00:00", "Next": "2026-12-02T05:06:00+00:00"}
+    assert next_occurrence(TimerRequest(schedule_status=status)) == datetime(2026, 12, 2, 5, 6, tzinfo=UTC)
+    assert next_occurrence(TimerRequest()) is None
+    assert next_occurrence(TimerRequest(schedule_status={"Next": "soon"})) is None

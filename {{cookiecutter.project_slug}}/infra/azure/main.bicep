@@ -64,6 +64,22 @@ param deployerPrincipalId string = ''
 @allowed(['User', 'ServicePrincipal', 'Group'])
 param deployerPrincipalType string = 'User'
 
+@description('Address the alerts mail (it gets a confirmation first); empty: add receivers to the action group.')
+param alertEmail string = ''
+
+@allowed(['PT10M', 'PT15M', 'PT30M', 'PT45M', 'PT1H', 'PT2H', 'PT6H'])
+@description('No successful drain invocation for this long fires the dead man\'s switch: several schedule periods.')
+param drainSilenceWindow string = 'PT15M'
+
+@minValue(1)
+@maxValue(100)
+@description('Percent of messages failing in 15 minutes above which the handler failure alert fires.')
+param handlerFailurePercent int = 10
+
+@minValue(1)
+@description('Fewest messages in those 15 minutes for the failure ratio to count.')
+param handlerFailureMinimumMessages int = 20
+
 @description('GitHub repository (owner/name) whose deploy workflow may deploy the app; empty: no deploy identity.')
 param githubRepository string = ''
 
@@ -127,6 +143,31 @@ module monitoring 'modules/monitoring.bicep' = {
     applicationInsightsName: applicationInsightsName
     location: location
     tags: tags
+  }
+}
+
+// Told when the drain stops or its handler fails (docs/monitoring.md); the SQS alarms are in infra/aws.
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+    tags: tags
+    alertEmail: alertEmail
+    drainFunctionName: 'drain_input_queue_on_timer'
+    drainSilenceWindow: drainSilenceWindow
+    handlerFailurePercent: handlerFailurePercent
+    handlerFailureMinimumMessages: handlerFailureMinimumMessages
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+    tags: tags
+    displayName: '{{ cookiecutter.project_slug }}: SQS drain'
   }
 }
 

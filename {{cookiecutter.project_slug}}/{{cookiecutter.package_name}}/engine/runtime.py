@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from .aws_session import sqs_client
 from .consumer import DrainOptions, DrainSummary, Handler, drain
@@ -27,7 +29,10 @@ def drain_input_queue(
     stop: threading.Event | None = None,
     progress: Callable[[DrainSummary], None] | None = None,
     progress_every_seconds: float = 5.0,
+    next_tick: datetime | None = None,
 ) -> DrainSummary:
+    """One pass over the input queue. ``next_tick`` is when the timer fires next: with
+    SQS_POLL_UNTIL_NEXT_TICK the pass polls until then, so the next pass takes over at once."""
     settings = settings or Settings.from_env()
     if handler is None:
         # Loaded at the first drain, not at indexing: the handler imports pydantic and its own libraries.
@@ -48,9 +53,16 @@ def drain_input_queue(
         progress=progress,
         progress_every_seconds=progress_every_seconds,
         observer=PassTelemetry(url),
+        poll_until=_monotonic_at(next_tick) if settings.poll_until_next_tick and next_tick else None,
     )
     summary.depth_requests = record_queue_depths(client, url, settings.dlq)
     return summary
+
+
+def _monotonic_at(moment: datetime) -> float:
+    """The ``time.monotonic()`` reading at wall-clock ``moment`` (naive means UTC, as the host's clock)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return time.monotonic() + (aware - datetime.now(UTC)).total_seconds()
 
 
 def output_sender(settings: Settings | None = None, *, queue: str | None = None) -> Sender:

@@ -196,6 +196,12 @@ SQS_LINGER_SECONDS = Setting[float](
     "SQS_LINGER_SECONDS", 1.0, Number(0, 3_600),
     "Seconds a drain goes on once the queue looks empty; its first poll waits as long.",
 )  # fmt: skip
+# On Premium the instance is paid for whether it polls or not: poll continuously there.
+SQS_POLL_UNTIL_NEXT_TICK = Setting(
+    "SQS_POLL_UNTIL_NEXT_TICK", {{ cookiecutter.hosting_plan == "premium" }}, Flag(),
+    "true: a timer pass long-polls until the next tick is due (continuous; bills its whole period on Flex "
+    "and Consumption); false: it stops after the linger.",
+)  # fmt: skip
 SQS_MAX_CONCURRENCY = Setting(
     "SQS_MAX_CONCURRENCY", 32, Whole(1, 1000), "Messages handled at once by one drain."
 )
@@ -298,6 +304,7 @@ TABLE: tuple[Setting[object], ...] = (
     SQS_POLL_SCHEDULE,
     SQS_WAIT_TIME_SECONDS,
     SQS_LINGER_SECONDS,
+    SQS_POLL_UNTIL_NEXT_TICK,
     SQS_MAX_CONCURRENCY,
     SQS_DRAIN_BUDGET_SECONDS,
     SQS_VISIBILITY_TIMEOUT_SECONDS,
@@ -338,6 +345,7 @@ class Settings:
     drain_budget_seconds: float = SQS_DRAIN_BUDGET_SECONDS.default
     visibility_timeout_seconds: int = SQS_VISIBILITY_TIMEOUT_SECONDS.default
     linger_seconds: float = SQS_LINGER_SECONDS.default
+    poll_until_next_tick: bool = SQS_POLL_UNTIL_NEXT_TICK.default
     retry_backoff_base_seconds: int = SQS_RETRY_BACKOFF_BASE_SECONDS.default
     retry_backoff_max_seconds: int = SQS_RETRY_BACKOFF_MAX_SECONDS.default
     max_message_bytes: int = SQS_MAX_MESSAGE_BYTES.default
@@ -364,6 +372,7 @@ class Settings:
             drain_budget_seconds=SQS_DRAIN_BUDGET_SECONDS.read(env),
             visibility_timeout_seconds=SQS_VISIBILITY_TIMEOUT_SECONDS.read(env),
             linger_seconds=SQS_LINGER_SECONDS.read(env),
+            poll_until_next_tick=SQS_POLL_UNTIL_NEXT_TICK.read(env),
             retry_backoff_base_seconds=SQS_RETRY_BACKOFF_BASE_SECONDS.read(env),
             retry_backoff_max_seconds=SQS_RETRY_BACKOFF_MAX_SECONDS.read(env),
             max_message_bytes=SQS_MAX_MESSAGE_BYTES.read(env),

@@ -9,6 +9,7 @@ start more passes elsewhere (``drain_worker``, ``scale_out``).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import azure.functions as func
 
@@ -22,13 +23,24 @@ bp = func.Blueprint()
 
 @bp.timer_trigger(arg_name="timer", schedule="%SQS_POLL_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def drain_input_queue_on_timer(timer: func.TimerRequest) -> None:
-    if timer.past_due:
-        logger.info("drain timer is past due; draining now")
     settings = Settings.from_env()
+    # A pass that polls until the next tick makes that tick past due by design.
+    if timer.past_due and not settings.poll_until_next_tick:
+        logger.info("drain timer is past due; draining now")
     fan_out = fan_out_for(settings)
     summary = drain_input_queue(
         settings,
         progress=fan_out.on_progress if fan_out else None,
         progress_every_seconds=SAMPLE_EVERY_SECONDS,
+        next_tick=next_occurrence(timer),
     )
     report(summary.as_log_fields(), summary.problem)
+
+
+def next_occurrence(timer: func.TimerRequest) -> datetime | None:
+    """When the host fires this timer next (its ScheduleStatus, kept by ``use_monitor``), if it says."""
+    status = getattr(timer, "schedule_status", None) or {}
+    try:
+        return datetime.fromisoformat(str(status["Next"]))
+    except (KeyError, ValueError):
+        return None

@@ -47,6 +47,7 @@ def drain(
     progress: Callable[[DrainSummary], None] | None = None,
     progress_every_seconds: float = 5.0,
     observer: PassObserver | None = None,
+    poll_until: float | None = None,
 ) -> DrainSummary:
     """Drain ``queue_url`` once; returns what happened. Never raises for a handler's error.
 
@@ -54,13 +55,14 @@ def drain(
     (within one poll); running handlers finish, and messages received but not started are
     released at once. ``progress``, if given, gets the counts so far every
     ``progress_every_seconds`` while receiving goes on. ``observer`` is told of the pass,
-    each receive and each handler run (telemetry).
+    each receive and each handler run (telemetry). ``poll_until`` (a ``time.monotonic()`` instant, within
+    the budget) keeps the pass polling until then even when the queue is empty.
     """
     pool_size = getattr(client.meta.config, "max_pool_connections", None) or 10  # botocore's default
     options = fit_to_pool(options, pool_size)
     stop = stop or threading.Event()
     observer = observer or PassObserver()
-    return _Pass(client, queue_url, handler, options, stop, observer=observer).run(
+    return _Pass(client, queue_url, handler, options, stop, observer=observer, poll_until=poll_until).run(
         progress, progress_every_seconds
     )
 
@@ -75,6 +77,7 @@ class _Pass:
         stop: threading.Event,
         *,
         observer: PassObserver,
+        poll_until: float | None,
     ) -> None:
         self.options = options
         self.observer = observer
@@ -85,7 +88,7 @@ class _Pass:
         self.deadline = self.started + options.budget_seconds
         self.batch = min(SQS_BATCH_LIMIT, options.max_concurrency)
         self.sizing = Sizing(options)
-        self.polling = Polling(options, self.started)
+        self.polling = Polling(options, self.started, poll_until)
         self.woken = threading.Event()
         self.prefetch = Prefetch()
         self.receiver = Receiver(client, queue_url, options, self.counts, self.sizing)

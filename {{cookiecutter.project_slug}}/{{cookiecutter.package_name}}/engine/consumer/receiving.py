@@ -5,6 +5,8 @@
 - Each message received pushes the end of the linger on; each poll waits for what is
   left of it (at most ``wait_time_seconds``), so polls are long only while messages flow
   or the linger asks for it.
+- A timer pass may be asked to poll until the next tick is due (``poll_until``,
+  SQS_POLL_UNTIL_NEXT_TICK): the linger then runs at least that long.
 - Receive errors (each already retried by botocore) pause receiving with a growing delay;
   after ``RECEIVE_ERRORS_BEFORE_GIVING_UP`` in a row the pass gives up.
 """
@@ -33,9 +35,10 @@ RECEIVE_ERRORS_BEFORE_GIVING_UP = 3
 class Polling:
     """When to poll, how long each poll waits, and when the queue counts as empty."""
 
-    def __init__(self, options: DrainOptions, started: float) -> None:
+    def __init__(self, options: DrainOptions, started: float, poll_until: float | None = None) -> None:
         self.options = options
-        self.linger_until = started + options.linger_seconds
+        # Polling until the next tick (``poll_until``) makes the drain continuous: no gap between passes.
+        self.linger_until = max(started + options.linger_seconds, poll_until or 0.0)
         # Once a receive comes back full, more may go out at once (see sizing.py).
         self.flowing = False
         self.retry_at = 0.0

@@ -157,7 +157,7 @@ def _credential(env: Mapping[str, str]) -> Any:
         return None
     from azure.identity import ManagedIdentityCredential
 
-    from ..settings import AZURE_MANAGED_IDENTITY_CLIENT_ID
-
-    client_id = AZURE_MANAGED_IDENTITY_CLIENT_ID.read(env).strip() or parts.get("ClientId", "").strip()
+    # Set by the Bicep in every bake (a settings-table row only where AWS uses the identity too).
+    client_id = (env.get("AZURE_MANAGED_IDENTITY_CLIENT_ID") or "").strip()
+    client_id = client_id or parts.get("ClientId", "").strip()
     return ManagedIdentityCredential(client_id=client_id or None)
