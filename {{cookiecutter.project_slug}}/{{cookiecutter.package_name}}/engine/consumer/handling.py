@@ -4,6 +4,11 @@
 the same slots, heartbeat, FIFO order and budget apply. If a plain function returns an
 awaitable, it is awaited: the message is done when the awaitable is.
 
+A handler that raises fails its message, whatever it raises (``asyncio.CancelledError``
+included), except ``KeyboardInterrupt`` and ``SystemExit``: those give the message back,
+stop the pass (see drain_pass.py), and are raised again by ``drain`` once it has let go of
+everything it holds.
+
 Received messages wait in the prefetch buffer until a slot is free; each receive in
 flight reserves its credits there (see sizing.py), so prefetching is bounded apart from
 the slots.
@@ -18,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
 from typing import Any
 
 from .acknowledging import Acknowledger
@@ -28,6 +34,14 @@ from .summary import Counts, DrainOptions
 logger = logging.getLogger(__name__)
 
 Unit = list[SqsMessage]
+
+
+class Outcome(Enum):
+    """What handling one message came to."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # KeyboardInterrupt or SystemExit: the pass stops
 
 
 class Prefetch:
@@ -66,6 +80,7 @@ class Handlers:
         acks: Acknowledger,
         prefetch: Prefetch,
         stopping: Callable[[], bool],
+        interrupt: Callable[[BaseException], None],
         wake: Callable[[], None],
     ) -> None:
         self.handler = handler
@@ -76,6 +91,7 @@ class Handlers:
         self.acks = acks
         self.prefetch = prefetch
         self.stopping = stopping
+        self.interrupt = interrupt
         self.wake = wake
         self.threads = ThreadPoolExecutor(options.max_concurrency, thread_name_prefix="sqs-handler")
         self.loop = asyncio.new_event_loop()
@@ -97,10 +113,13 @@ class Handlers:
 
     def close(self) -> None:
         """Wait for every queued and running unit, then stop the loop and the threads."""
-        for _ in range(self.options.max_concurrency):
-            self.loop.call_soon_threadsafe(self.units.put_nowait, None)
-        self._thread.join()
-        self.threads.shutdown(wait=True)
+        try:
+            if self._thread.is_alive():
+                for _ in range(self.options.max_concurrency):
+                    self.loop.call_soon_threadsafe(self.units.put_nowait, None)
+                self._thread.join()
+        finally:
+            self.threads.shutdown(wait=True)
 
     # On the loop.
 
@@ -143,9 +162,14 @@ class Handlers:
                 self.counts.add(released=len(unit) - position)
                 return
             started = time.monotonic()
-            succeeded = await self._handle(message)
+            outcome = await self._handle(message)
             self.sizing.handler_seconds.add(time.monotonic() - started)
-            if not succeeded:
+            if outcome is Outcome.INTERRUPTED:
+                # Not the message's fault: it and the rest of its unit may be handled again at once.
+                self.acks.change_visibility(unit[position:], 0)
+                self.counts.add(released=len(unit) - position)
+                return
+            if outcome is Outcome.FAILED:
                 # The rest of a FIFO group must not overtake the failed message: it goes back
                 # with it, in the same call, with the same backoff.
                 backoff = self.options.backoff_seconds(message.receive_count)
@@ -155,7 +179,7 @@ class Handlers:
             self.counts.add(succeeded=1)
             self.acks.delete(message)
 
-    async def _handle(self, message: SqsMessage) -> bool:
+    async def _handle(self, message: SqsMessage) -> Outcome:
         try:
             if self.run_on_loop:
                 result: Any = self.handler(message)
@@ -163,7 +187,13 @@ class Handlers:
                 result = await self.loop.run_in_executor(self.threads, self.handler, message)
             if inspect.isawaitable(result):
                 await result
-        except Exception:
+        except (KeyboardInterrupt, SystemExit) as error:
+            self.interrupt(error)
+            return Outcome.INTERRUPTED
+        except BaseException:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this slot itself is being cancelled, not the handler's own doing
             self.counts.add(failed=1)
             logger.warning(
                 "message %s failed on receive %d; visible again in %d s",
@@ -172,5 +202,5 @@ class Handlers:
                 self.options.backoff_seconds(message.receive_count),
                 exc_info=True,
             )
-            return False
-        return True
+            return Outcome.FAILED
+        return Outcome.SUCCEEDED
