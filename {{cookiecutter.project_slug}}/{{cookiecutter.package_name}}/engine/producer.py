@@ -7,7 +7,9 @@ every entry that finally failed, with its reason.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -202,7 +204,25 @@ class Sender:
         if message.deduplication_id:
             options["MessageDeduplicationId"] = message.deduplication_id
         elif self.fifo:
-            # The SHA-256 of the body is what content-based deduplication uses; sending it works
-            # whether the queue has that on or off, with no call to find out.
-            options["MessageDeduplicationId"] = hashlib.sha256(message.body.encode()).hexdigest()
+            options["MessageDeduplicationId"] = default_deduplication_id(message)
         return options
+
+
+def default_deduplication_id(message: OutgoingMessage) -> str:
+    """FIFO: the SHA-256 of (group, body, attributes), canonically encoded.
+
+    A send repeated within SQS's 5-minute window (a retry) is deduplicated; two messages that
+    differ in group, body or attributes never are. Content-based deduplication hashes the body
+    alone, and by default across groups, so it is not left to the queue.
+    """
+    attributes = {
+        name: {
+            key: base64.b64encode(bytes(value)).decode() if key == "BinaryValue" else value
+            for key, value in sorted(attribute.items())
+        }
+        for name, attribute in message.attributes.items()
+    }
+    canonical = json.dumps(
+        [message.group_id, message.body, attributes], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
