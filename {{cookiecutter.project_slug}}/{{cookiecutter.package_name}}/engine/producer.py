@@ -217,8 +217,8 @@ def default_deduplication_id(message: OutgoingMessage) -> str:
     """
     attributes = {
         name: {
-            key: base64.b64encode(bytes(value)).decode() if key == "BinaryValue" else value
-            for key, value in sorted(attribute.items())
+            key: base64.b64encode(value).decode() if isinstance(value, bytes | bytearray) else value
+            for key, value in attribute.items()
         }
         for name, attribute in message.attributes.items()
     }

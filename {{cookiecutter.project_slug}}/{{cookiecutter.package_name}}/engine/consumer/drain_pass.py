@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from ..queues import SQS_BATCH_LIMIT
 from .acknowledging import Acknowledger
+from .dead_lettering import DeadLetterer
 from .fifo import by_group, ordering_for
 from .handling import Handlers, Prefetch, Unit
 from .message import Handler, SqsMessage
@@ -107,6 +108,7 @@ class _Pass:
             stopping=self._stopping,
             interrupt=self._interrupt,
             wake=self.woken.set,
+            dead_letters=DeadLetterer(client, queue_url, self.counts) if self.ordering.fifo else None,
         )
         self.receives = ThreadPoolExecutor(options.max_receives_in_flight, thread_name_prefix="sqs-receive")
         self.lock = threading.Lock()

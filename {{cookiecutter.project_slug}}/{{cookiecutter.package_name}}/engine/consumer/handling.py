@@ -23,10 +23,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from enum import Enum
 from typing import Any
 
 from .acknowledging import Acknowledger
+from .dead_lettering import DeadLetterer
 from .message import Handler, SqsMessage
 from .sizing import Sizing
 from .summary import Counts, DrainOptions
@@ -82,6 +84,7 @@ class Handlers:
         stopping: Callable[[], bool],
         interrupt: Callable[[BaseException], None],
         wake: Callable[[], None],
+        dead_letters: DeadLetterer | None = None,
     ) -> None:
         self.handler = handler
         self.run_on_loop = is_async(handler)
@@ -92,6 +95,8 @@ class Handlers:
         self.prefetch = prefetch
         self.stopping = stopping
         self.interrupt = interrupt
+        # FIFO only: retry failures inside the pass, then dead-letter them (dead_lettering.py).
+        self.dead_letters = dead_letters
         self.wake = wake
         self.threads = ThreadPoolExecutor(options.max_concurrency, thread_name_prefix="sqs-handler")
         self.loop = asyncio.new_event_loop()
@@ -161,23 +166,51 @@ class Handlers:
                 self.acks.change_visibility(unit[position:], 0)
                 self.counts.add(released=len(unit) - position)
                 return
-            started = time.monotonic()
-            outcome = await self._handle(message)
-            self.sizing.handler_seconds.add(time.monotonic() - started)
-            if outcome is Outcome.INTERRUPTED:
-                # Not the message's fault: it and the rest of its unit may be handled again at once.
-                self.acks.change_visibility(unit[position:], 0)
-                self.counts.add(released=len(unit) - position)
-                return
-            if outcome is Outcome.FAILED:
-                # The rest of a FIFO group must not overtake the failed message: it goes back
-                # with it, in the same call, with the same backoff.
-                backoff = self.options.backoff_seconds(message.receive_count)
-                self.acks.change_visibility(unit[position:], backoff)
-                self.counts.add(released=len(unit) - position - 1)
-                return
-            self.counts.add(succeeded=1)
-            self.acks.delete(message)
+            attempt = message
+            while True:
+                started = time.monotonic()
+                outcome = await self._handle(attempt)
+                self.sizing.handler_seconds.add(time.monotonic() - started)
+                if outcome is Outcome.SUCCEEDED:
+                    self.counts.add(succeeded=1)
+                    self.acks.delete(attempt)
+                    break
+                if outcome is Outcome.INTERRUPTED:
+                    # Not the message's fault: it and the rest of its unit may be handled again at once.
+                    self.acks.change_visibility(unit[position:], 0)
+                    self.counts.add(released=len(unit) - position)
+                    return
+                backoff = self.options.backoff_seconds(attempt.receive_count)
+                retry = await self._retry_in_pass(attempt, backoff)
+                if retry is None:  # dead-lettered: its group goes on
+                    break
+                if retry is attempt:
+                    # The rest of a FIFO group must not overtake the failed message: it goes back
+                    # with it, in the same call, with the same backoff.
+                    self.acks.change_visibility(unit[position:], backoff)
+                    self.counts.add(released=len(unit) - position - 1)
+                    return
+                attempt = retry
+
+    async def _retry_in_pass(self, message: SqsMessage, backoff: int) -> SqsMessage | None:
+        """FIFO: the message to try again after its backoff (its group waits, heartbeated), or
+        None once the consumer moved it to the DLQ. ``message`` itself: give it back to SQS."""
+        if self.dead_letters is None:
+            return message
+        target = await self.loop.run_in_executor(self.threads, self.dead_letters.target)
+        if target is None:
+            return message
+        if message.receive_count >= target.max_receive_count:
+            if await self.loop.run_in_executor(self.threads, self.dead_letters.move, message, target):
+                self.acks.delete(message)
+                return None
+            return message
+        retry_at = time.monotonic() + backoff
+        while time.monotonic() < retry_at:
+            if self.stopping():
+                return message  # the budget or a stop ends the wait: the redrive policy takes over
+            await asyncio.sleep(min(0.1, retry_at - time.monotonic()))
+        return replace(message, retries_in_pass=message.retries_in_pass + 1)
 
     async def _handle(self, message: SqsMessage) -> Outcome:
         try:
@@ -196,7 +229,7 @@ class Handlers:
                 raise  # this slot itself is being cancelled, not the handler's own doing
             self.counts.add(failed=1)
             logger.warning(
-                "message %s failed on receive %d; visible again in %d s",
+                "message %s failed on attempt %d; retried in %d s",
                 message.message_id,
                 message.receive_count,
                 self.options.backoff_seconds(message.receive_count),

@@ -61,10 +61,13 @@ class DrainSummary:
     deleted: int = 0
     delete_failed: int = 0
     released: int = 0
+    # FIFO: moved to the DLQ by the consumer after maxReceiveCount attempts (see dead_lettering.py).
+    dead_lettered: int = 0
     heartbeats: int = 0
     receive_requests: int = 0
     empty_receives: int = 0
     ack_requests: int = 0
+    dead_letter_requests: int = 0
     sqs_errors: int = 0
     duration_seconds: float = 0.0
     # From the start of the pass to the last delete SQS confirmed: the time the drain rate is over.
@@ -80,7 +83,7 @@ class DrainSummary:
 
     @property
     def sqs_requests(self) -> int:
-        return self.receive_requests + self.ack_requests
+        return self.receive_requests + self.ack_requests + self.dead_letter_requests
 
     @property
     def drain_rate(self) -> float:
