@@ -163,8 +163,12 @@ class Sender:
                 )
             except Exception as error:  # botocore has already retried the request itself
                 logger.warning("SendMessageBatch failed: %s", error)
-                code = getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
-                result.failures.extend(SendFailure(i, code, str(error), False) for i in pending)
+                answer = getattr(error, "response", {})
+                code = answer.get("Error", {}).get("Code", type(error).__name__)
+                # A refusal (4xx: access, a missing queue) stays a refusal; a retry may help the rest.
+                status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                refused = 400 <= status < 500 and "Throttl" not in code
+                result.failures.extend(SendFailure(i, code, str(error), refused) for i in pending)
                 return
             for success in response.get("Successful", []):
                 result.message_ids[int(success["Id"])] = success["MessageId"]
