@@ -7,6 +7,7 @@ nothing here asserts how fast anything is.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import subprocess
@@ -488,6 +489,33 @@ def test_keys_that_table_storage_refuses_are_hashed() -> None:
     for refused in ("a/b", "a#b", "a?b", "a\\b", "tab\there", "x" * 300, "ünïcode"):
         hashed = table_key(refused)
         assert hashed.startswith("sha256-") and len(hashed) == 71
+
+
+def test_a_plain_key_never_equals_a_hashed_one() -> None:
+    hashed = table_key("a/b")
+    assert table_key(hashed) != hashed  # a key that looks hashed is hashed again
+    assert table_key(hashed).startswith("sha256-")
+
+
+def test_a_key_crafted_as_another_keys_hashed_form_does_not_collide_with_it(
+    app_env: AppUnderTest, table_name: str
+) -> None:
+    original = "customer/42"  # hashed: Table storage refuses '/'
+    crafted = "sha256-" + hashlib.sha256(original.encode()).hexdigest()
+    runs: Counter[str] = Counter()
+
+    @idempotent(key=by_id)
+    def ship(message: SqsMessage) -> None:
+        runs[by_id(message)] += 1
+
+    send(app_env, json.dumps({"id": original}))
+    drain_until_empty(app_env, ship)
+    send(app_env, json.dumps({"id": crafted}))
+    summaries = drain_until_empty(app_env, ship)
+
+    assert runs == {original: 1, crafted: 1}  # both handled: neither skipped as the other's duplicate
+    assert sum(s.succeeded for s in summaries) == 1
+    assert queue_depth(app_env.client, app_env.queues.input_url).backlog == 0
 
 
 def test_idempotency_settings_default_to_the_visibility_timeout_and_are_checked() -> None:

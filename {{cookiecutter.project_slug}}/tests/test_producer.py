@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import pytest
 
 from {{ cookiecutter.package_name }}.engine.producer import MessageRejected, OutgoingMessage, Sender
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 from .conftest import AppUnderTest, BatchEntryFaults, MakeQueue, count_requests, drain_all
 
@@ -162,6 +166,42 @@ def test_fifo_messages_keep_their_group_and_get_a_deduplication_id(
     more = drain_all(app_env.client, queues.url)
     assert {**groups, **dict.fromkeys(more, "")}.keys() == {"first", "second", "third"}  # deduplicated
     assert (groups.get("first"), groups.get("second")) == ("g1", "g2")
+
+
+@pytest.mark.parametrize("content_based_deduplication", [True, False], ids=["content-based", "explicit"])
+def test_fifo_default_deduplication_never_merges_messages_that_differ_in_group_or_attributes(
+    app_env: AppUnderTest, make_queue: MakeQueue, content_based_deduplication: bool
+) -> None:
+    queues = make_queue(fifo=True, content_based_deduplication=content_based_deduplication)
+    sender = Sender(app_env.client, queues.url)
+    tagged: dict[str, MessageAttributeValueTypeDef] = {"tenant": {"DataType": "String", "StringValue": "t1"}}
+
+    sender.send(OutgoingMessage("same body", group_id="g1"))
+    sender.send(OutgoingMessage("same body", group_id="g2"))
+    result = sender.send_batch(
+        [
+            OutgoingMessage("same body", group_id="g1", attributes=tagged),
+            OutgoingMessage("same body", group_id="g1"),
+        ]
+    )
+
+    assert (result.sent, result.failures) == (2, [])  # the untagged g1 repeat is a retry: deduplicated
+    received = []
+    while batch := app_env.client.receive_message(
+        QueueUrl=queues.url,
+        MaxNumberOfMessages=10,
+        MessageSystemAttributeNames=["All"],
+        MessageAttributeNames=["All"],
+        WaitTimeSeconds=0,
+    ).get("Messages", []):
+        for message in batch:
+            attributes = message.get("MessageAttributes", {})
+            tenant = attributes["tenant"].get("StringValue") if "tenant" in attributes else None
+            received.append((message["Attributes"]["MessageGroupId"], message["Body"], tenant))
+            app_env.client.delete_message(QueueUrl=queues.url, ReceiptHandle=message["ReceiptHandle"])
+    assert sorted(received, key=str) == sorted(
+        [("g1", "same body", None), ("g2", "same body", None), ("g1", "same body", "t1")], key=str
+    )
 
 
 def test_fifo_refuses_a_message_without_group_or_with_a_delay_before_any_call(

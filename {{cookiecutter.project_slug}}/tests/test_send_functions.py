@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 import azure.functions as func
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+
+from {{ cookiecutter.package_name }}.engine.http_io import MAX_BATCH_REQUEST_BYTES
 
 from .conftest import AppUnderTest, MakeQueue, drain_all, http_post, send_params
 
@@ -88,6 +93,52 @@ def test_send_batch_reports_an_oversized_item_and_sends_the_rest(
     assert result["failures"][0]["code"] == "MessageTooLarge"
     assert result["message_ids"][1] is None
     assert sorted(drain_all(app_env.client, app_env.queues.output_url)) == ['"small-0"', '"small-2"']
+
+
+def test_a_batch_refused_by_sqs_answers_its_code_and_no_account_role_or_queue_arn(
+    app_env: AppUnderTest, functions: Functions
+) -> None:
+    arn = "arn:aws:sts::123456789012:assumed-role/app-role/session"
+    queue = "arn:aws:sqs:us-east-1:123456789012:output"
+
+    # As with a role that lacks sqs:SendMessage: the real client gets SQS's error answer.
+    def access_denied(**_: object) -> tuple[AWSResponse, dict[str, object]]:
+        message = f"User: {arn} is not authorized to perform: sqs:sendmessage on resource: {queue}"
+        error = {"Code": "AccessDenied", "Message": message}
+        parsed = {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 403}}
+        return AWSResponse("https://sqs", 403, HTTPHeaders(), None), parsed
+
+    app_env.client.meta.events.register("before-call.sqs.SendMessageBatch", access_denied)
+    try:
+        body = json.dumps(["a", "b"]).encode()
+        params = send_params(app_env.settings.output_queue)
+        response = call(functions, "send_message_batch", http_post("messages/batch", body, params))
+    finally:
+        app_env.client.meta.events.unregister("before-call.sqs.SendMessageBatch", access_denied)
+
+    text = response.get_body().decode()
+    assert response.status_code == 502
+    assert json.loads(text)["failures"] == [
+        {"index": 0, "code": "AccessDenied", "retryable": False},
+        {"index": 1, "code": "AccessDenied", "retryable": False},
+    ]
+    assert not re.search(r"arn:|\d{12}", text)
+
+
+@pytest.mark.parametrize(
+    ("name", "limit"), [("send_message", "SQS_MAX_MESSAGE_BYTES"), ("send_message_batch", "largest size")]
+)
+def test_a_body_above_the_stated_size_gets_413_before_it_is_parsed(
+    app_env: AppUnderTest, functions: Functions, name: str, limit: str
+) -> None:
+    route = "messages" if name == "send_message" else "messages/batch"
+    largest = app_env.settings.max_message_bytes if name == "send_message" else MAX_BATCH_REQUEST_BYTES
+    not_json = b"{" * (largest + 1)  # parsing it would answer 400
+    response = call(functions, name, http_post(route, not_json, send_params(app_env.settings.output_queue)))
+
+    assert response.status_code == 413
+    assert limit in json.loads(response.get_body())["error"]
+    assert drain_all(app_env.client, app_env.queues.output_url) == []
 
 
 def test_send_batch_refuses_malformed_requests(app_env: AppUnderTest, functions: Functions) -> None:

@@ -1,4 +1,9 @@
-"""What the two HTTP send functions share: request parsing, message options, error answers."""
+"""What the two HTTP send functions share: request parsing, message options, error answers.
+
+An answer holds what the caller can act on and nothing of the app's insides: SQS error codes,
+whether a retry may help, and our own checks' reasons; SQS's messages (which name accounts,
+roles and queue ARNs) go to the log only.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,24 @@ from typing import Any
 import azure.functions as func
 
 from .producer import MessageRejected, OutgoingMessage
+from .queues import SQS_BATCH_LIMIT
 from .settings import SettingsError
 
 logger = logging.getLogger(__name__)
 
 ATTRIBUTE_HEADER_PREFIX = "x-message-attribute-"
+# The largest batch request read: ten of the largest messages SQS takes (1 MiB each), as one
+# SendMessageBatch could carry at most. A single send's limit is SQS_MAX_MESSAGE_BYTES.
+SQS_LARGEST_MESSAGE_BYTES = 1_048_576
+MAX_BATCH_REQUEST_BYTES = SQS_LARGEST_MESSAGE_BYTES * SQS_BATCH_LIMIT
 
 
 class BadRequest(ValueError):
     """The request is malformed; the message tells the caller what to fix."""
+
+
+class RequestTooLarge(BadRequest):
+    """The body is larger than the function reads: 413, before it is parsed."""
 
 
 def json_response(status_code: int, payload: Any) -> func.HttpResponse:
@@ -33,6 +47,8 @@ def answer(send: Callable[[], func.HttpResponse]) -> func.HttpResponse:
     """Runs a send; every way it can fail gets its own status, and the caller a reason."""
     try:
         return send()
+    except RequestTooLarge as error:
+        return error_response(413, str(error))
     except BadRequest as error:
         return error_response(400, str(error))
     except MessageRejected as error:
@@ -45,10 +61,13 @@ def answer(send: Callable[[], func.HttpResponse]) -> func.HttpResponse:
         return error_response(502, "the output queue did not accept the message(s); retry later")
 
 
-def request_json(req: func.HttpRequest) -> tuple[str, Any]:
-    """The body as text, and parsed; it must be JSON in UTF-8."""
+def request_json(req: func.HttpRequest, max_bytes: int, limit_name: str) -> tuple[str, Any]:
+    """The body as text, and parsed; it must be JSON in UTF-8, and at most ``max_bytes``."""
+    body = req.get_body()
+    if len(body) > max_bytes:
+        raise RequestTooLarge(f"the request body is {len(body)} bytes; at most {max_bytes} ({limit_name})")
     try:
-        text = req.get_body().decode("utf-8")
+        text = body.decode("utf-8")
         return text, json.loads(text)
     except ValueError:  # UnicodeDecodeError is a ValueError too
         raise BadRequest("the request body must be valid JSON, in UTF-8") from None

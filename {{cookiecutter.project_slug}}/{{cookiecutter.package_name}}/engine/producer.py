@@ -10,7 +10,9 @@ Every send is traced (``telemetry.sending``): the message carries its span's W3C
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -179,8 +181,12 @@ class Sender:
                 )
             except Exception as error:  # botocore has already retried the request itself
                 logger.warning("SendMessageBatch failed: %s", error)
-                code = getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
-                result.failures.extend(SendFailure(i, code, str(error), False) for i in pending)
+                answer = getattr(error, "response", {})
+                code = answer.get("Error", {}).get("Code", type(error).__name__)
+                # A refusal (4xx: access, a missing queue) stays a refusal; a retry may help the rest.
+                status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                refused = 400 <= status < 500 and "Throttl" not in code
+                result.failures.extend(SendFailure(i, code, str(error), refused) for i in pending)
                 return
             for success in response.get("Successful", []):
                 result.message_ids[int(success["Id"])] = success["MessageId"]
@@ -220,7 +226,29 @@ class Sender:
         if message.deduplication_id:
             options["MessageDeduplicationId"] = message.deduplication_id
         elif self.fifo:
-            # The SHA-256 of the body is what content-based deduplication uses; sending it works
-            # whether the queue has that on or off, with no call to find out.
-            options["MessageDeduplicationId"] = hashlib.sha256(message.body.encode()).hexdigest()
+            options["MessageDeduplicationId"] = default_deduplication_id(message)
         return options
+
+
+def default_deduplication_id(message: OutgoingMessage) -> str:
+    """FIFO: the SHA-256 of (group, body, attributes), canonically encoded.
+
+    A send repeated within SQS's 5-minute window (a retry) is deduplicated; two messages that
+    differ in group, body or attributes never are. Content-based deduplication hashes the body
+    alone, and by default across groups, so it is not left to the queue. The trace context the send
+    adds describes the send, not the message: a retried send is the same message.
+    """
+    from .telemetry.names import TRACEPARENT, TRACESTATE
+
+    attributes = {
+        name: {
+            key: base64.b64encode(value).decode() if isinstance(value, bytes | bytearray) else value
+            for key, value in attribute.items()
+        }
+        for name, attribute in message.attributes.items()
+        if name not in (TRACEPARENT, TRACESTATE)
+    }
+    canonical = json.dumps(
+        [message.group_id, message.body, attributes], sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -76,15 +76,31 @@ def queue_depth(client: SQSClient, url: str) -> QueueDepth:
     )
 
 
-def dead_letter_queue_url(client: SQSClient, url: str) -> str | None:
-    """The DLQ named by the queue's redrive policy, or None when it has none."""
+@dataclass(frozen=True)
+class RedriveTarget:
+    """Where the queue's redrive policy moves a message, and after how many receives."""
+
+    dlq_url: str
+    max_receive_count: int
+
+
+def redrive_target(client: SQSClient, url: str) -> RedriveTarget | None:
+    """The queue's redrive policy, or None when it has none."""
     attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])
     policy = attributes.get("Attributes", {}).get("RedrivePolicy")
     if not policy:
         return None
-    dlq_arn = str(json.loads(policy)["deadLetterTargetArn"])
-    account, name = dlq_arn.split(":")[4:6]
-    return client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+    redrive = json.loads(policy)
+    account, name = str(redrive["deadLetterTargetArn"]).split(":")[4:6]
+    dlq_url = client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+    # A number from moto and AWS, a string from LocalStack.
+    return RedriveTarget(dlq_url, int(redrive["maxReceiveCount"]))
+
+
+def dead_letter_queue_url(client: SQSClient, url: str) -> str | None:
+    """The DLQ named by the queue's redrive policy, or None when it has none."""
+    target = redrive_target(client, url)
+    return target.dlq_url if target else None
 
 
 @dataclass(frozen=True)

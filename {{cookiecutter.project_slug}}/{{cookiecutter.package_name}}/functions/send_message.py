@@ -7,6 +7,7 @@ import azure.functions as func
 from ..engine.http_io import outgoing_message, request_json
 from ..engine.output import sqs_output_http
 from ..engine.producer import OutgoingMessage
+from ..engine.settings import Settings
 
 bp = func.Blueprint()
 
@@ -14,5 +15,6 @@ bp = func.Blueprint()
 @bp.route(route="messages", methods=["POST"])
 @sqs_output_http()
 def send_message(req: func.HttpRequest) -> OutgoingMessage:
-    text, _ = request_json(req)
+    max_bytes = Settings.from_env().max_message_bytes
+    text, _ = request_json(req, max_bytes, "SQS_MAX_MESSAGE_BYTES")
     return outgoing_message(text, req)

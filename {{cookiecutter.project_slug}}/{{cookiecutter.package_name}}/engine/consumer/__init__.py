@@ -8,11 +8,14 @@ Its parts, one module each:
 - ``acknowledging``: batched deletes, backoffs, releases, and the heartbeat;
 - ``fifo``: ordering; a FIFO queue specializes the standard one;
 - ``observer``: what a pass tells as it goes (telemetry hooks in here);
+- ``dead_lettering``: FIFO failures retried inside the pass, then moved to the DLQ by the consumer;
 - ``sizing``: receives and ack calls in flight, from measured round trips and rates;
 - ``options``, ``drain_pass`` and ``summary``: what a pass is asked, the pass, and what it did.
 
-A failed message is never deleted: SQS redelivers it after its backoff, and the queue's
-redrive policy moves it to the DLQ after ``maxReceiveCount`` receives.
+On a standard queue a failed message is never deleted: SQS redelivers it after its
+backoff, and the queue's redrive policy moves it to the DLQ after ``maxReceiveCount``
+receives. On FIFO the pass retries it itself while its group waits, and moves it to
+the DLQ after ``maxReceiveCount`` attempts, so no message behind it pays for its failures.
 """
 
 from .drain_pass import drain

@@ -44,6 +44,8 @@ class _Held:
     message: SqsMessage
     visible_until: float
     deleting: bool = False
+    # Its delete call is out: SQS may already have freed its FIFO group.
+    delete_sent: bool = False
 
 
 class Acknowledger(threading.Thread):
@@ -88,7 +90,10 @@ class Acknowledger(threading.Thread):
     def hold(self, messages: list[SqsMessage], visible_until: float) -> list[SqsMessage]:
         """Take charge of received messages; returns those that must not be handled yet (FIFO)."""
         with self.lock:
-            in_hand = [h.message for h in self.held.values()] + list(self.returning.values())
+            # A message whose delete is out no longer holds its group back: a later message of
+            # it may rightly come now (taking it for an overtaker would send it back for nothing).
+            held = [h.message for h in self.held.values() if not h.delete_sent]
+            in_hand = held + list(self.returning.values())
             overtakers = self.ordering.overtakers(messages, in_hand)
             for message in messages:
                 self.held[message.receipt_handle] = _Held(message, visible_until)
@@ -195,6 +200,9 @@ class Acknowledger(threading.Thread):
                 continue
             if self.deletes and (len(self.deletes) >= SQS_BATCH_LIMIT or everything):
                 batch, self.deletes = self.deletes[:SQS_BATCH_LIMIT], self.deletes[SQS_BATCH_LIMIT:]
+                for message, _ in batch:
+                    if held := self.held.get(message.receipt_handle):
+                        held.delete_sent = True
                 self._start(self._delete_batch, batch)
                 partial = partial or len(batch) < SQS_BATCH_LIMIT
                 continue

@@ -6,6 +6,10 @@ receives in flight (sizing.py), prefetch credits are free, and deletes keep up
 receiving when the queue has looked empty for the linger (receiving.py), the budget
 is spent, ``stop`` is set, or SQS keeps failing; then it waits for the running
 handlers and for every ack.
+
+However it ends (a handler's ``KeyboardInterrupt`` or ``SystemExit`` included, which stop
+it like ``stop`` and are raised again at the end), a pass joins every thread it started
+and deletes or gives back every message it received.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from ..queues import SQS_BATCH_LIMIT
 from .acknowledging import Acknowledger
+from .dead_lettering import DeadLetterer
 from .fifo import by_group, ordering_for
 from .handling import Handlers, Prefetch, Unit
 from .message import Handler, SqsMessage
@@ -35,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 # The pass's thread re-checks stop, budget and progress at least this often.
 CHECK_EVERY_SECONDS = 0.05
+# Stops after which messages not started yet go back to SQS at once.
+RELEASE_WHEN_STOPPED_BECAUSE = ("stop_requested", "budget", "interrupted")
 
 
 def drain(
@@ -51,7 +58,9 @@ def drain(
 ) -> DrainSummary:
     """Drain ``queue_url`` once; returns what happened. Never raises for a handler's error.
 
-    ``handler`` may be a plain function or an ``async def``. Setting ``stop`` ends receiving
+    ``handler`` may be a plain function or an ``async def``. A handler's ``KeyboardInterrupt`` or
+    ``SystemExit`` ends the pass as ``stop`` does, and is raised once every message is
+    given back. Setting ``stop`` ends receiving
     (within one poll); running handlers finish, and messages received but not started are
     released at once. ``progress``, if given, gets the counts so far every
     ``progress_every_seconds`` while receiving goes on. ``observer`` is told of the pass,
@@ -109,13 +118,16 @@ class _Pass:
             acks=self.acks,
             prefetch=self.prefetch,
             stopping=self._stopping,
+            interrupt=self._interrupt,
             wake=self.woken.set,
             observer=observer,
+            dead_letters=DeadLetterer(client, queue_url, self.counts) if self.ordering.fifo else None,
         )
         self.receives = ThreadPoolExecutor(options.max_receives_in_flight, thread_name_prefix="sqs-receive")
         self.lock = threading.Lock()
         self.receives_in_flight = 0
         self.stopped_because = ""
+        self.interrupted: BaseException | None = None  # a handler's KeyboardInterrupt or SystemExit
         # FIFO: an empty receive while this pass holds messages proves nothing (held groups
         # hide their next messages): look again once every ack is done.
         self.settle_first = False
@@ -135,12 +147,23 @@ class _Pass:
                 if progress and time.monotonic() >= next_progress:
                     progress(self._summary())
                     next_progress += progress_every
-            self.receives.shutdown(wait=True)
+        except BaseException as error:
+            # Ctrl-C on the pass's own thread, say: let go of what waits for a slot, then close.
+            self._interrupt(error)
+            self._finish("interrupted")
+            raise
         finally:
-            self.handlers.close()
-            self.acks.close()
+            try:
+                try:
+                    self.receives.shutdown(wait=True)
+                finally:
+                    self.handlers.close()
+            finally:
+                self.acks.close()
         summary = self._summary()
         self.observer.pass_finished(summary)
+        if self.interrupted is not None:
+            raise self.interrupted
         return summary
 
     def _summary(self) -> DrainSummary:
@@ -150,11 +173,18 @@ class _Pass:
 
     def _stopping(self) -> bool:
         """Handlers start no new message once this is true."""
-        return self.stop.is_set() or time.monotonic() > self.deadline
+        return self.interrupted is not None or self.stop.is_set() or time.monotonic() > self.deadline
+
+    def _interrupt(self, error: BaseException) -> None:
+        with self.lock:
+            self.interrupted = self.interrupted or error
+        self.woken.set()
 
     def _should_stop(self) -> bool:
         if not self.stopped_because:
-            if self.stop.is_set():
+            if self.interrupted is not None:
+                self._finish("interrupted")
+            elif self.stop.is_set():
                 self._finish("stop_requested")
             elif self.deadline - time.monotonic() < 1:
                 self._finish("budget")
@@ -165,7 +195,7 @@ class _Pass:
         with self.lock:
             self.stopped_because = self.stopped_because or reason
         self.woken.set()
-        if reason in ("stop_requested", "budget"):
+        if reason in RELEASE_WHEN_STOPPED_BECAUSE:
             for unit in self.handlers.take_queued():
                 self._release(unit)
 
@@ -226,7 +256,7 @@ class _Pass:
             # They would overtake earlier messages of their group that are on their way back.
             self._release(overtakers)
         runnable: Unit = [m for m in messages if m not in overtakers]
-        if runnable and self.stopped_because in ("stop_requested", "budget"):
+        if runnable and self.stopped_because in RELEASE_WHEN_STOPPED_BECAUSE:
             self._release(runnable)
             runnable = []
         self.prefetch.give(self.batch - len(runnable))

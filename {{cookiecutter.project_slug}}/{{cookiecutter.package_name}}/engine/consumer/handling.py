@@ -4,6 +4,11 @@
 the same slots, heartbeat, FIFO order and budget apply. If a plain function returns an
 awaitable, it is awaited: the message is done when the awaitable is.
 
+A handler that raises fails its message, whatever it raises (``asyncio.CancelledError``
+included), except ``KeyboardInterrupt`` and ``SystemExit``: those give the message back,
+stop the pass (see drain_pass.py), and are raised again by ``drain`` once it has let go of
+everything it holds.
+
 Received messages wait in the prefetch buffer until a slot is free; each receive in
 flight reserves its credits there (see sizing.py), so prefetching is bounded apart from
 the slots.
@@ -19,9 +24,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from enum import Enum
 from typing import Any
 
 from .acknowledging import Acknowledger
+from .dead_lettering import DeadLetterer
 from .message import Handler, SqsMessage
 from .observer import PassObserver
 from .options import DrainOptions
@@ -31,6 +39,14 @@ from .summary import Counts
 logger = logging.getLogger(__name__)
 
 Unit = list[SqsMessage]
+
+
+class Outcome(Enum):
+    """What handling one message came to."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # KeyboardInterrupt or SystemExit: the pass stops
 
 
 class Prefetch:
@@ -69,8 +85,10 @@ class Handlers:
         acks: Acknowledger,
         prefetch: Prefetch,
         stopping: Callable[[], bool],
+        interrupt: Callable[[BaseException], None],
         wake: Callable[[], None],
         observer: PassObserver | None = None,
+        dead_letters: DeadLetterer | None = None,
     ) -> None:
         self.handler = handler
         self.observer = observer or PassObserver()
@@ -81,6 +99,9 @@ class Handlers:
         self.acks = acks
         self.prefetch = prefetch
         self.stopping = stopping
+        self.interrupt = interrupt
+        # FIFO only: retry failures inside the pass, then dead-letter them (dead_lettering.py).
+        self.dead_letters = dead_letters
         self.wake = wake
         self.threads = ThreadPoolExecutor(options.max_concurrency, thread_name_prefix="sqs-handler")
         self.loop = asyncio.new_event_loop()
@@ -102,10 +123,13 @@ class Handlers:
 
     def close(self) -> None:
         """Wait for every queued and running unit, then stop the loop and the threads."""
-        for _ in range(self.options.max_concurrency):
-            self.loop.call_soon_threadsafe(self.units.put_nowait, None)
-        self._thread.join()
-        self.threads.shutdown(wait=True)
+        try:
+            if self._thread.is_alive():
+                for _ in range(self.options.max_concurrency):
+                    self.loop.call_soon_threadsafe(self.units.put_nowait, None)
+                self._thread.join()
+        finally:
+            self.threads.shutdown(wait=True)
 
     # On the loop.
 
@@ -147,20 +171,53 @@ class Handlers:
                 self.acks.change_visibility(unit[position:], 0)
                 self.counts.add(released=len(unit) - position)
                 return
-            started = time.monotonic()
-            succeeded = await self._handle(message)
-            self.sizing.handler_seconds.add(time.monotonic() - started)
-            if not succeeded:
-                # The rest of a FIFO group must not overtake the failed message: it goes back
-                # with it, in the same call, with the same backoff.
-                backoff = self.options.backoff_seconds(message.receive_count)
-                self.acks.change_visibility(unit[position:], backoff)
-                self.counts.add(released=len(unit) - position - 1)
-                return
-            self.counts.add(succeeded=1)
-            self.acks.delete(message)
+            attempt = message
+            while True:
+                started = time.monotonic()
+                outcome = await self._handle(attempt)
+                self.sizing.handler_seconds.add(time.monotonic() - started)
+                if outcome is Outcome.SUCCEEDED:
+                    self.counts.add(succeeded=1)
+                    self.acks.delete(attempt)
+                    break
+                if outcome is Outcome.INTERRUPTED:
+                    # Not the message's fault: it and the rest of its unit may be handled again at once.
+                    self.acks.change_visibility(unit[position:], 0)
+                    self.counts.add(released=len(unit) - position)
+                    return
+                backoff = self.options.backoff_seconds(attempt.receive_count)
+                retry = await self._retry_in_pass(attempt, backoff)
+                if retry is None:  # dead-lettered: its group goes on
+                    break
+                if retry is attempt:
+                    # The rest of a FIFO group must not overtake the failed message: it goes back
+                    # with it, in the same call, with the same backoff.
+                    self.acks.change_visibility(unit[position:], backoff)
+                    self.counts.add(released=len(unit) - position - 1)
+                    return
+                attempt = retry
 
-    async def _handle(self, message: SqsMessage) -> bool:
+    async def _retry_in_pass(self, message: SqsMessage, backoff: int) -> SqsMessage | None:
+        """FIFO: the message to try again after its backoff (its group waits, heartbeated), or
+        None once the consumer moved it to the DLQ. ``message`` itself: give it back to SQS."""
+        if self.dead_letters is None:
+            return message
+        target = await self.loop.run_in_executor(self.threads, self.dead_letters.target)
+        if target is None:
+            return message
+        if message.receive_count >= target.max_receive_count:
+            if await self.loop.run_in_executor(self.threads, self.dead_letters.move, message, target):
+                self.acks.delete(message)
+                return None
+            return message
+        retry_at = time.monotonic() + backoff
+        while time.monotonic() < retry_at:
+            if self.stopping():
+                return message  # the budget or a stop ends the wait: the redrive policy takes over
+            await asyncio.sleep(min(0.1, retry_at - time.monotonic()))
+        return replace(message, retries_in_pass=message.retries_in_pass + 1)
+
+    async def _handle(self, message: SqsMessage) -> Outcome:
         try:
             with self.observer.handling(message):
                 if self.run_on_loop:
@@ -171,14 +228,20 @@ class Handlers:
                     result = await self.loop.run_in_executor(self.threads, context.run, self.handler, message)
                 if inspect.isawaitable(result):
                     await result
-        except Exception:
+        except (KeyboardInterrupt, SystemExit) as error:
+            self.interrupt(error)
+            return Outcome.INTERRUPTED
+        except BaseException:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this slot itself is being cancelled, not the handler's own doing
             self.counts.add(failed=1)
             logger.warning(
-                "message %s failed on receive %d; visible again in %d s",
+                "message %s failed on attempt %d; retried in %d s",
                 message.message_id,
                 message.receive_count,
                 self.options.backoff_seconds(message.receive_count),
                 exc_info=True,
             )
-            return False
-        return True
+            return Outcome.FAILED
+        return Outcome.SUCCEEDED

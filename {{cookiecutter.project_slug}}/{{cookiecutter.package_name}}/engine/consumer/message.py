@@ -21,6 +21,8 @@ class SqsMessage:
     body: str
     attributes: Mapping[str, str] = field(default_factory=dict)
     message_attributes: Mapping[str, MessageAttributeValueOutputTypeDef] = field(default_factory=dict)
+    # FIFO: attempts made inside the pass, which SQS does not count (see dead_lettering.py).
+    retries_in_pass: int = 0
 
     @classmethod
     def from_sqs(cls, raw: MessageTypeDef) -> SqsMessage:
@@ -34,7 +36,8 @@ class SqsMessage:
 
     @property
     def receive_count(self) -> int:
-        return int(self.attributes.get("ApproximateReceiveCount", "1"))
+        """This message's attempt: SQS's receive count, plus its retries inside this pass (FIFO)."""
+        return int(self.attributes.get("ApproximateReceiveCount", "1")) + self.retries_in_pass
 
     @property
     def group_id(self) -> str | None:

@@ -16,12 +16,15 @@ class DrainSummary:
     deleted: int = 0
     delete_failed: int = 0
     released: int = 0
+    # FIFO: moved to the DLQ by the consumer after maxReceiveCount attempts (see dead_lettering.py).
+    dead_lettered: int = 0
     heartbeats: int = 0
     receive_requests: int = 0
     empty_receives: int = 0
     ack_requests: int = 0
     # GetQueueAttributes for the queue-depth gauges (only when metrics are exported).
     depth_requests: int = 0
+    dead_letter_requests: int = 0
     sqs_errors: int = 0
     duration_seconds: float = 0.0
     # From the start of the pass to the last delete SQS confirmed: the time the drain rate is over.
@@ -37,7 +40,7 @@ class DrainSummary:
 
     @property
     def sqs_requests(self) -> int:
-        return self.receive_requests + self.ack_requests + self.depth_requests
+        return self.receive_requests + self.ack_requests + self.depth_requests + self.dead_letter_requests
 
     @property
     def drain_rate(self) -> float:
@@ -81,6 +84,8 @@ class Counts:
         receive_requests: int = 0,
         empty_receives: int = 0,
         ack_requests: int = 0,
+        dead_lettered: int = 0,
+        dead_letter_requests: int = 0,
     ) -> None:
         with self._lock:
             summary = self.summary
@@ -93,6 +98,8 @@ class Counts:
             summary.receive_requests += receive_requests
             summary.empty_receives += empty_receives
             summary.ack_requests += ack_requests
+            summary.dead_lettered += dead_lettered
+            summary.dead_letter_requests += dead_letter_requests
 
     def peaks(self, *, receives_in_flight: int = 0, ack_calls_in_flight: int = 0, in_hand: int = 0) -> None:
         with self._lock:

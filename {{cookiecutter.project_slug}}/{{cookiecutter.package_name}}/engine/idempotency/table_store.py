@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 # Table keys refuse / \ # ? and control characters and hold at most 1 KiB: other keys are hashed.
 PLAIN_KEY = re.compile(r"^[A-Za-z0-9._:@=+<>-]{1,200}$")
+HASHED_PREFIX = "sha256-"
 CLAIM_ATTEMPTS = 3
 # The Functions host's names for an identity-based storage connection (infra/ sets them in Azure).
 
@@ -51,11 +52,13 @@ def utc_now() -> datetime:
 def table_key(value: str) -> str:
     """``value`` as a PartitionKey or RowKey: as is when plain, else its SHA-256.
 
-    A hashed key also keeps a body-derived value (an email, say) out of storage and logs.
+    Hashed keys begin with ``HASHED_PREFIX`` and plain ones never do (a value that does is
+    hashed too), so a key crafted as another key's hashed form cannot collide with it. A
+    hashed key also keeps a body-derived value (an email, say) out of storage and logs.
     """
-    if PLAIN_KEY.match(value):
+    if PLAIN_KEY.match(value) and not value.startswith(HASHED_PREFIX):
         return value
-    return "sha256-" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+    return HASHED_PREFIX + hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
 @dataclass(eq=False)
