@@ -45,8 +45,10 @@ SETTINGS_HELP: dict[str, str] = {
     "SQS_RETRY_BACKOFF_MAX_SECONDS": "Cap of that backoff.",
     "SQS_MAX_MESSAGE_BYTES": "Largest message or batch payload sent, in bytes.",
     "SQS_MAX_BATCH_ITEMS": "Most items one batch request to the HTTP batch function may hold.",
-    "SQS_SCALE_OUT_MAX_WORKERS": "Most extra drain passes one tick may start on other instances; 0: off.",
+    "SQS_SCALE_OUT_MAX_WORKERS": "Most drain passes at once besides the tick's, on other instances; 0: off.",
     "SQS_SCALE_OUT_QUEUE": "Azure Storage queue (in AzureWebJobsStorage) that carries the drain tokens.",
+    "SQS_SCALE_OUT_TARGET_LAG_SECONDS": "Fan out to enough drains to clear the backlog within this long.",
+    "SQS_SCALE_OUT_ACTIVATION_BACKLOG": "A backlog of at most this many messages stays on one drain.",
     "AWS_REGION": "AWS region of the queues.",
     "AWS_ENDPOINT_URL": "Endpoint override read by botocore itself (local emulators only).",
     "AWS_RETRY_MODE": "botocore retry mode: standard or adaptive.",
@@ -88,6 +90,11 @@ class Settings:
     max_batch_items: int = 1_000
     scale_out_max_workers: int = 10
     scale_out_queue: str = "sqs-drain-tokens"
+    # The default schedule's period: a backlog is gone by the next tick. A shorter lag buys little:
+    # the platform adds instances 4 at a time, each after a cold start.
+    scale_out_target_lag_seconds: float = 60.0
+    # Under 2 s of one drain's work (585 msg/s): an instance started for it would find nothing to do.
+    scale_out_activation_backlog: int = 1_000
     retry_mode: RetryMode = "standard"
     max_attempts: int = 5
     auth_mode: AuthMode = DEFAULT_AUTH_MODE
@@ -132,6 +139,12 @@ class Settings:
                 "SQS_SCALE_OUT_MAX_WORKERS", defaults.scale_out_max_workers, 0, 1_000
             ),
             scale_out_queue=reader.storage_queue_name("SQS_SCALE_OUT_QUEUE", defaults.scale_out_queue),
+            scale_out_target_lag_seconds=reader.number(
+                "SQS_SCALE_OUT_TARGET_LAG_SECONDS", defaults.scale_out_target_lag_seconds, 1, 86_400
+            ),
+            scale_out_activation_backlog=reader.integer(
+                "SQS_SCALE_OUT_ACTIVATION_BACKLOG", defaults.scale_out_activation_backlog, 0, 1_000_000_000
+            ),
             retry_mode=retry_mode,
             max_attempts=reader.integer("AWS_MAX_ATTEMPTS", defaults.max_attempts, 1, 20),
             auth_mode=auth_mode,
