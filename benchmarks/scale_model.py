@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         (f"Burst: {args.burst:,} messages at once", lambda _: 0.0, float(args.burst), 2 * DAY, 0),
         (f"Step: {args.step_rate:,.0f} msg/s for 1 h, then none", step, 0.0, 2 * DAY, HOUR),
         (
-            f"Step during a burst: {args.burst:,} at once, then {args.step_rate:,.0f} msg/s for 1 h from 2 min",
+            f"Step during a burst: {args.burst:,} at once, {args.step_rate:,.0f} msg/s for 1 h from 2 min",
             step_during_burst,
             float(args.burst),
             2 * DAY,
