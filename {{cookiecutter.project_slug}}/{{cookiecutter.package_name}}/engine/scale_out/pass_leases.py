@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..queues import queue_name
-from ..storage_account import storage_address
+from ..storage_account import StorageAddress, storage_address
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -177,12 +177,14 @@ def pass_slots(queue: str, environ: Mapping[str, str] | None = None) -> PassSlot
 
 
 @functools.cache
-def _table(address: Any) -> TableClient:
+def _table(address: StorageAddress) -> TableClient:
     from azure.data.tables import TableClient
 
+    # A tick waits on its slot before it drains: an unreachable account fails in seconds, not minutes.
+    options: dict[str, Any] = {"retry_total": 2, "connection_timeout": 5, "read_timeout": 10}
     if address.connection_string:
-        return TableClient.from_connection_string(address.connection_string, TABLE)
-    return TableClient(address.service_uri, TABLE, credential=address.credential())
+        return TableClient.from_connection_string(address.connection_string, TABLE, **options)
+    return TableClient(address.service_uri, TABLE, credential=address.credential(), **options)
 
 
 def reset_pass_slot_clients() -> None:
