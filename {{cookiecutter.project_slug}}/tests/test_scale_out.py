@@ -163,11 +163,12 @@ def tokens_on(raw: QueueClient) -> list[DrainToken]:
     return [DrainToken.decode(base64.b64decode(m.content).decode()) for m in messages]
 
 
-def fill(app_env: AppUnderTest, count: int) -> None:
+def fill(app_env: AppUnderTest, count: int, *, first: int = 0) -> None:
+    """``count`` distinct messages (a FIFO queue would drop a body it saw in the last 5 minutes)."""
     fifo = app_env.queues.input_url.endswith(".fifo")
     messages = [
         OutgoingMessage(json.dumps({"id": f"w{n}", "action": "work"}), group_id=f"g{n % 8}" if fifo else None)
-        for n in range(count)
+        for n in range(first, first + count)
     ]
     result = Sender(app_env.client, app_env.queues.input_url).send_batch(messages)
     assert result.failures == []
@@ -437,7 +438,7 @@ def test_a_backlog_and_a_measured_rate_put_the_tokens_wanted_and_a_growing_backl
     assert (first.backlog, first.arrivals_per_second, first.drains, first.tokens) == (600, None, 6, 5)
     assert len(tokens_on(token_queue)) == 5
 
-    fill(app_env, 400)  # the queue grows while the passes wait for instances
+    fill(app_env, 400, first=600)  # the queue grows while the passes wait for instances
     sample(fan_out, clock, handled=100, seconds=10.0)
     second = fan_out.decisions[-1]
     # Arrivals: +400 on the queue and 50 handled in 5 s = 90 msg/s; (1,000 / 10 + 90) / 10 -> 19.
@@ -534,3 +535,34 @@ def test_passes_running_never_exceed_the_cap_plus_the_ticks_across_overlapping_t
     assert queue_depth(app_env.client, app_env.queues.input_url) == 300  # no pass beyond the cap drained
     first.finish()
     passes.end_all()
+
+
+def test_a_tick_whose_slots_are_refused_drains_alone_and_a_token_without_a_slot_does_not_run(
+    app_env: AppUnderTest,
+    token_queue: QueueClient,
+    storage_connection: str,
+    functions: Functions,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = Settings.from_env()
+    put_one(settings, DrainToken(settings.input_queue, time.time(), settings.drain_budget_seconds, "t"))
+    token = host_message(token_queue)
+    wrong_key = base64.b64encode(b"not the account's key").decode()
+    refused = ";".join(
+        f"AccountKey={wrong_key}" if part.startswith("AccountKey=") else part
+        for part in storage_connection.split(";")
+    )
+    monkeypatch.setenv("AzureWebJobsStorage", refused)  # as a missing role would: 403
+    reset_pass_slot_clients()
+    fill(app_env, 20)
+
+    with caplog.at_level(logging.INFO):
+        functions["drain_input_queue_on_token"](token)
+    assert any("dropped unrun: no slot to run in" in r.getMessage() for r in caplog.records)
+    assert queue_depth(app_env.client, app_env.queues.input_url) == 20
+
+    with caplog.at_level(logging.INFO):
+        functions["drain_input_queue_on_timer"](TimerRequest())
+    assert any("fan-out failed" in r.getMessage() for r in caplog.records)
+    assert queue_depth(app_env.client, app_env.queues.input_url) == 0

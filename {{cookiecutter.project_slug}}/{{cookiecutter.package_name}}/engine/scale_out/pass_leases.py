@@ -104,8 +104,10 @@ class PassSlots:
                 continue
             try:
                 etag = self.write(slot, owner, etag=existing.etag if existing else None)
-            except HttpResponseError:  # taken meanwhile (409 on insert, 412 on take-over)
-                continue
+            except HttpResponseError as error:
+                if error.status_code in (409, 412):  # taken meanwhile: by an insert, or a take-over
+                    continue
+                raise  # refused (a missing role, say): the caller must not guess
             return Lease(self, slot, owner, etag, threading.Event())
         return None
 
