@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Kept by name: the tick's log line ("fan-out failed ... TokenQueueUnavailable") is in the README.
+# The name the tests and callers use; its errors log as StorageUnavailable (README, troubleshooting).
 TokenQueueUnavailable = StorageUnavailable
 
 
