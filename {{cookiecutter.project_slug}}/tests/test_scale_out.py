@@ -30,6 +30,7 @@ from {{ cookiecutter.package_name }}.engine.scale_out.decision import (
 from {{ cookiecutter.package_name }}.engine.scale_out.drain_token import BadToken, DrainToken
 from {{ cookiecutter.package_name }}.engine.scale_out.fan_out import FanOut, claim_token_slot, fan_out_for
 from {{ cookiecutter.package_name }}.engine.scale_out.pass_leases import (
+    LEASE_SECONDS,
     TICK_SLOT,
     Lease,
     pass_slots,
@@ -566,3 +567,24 @@ def test_a_tick_whose_slots_are_refused_drains_alone_and_a_token_without_a_slot_
         functions["drain_input_queue_on_timer"](TimerRequest())
     assert any("fan-out failed" in r.getMessage() for r in caplog.records)
     assert queue_depth(app_env.client, app_env.queues.input_url) == 0
+
+
+def test_a_pass_whose_lease_lapsed_and_was_taken_over_stops_and_the_taker_holds_the_slot(
+    app_env: AppUnderTest, token_queue: QueueClient
+) -> None:
+    clock = Clock()
+    slots = pass_slots(app_env.settings.input_queue, clock=clock)
+    stalled = slots.claim([TICK_SLOT])
+    assert stalled is not None
+    assert slots.claim([TICK_SLOT]) is None  # held
+
+    clock.now += LEASE_SECONDS + 1  # the first pass stalls past its lease
+    taker = slots.claim([TICK_SLOT])
+    assert taker is not None
+
+    assert not stalled.renew() and stalled.lost.is_set()  # its ETag is stale: it stops receiving
+    assert taker.renew() and slots.claim([TICK_SLOT]) is None
+    stalled.release()  # a lost lease releases nothing
+    assert slots.claim([TICK_SLOT]) is None
+    taker.release()
+    assert slots.claim([TICK_SLOT]) is not None

@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 TABLE = "sqsdrainpasses"
 # Six progress samples: one or two missed renewals do not free a running pass's slot.
 LEASE_SECONDS = 30.0
+# A renewal that fails is retried at the next sample only if the lease outlives it.
+RENEW_MARGIN_SECONDS = 10.0
 TICK_SLOT = "tick"
 TOKEN_SLOT_PREFIX = "token-"  # noqa: S105 (a drain token, not a secret)
 
@@ -57,16 +59,28 @@ class Lease:
     etag: str
     lost: threading.Event
 
+    expires_at: float
+
     def renew(self) -> bool:
-        """Extend the lease; False (and ``lost`` set) when the slot is no longer this pass's."""
+        """Extend the lease; False (and ``lost`` set) once the slot may be another pass's.
+
+        A failed renewal is retried at the next sample while the lease has a sample's time left;
+        a changed ETag (412) means another pass took the slot over.
+        """
         if self.lost.is_set():
             return False
+        now = self.slots.clock()
         try:
             self.etag = self.slots.write(self.slot, self.owner, etag=self.etag)
         except Exception as error:
+            taken = getattr(error, "status_code", None) == 412
+            if not taken and now + RENEW_MARGIN_SECONDS < self.expires_at:
+                logger.warning("drain pass could not renew its %s slot, retrying: %s", self.slot, error)
+                return True
             logger.warning("drain pass lost its %s slot (%s): it stops receiving", self.slot, error)
             self.lost.set()
             return False
+        self.expires_at = now + LEASE_SECONDS
         return True
 
     def on_progress(self, _summary: object) -> None:
@@ -92,10 +106,14 @@ class PassSlots:
         self._partition = queue_name(queue)
         self._clock = clock
 
+    def clock(self) -> float:
+        return self._clock()
+
     def claim(self, slots: list[str]) -> Lease | None:
         """The first of ``slots`` free (never held, or its lease expired), or None when all are held."""
         from azure.core.exceptions import HttpResponseError
 
+        now = self._clock()
         leases = self._leases()
         owner = uuid.uuid4().hex
         for slot in slots:
@@ -108,7 +126,7 @@ class PassSlots:
                 if error.status_code in (409, 412):  # taken meanwhile: by an insert, or a take-over
                     continue
                 raise  # refused (a missing role, say): the caller must not guess
-            return Lease(self, slot, owner, etag, threading.Event())
+            return Lease(self, slot, owner, etag, threading.Event(), now + LEASE_SECONDS)
         return None
 
     def running(self, prefix: str = TOKEN_SLOT_PREFIX) -> int:
@@ -173,9 +191,12 @@ class PassSlots:
             return call()
 
 
-def pass_slots(queue: str, environ: Mapping[str, str] | None = None) -> PassSlots:
+def pass_slots(
+    queue: str, environ: Mapping[str, str] | None = None, *, clock: Callable[[], float] = time.time
+) -> PassSlots:
     """The slots of ``queue``'s passes in the ``AzureWebJobsStorage`` account."""
-    return PassSlots(_table(storage_address("table", "the drain passes' leases", environ)), queue)
+    table = _table(storage_address("table", "the drain passes' leases", environ))
+    return PassSlots(table, queue, clock=clock)
 
 
 @functools.cache
