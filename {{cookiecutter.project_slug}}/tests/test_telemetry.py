@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import azure.functions as func
 import pytest
@@ -32,6 +32,7 @@ from {{ cookiecutter.package_name }}.engine.producer import OutgoingMessage, Sen
 from {{ cookiecutter.package_name }}.engine.queues import queue_name
 from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
 from {{ cookiecutter.package_name }}.engine.scale_out.fan_out import FanOut
+from {{ cookiecutter.package_name }}.engine.scale_out.pass_leases import PassSlots
 from {{ cookiecutter.package_name }}.engine.telemetry import names
 from {{ cookiecutter.package_name }}.engine.telemetry.propagation import xray_span_context
 
@@ -228,6 +229,25 @@ def test_a_pass_counts_received_handled_and_failed_by_error_type(
     assert all(s.status.status_code is trace.StatusCode.ERROR for s in failed)
 
 
+class SlotsInMemory:
+    """The pass slots, in memory: this test is about the metric; test_scale_out runs them on Azurite."""
+
+    class Lease:
+        lost = False
+
+        def renew(self) -> bool:
+            return True
+
+        def release(self) -> None:
+            pass
+
+    def claim(self, slots: list[str]) -> SlotsInMemory.Lease:
+        return self.Lease()
+
+    def running(self) -> int:
+        return 0
+
+
 def test_drain_tokens_put_by_the_fan_out_are_counted(sdk: Sdk, app_env: AppUnderTest) -> None:
     settings = replace(app_env.settings, scale_out_max_workers=4)
     put: list[int] = []
@@ -236,7 +256,14 @@ def test_drain_tokens_put_by_the_fan_out_are_counted(sdk: Sdk, app_env: AppUnder
         put.append(len(tokens))
         return len(tokens)
 
-    fan_out = FanOut(settings, backlog=lambda: 100_000, put=put_tokens)
+    fan_out = FanOut(
+        settings,
+        slots=cast("PassSlots", SlotsInMemory()),
+        backlog=lambda: 100_000,
+        tokens_queued=lambda: 0,
+        put=put_tokens,
+    )
+    assert fan_out.start()
     fan_out.on_progress(DrainSummary(succeeded=10, duration_seconds=5.0))
 
     assert put == [4]

@@ -231,12 +231,23 @@ SQS_MAX_BATCH_ITEMS = Setting(
 )  # fmt: skip
 SQS_SCALE_OUT_MAX_WORKERS = Setting(
     "SQS_SCALE_OUT_MAX_WORKERS", 10, Whole(0, 1_000),
-    "Most extra drain passes one tick may start on other instances; 0: off.",
+    "Most drain passes at once besides the tick's, on other instances; 0: off.",
 )  # fmt: skip
 SQS_SCALE_OUT_QUEUE = Setting(
     "SQS_SCALE_OUT_QUEUE", "sqs-drain-tokens", STORAGE_QUEUE_NAME,
     "Azure Storage queue (in AzureWebJobsStorage) that carries the drain tokens.",
     local=True,  # the host resolves %SQS_SCALE_OUT_QUEUE%
+)  # fmt: skip
+# The default schedule's period: a backlog is gone by the next tick. A shorter lag buys little: the
+# platform adds instances 4 at a time, each after a cold start.
+SQS_SCALE_OUT_TARGET_LAG_SECONDS = Setting[float](
+    "SQS_SCALE_OUT_TARGET_LAG_SECONDS", 60.0, Number(1, 86_400),
+    "Fan out to enough drains to clear the backlog within this long.",
+)  # fmt: skip
+# Under 2 s of one drain's work (585 msg/s): an instance started for it would find nothing to do.
+SQS_SCALE_OUT_ACTIVATION_BACKLOG = Setting(
+    "SQS_SCALE_OUT_ACTIVATION_BACKLOG", 1_000, Whole(0, 1_000_000_000),
+    "A backlog of at most this many messages stays on one drain.",
 )  # fmt: skip
 AWS_REGION = Setting(
     "AWS_REGION", {{ cookiecutter.aws_region | tojson }}, Text(), "AWS region of the queues.",
@@ -314,6 +325,8 @@ TABLE: tuple[Setting[object], ...] = (
     SQS_MAX_BATCH_ITEMS,
     SQS_SCALE_OUT_MAX_WORKERS,
     SQS_SCALE_OUT_QUEUE,
+    SQS_SCALE_OUT_TARGET_LAG_SECONDS,
+    SQS_SCALE_OUT_ACTIVATION_BACKLOG,
     AWS_REGION,
     AWS_ENDPOINT_URL,
     AWS_RETRY_MODE,
@@ -352,6 +365,8 @@ class Settings:
     max_batch_items: int = SQS_MAX_BATCH_ITEMS.default
     scale_out_max_workers: int = SQS_SCALE_OUT_MAX_WORKERS.default
     scale_out_queue: str = SQS_SCALE_OUT_QUEUE.default
+    scale_out_target_lag_seconds: float = SQS_SCALE_OUT_TARGET_LAG_SECONDS.default
+    scale_out_activation_backlog: int = SQS_SCALE_OUT_ACTIVATION_BACKLOG.default
     retry_mode: RetryMode = AWS_RETRY_MODE.default
     max_attempts: int = AWS_MAX_ATTEMPTS.default
     auth_mode: AuthMode = AWS_AUTH_MODE.default
@@ -379,6 +394,8 @@ class Settings:
             max_batch_items=SQS_MAX_BATCH_ITEMS.read(env),
             scale_out_max_workers=SQS_SCALE_OUT_MAX_WORKERS.read(env),
             scale_out_queue=SQS_SCALE_OUT_QUEUE.read(env),
+            scale_out_target_lag_seconds=SQS_SCALE_OUT_TARGET_LAG_SECONDS.read(env),
+            scale_out_activation_backlog=SQS_SCALE_OUT_ACTIVATION_BACKLOG.read(env),
             retry_mode=AWS_RETRY_MODE.read(env),
             max_attempts=AWS_MAX_ATTEMPTS.read(env),
             auth_mode=AWS_AUTH_MODE.read(env),

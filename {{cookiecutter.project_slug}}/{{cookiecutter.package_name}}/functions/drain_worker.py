@@ -2,6 +2,8 @@
 
 host.json gives each instance one token at a time (queues ``batchSize`` 1,
 ``newBatchThreshold`` 0), so the scale controller spreads K tokens over K instances.
+A token's pass runs only in a free slot (``claim_token_slot``): never more than
+``SQS_SCALE_OUT_MAX_WORKERS`` at once, however many tokens arrive. It never fans out.
 A failed pass fails its invocation and, with ``maxDequeueCount`` 1, its token goes to
 the poison queue rather than being retried: the next tick decides again.
 """
@@ -14,6 +16,7 @@ import azure.functions as func
 
 from ..engine.runtime import drain_input_queue, report
 from ..engine.scale_out.drain_token import BadToken, DrainToken
+from ..engine.scale_out.fan_out import SAMPLE_EVERY_SECONDS, claim_token_slot
 from ..engine.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -44,5 +47,25 @@ def drain_input_queue_on_token(token: func.QueueMessage) -> None:
             drain_token.budget_seconds,
         )
         return
-    summary = drain_input_queue(settings)
+    try:
+        lease = claim_token_slot(settings)
+    except Exception as error:
+        logger.error("token %s dropped unrun: no slot to run in (%s)", token.id, error)
+        return
+    if lease is None:
+        logger.info(
+            "token %s dropped unrun: %d token passes already running (SQS_SCALE_OUT_MAX_WORKERS)",
+            token.id,
+            settings.scale_out_max_workers,
+        )
+        return
+    try:
+        summary = drain_input_queue(
+            settings,
+            stop=lease.lost,
+            progress=lease.on_progress,
+            progress_every_seconds=SAMPLE_EVERY_SECONDS,
+        )
+    finally:
+        lease.release()
     report({**summary.as_log_fields(), "fan_out_id": drain_token.fan_out_id}, summary.problem)

@@ -1,9 +1,9 @@
 """The SQS trigger: a timer that drains the input queue (Azure Functions has no SQS trigger).
 
 Timer functions run as a singleton across instances and never overlap themselves,
-so one drain runs at a time; its budget keeps it under functionTimeout. When that
-pass cannot clear the backlog alone, it fans out: drain tokens on a Storage queue
-start more passes elsewhere (``drain_worker``, ``scale_out``).
+so one drain runs at a time; its budget keeps it under functionTimeout. While that
+pass falls behind, it fans out: drain tokens on a Storage queue start more passes
+elsewhere (``drain_worker``, ``engine/scale_out``), up to the cap.
 """
 
 from __future__ import annotations
@@ -28,12 +28,20 @@ def drain_input_queue_on_timer(timer: func.TimerRequest) -> None:
     if timer.past_due and not settings.poll_until_next_tick:
         logger.info("drain timer is past due; draining now")
     fan_out = fan_out_for(settings)
-    summary = drain_input_queue(
-        settings,
-        progress=fan_out.on_progress if fan_out else None,
-        progress_every_seconds=SAMPLE_EVERY_SECONDS,
-        next_tick=next_occurrence(timer),
-    )
+    if fan_out and not fan_out.start():
+        logger.info("another tick's drain pass is still running; this tick does not drain")
+        return
+    try:
+        summary = drain_input_queue(
+            settings,
+            stop=fan_out.stop if fan_out else None,
+            progress=fan_out.on_progress if fan_out else None,
+            progress_every_seconds=SAMPLE_EVERY_SECONDS,
+            next_tick=next_occurrence(timer),
+        )
+    finally:
+        if fan_out:
+            fan_out.finish()
     report(summary.as_log_fields(), summary.problem)
 
 

@@ -10,7 +10,7 @@ var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   // Queue-triggered functions on this account (fan-out tokens): peek, dequeue, delete, send.
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
-  // Table storage on this account (idempotency records): read and write entities.
+  // Table storage on this account (idempotency records, drain-pass slots): read and write entities.
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 }
 // Application Insights with local auth off accepts telemetry only from this role.

@@ -1,26 +1,30 @@
-"""The tick's side of scale-out: measure the pass, decide once, put the tokens.
+"""The tick's side of scale-out: hold the tick's slot, and top the token passes up at every sample.
 
-The drain calls ``FanOut.on_progress`` with its counts every ``SAMPLE_EVERY_SECONDS``.
-The first sample with something handled gives the rate; with the backlog read from SQS
-then, ``decide_fan_out`` says how many tokens, and they are put at once. One decision
-per pass: a pass that already asked for help does not ask again; the next tick decides
-afresh. A pass that clears the queue before its first sample never fans out.
+The drain calls ``FanOut.on_progress`` with its counts every ``SAMPLE_EVERY_SECONDS``. Each
+sample renews the tick's lease, reads the backlog (SQS: visible, in flight and delayed), the
+token passes running (their leases) and the tokens queued (the token queue's approximate
+count), estimates the arrival rate from the last two readings, and puts the tokens ``decide``
+asks for. So a pass that falls behind asks for help at once, and again whenever the backlog
+or the arrivals grow; a token that is put twice, or runs late, finds no free slot or an empty
+queue (``pass_leases``).
 
-Fan-out is best effort: a failure to read the backlog or to put tokens is logged, and
-the pass goes on draining.
+Fan-out is best effort: a failure to read or to put is logged, and the pass goes on draining and
+tries again at the next sample. Only a lost lease stops the pass: its slot may be another's.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from .decision import FanOutDecision, decide_fan_out
+from .decision import Reading, ScaleDecision, arrival_rate, decide, token_passes
 from .drain_token import DrainToken
+from .pass_leases import TICK_SLOT, Lease, PassSlots, pass_slots, token_slot
 
 if TYPE_CHECKING:
     from ..consumer import DrainSummary
@@ -28,7 +32,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The drain's progress period; the first sample decides.
+# The drain's progress period: each sample renews the lease and may top the tokens up.
 SAMPLE_EVERY_SECONDS = 5.0
 
 
@@ -37,46 +41,98 @@ class FanOut:
         self,
         settings: Settings,
         *,
+        slots: PassSlots,
         backlog: Callable[[], int],
+        tokens_queued: Callable[[], int],
         put: Callable[[Sequence[DrainToken]], int],
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
+        self._slots = slots
         self._backlog = backlog
+        self._tokens_queued = tokens_queued
         self._put = put
         self._clock = clock
-        self.decision: FanOutDecision | None = None
+        self.lease: Lease | None = None
+        self.stop = threading.Event()
+        self.decisions: list[ScaleDecision] = []
         self.tokens_put = 0
-        self.error = ""
+        self.errors: list[str] = []
+        self._previous: Reading | None = None
+        self._own_handled = 0
+        self._all_handled = 0.0
+
+    def start(self) -> bool:
+        """Claim the tick's slot. False: another tick's pass holds it, and this tick must not drain.
+
+        When the slots cannot be reached, the pass drains alone: without counting, it fans out nothing.
+        """
+        try:
+            self.lease = self._slots.claim([TICK_SLOT])
+        except Exception as error:
+            self._failed(error)
+            return True
+        if self.lease is None:
+            return False
+        self.stop = self.lease.lost
+        return True
+
+    def finish(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
 
     def on_progress(self, summary: DrainSummary) -> None:
         """The drain's progress callback; never raises (fan-out must not stop the drain)."""
-        if self.decision is not None or self.error:
+        if self.lease is None or not self.lease.renew():
             return
         handled = summary.succeeded + summary.failed
         if not handled or summary.duration_seconds <= 0:
             return  # no rate yet: wait for the next sample
         try:
-            self.decision = decide_fan_out(
-                backlog=self._backlog(),
-                rate_per_second=handled / summary.duration_seconds,
-                budget_seconds=self.settings.drain_budget_seconds,
-                max_workers=self.settings.scale_out_max_workers,
-            )
-            if self.decision.tokens:
-                self.tokens_put = self._put(self._tokens(self.decision.tokens))
-                from ..telemetry.drain import record_tokens_issued
-
-                record_tokens_issued(self.settings.input_queue, self.tokens_put)
+            running = self._slots.running()
+            outstanding = token_passes(self._tokens_queued(), running)
+            backlog = self._backlog()
         except Exception as error:
-            self.error = f"{type(error).__name__}: {error}"
-            logger.warning("fan-out failed, draining on alone: %s", self.error)
+            self._failed(error)
             return
-        fields = {**self.decision.as_log_fields(), "tokens_put": self.tokens_put}
-        logger.info("fan-out decided %s", json.dumps(fields), extra={"sqs_fan_out": fields})
+        # All drains' work since the last reading: ours, and each token pass's at our rate.
+        self._all_handled += (handled - self._own_handled) * (1 + running)
+        self._own_handled = handled
+        reading = Reading(self._clock(), backlog, self._all_handled)
+        decision = decide(
+            backlog=backlog,
+            rate_per_drain=handled / summary.duration_seconds,
+            arrivals_per_second=arrival_rate(self._previous, reading),
+            token_passes_outstanding=outstanding,
+            target_lag_seconds=self.settings.scale_out_target_lag_seconds,
+            activation_backlog=self.settings.scale_out_activation_backlog,
+            max_workers=self.settings.scale_out_max_workers,
+        )
+        self._previous = reading
+        self.decisions.append(decision)
+        put = 0
+        if decision.tokens:
+            try:
+                put = self._put(self._tokens(decision.tokens))
+            except Exception as error:  # the next sample counts what did get through
+                self._failed(error)
+        self.tokens_put += put
+        if put:
+            from ..telemetry.drain import record_tokens_issued
+
+            record_tokens_issued(self.settings.input_queue, put)
+        fields = {**decision.as_log_fields(), "tokens_put": put}
+        level = logging.INFO if decision.tokens else logging.DEBUG
+        logger.log(level, "fan-out decided %s", json.dumps(fields), extra={"sqs_fan_out": fields})
+
+    def _failed(self, error: Exception) -> None:
+        self.errors.append(f"{type(error).__name__}: {error}")
+        # Once at WARNING; a pass samples every 5 s and would repeat it for its whole budget.
+        level = logging.WARNING if len(self.errors) == 1 else logging.DEBUG
+        logger.log(level, "fan-out failed, draining on: %s", self.errors[-1])
 
     def _tokens(self, count: int) -> list[DrainToken]:
-        issued_at, fan_out_id = self._clock(), uuid.uuid4().hex
+        issued_at, fan_out_id = time.time(), uuid.uuid4().hex
         return [
             DrainToken(
                 queue=self.settings.input_queue,
@@ -88,19 +144,37 @@ class FanOut:
         ]
 
 
-def fan_out_for(settings: Settings) -> FanOut | None:
-    """The tick's fan-out on the app's SQS queue and token queue; None when it is off."""
+def fan_out_for(settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> FanOut | None:
+    """The tick's fan-out on the app's SQS queue, token queue and slots; None when it is off."""
     if settings.scale_out_max_workers <= 0:
         return None
     from ..aws_session import sqs_client
     from ..queues import queue_depth, queue_url
-    from .token_queue import put_tokens, token_queue_client
+    from .token_queue import put_tokens, token_queue_client, tokens_queued
 
     def backlog() -> int:
         client = sqs_client(settings)
-        return queue_depth(client, queue_url(client, settings.input_queue)).backlog
+        depth = queue_depth(client, queue_url(client, settings.input_queue))
+        return depth.backlog + depth.delayed
+
+    def queued() -> int:
+        return tokens_queued(token_queue_client(settings.scale_out_queue))
 
     def put(tokens: Sequence[DrainToken]) -> int:
         return put_tokens(token_queue_client(settings.scale_out_queue), tokens)
 
-    return FanOut(settings, backlog=backlog, put=put)
+    try:
+        slots = pass_slots(settings.input_queue)
+    except Exception as error:
+        logger.warning("fan-out failed, draining alone: %s: %s", type(error).__name__, error)
+        return None
+    return FanOut(settings, slots=slots, backlog=backlog, tokens_queued=queued, put=put, clock=clock)
+
+
+def claim_token_slot(settings: Settings) -> Lease | None:
+    """A slot for a token's pass, or None when the cap's worth of token passes are running.
+
+    Raises when the slots cannot be reached: without its lease a pass could exceed the cap.
+    """
+    slots = pass_slots(settings.input_queue)
+    return slots.claim([token_slot(number) for number in range(1, settings.scale_out_max_workers + 1)])

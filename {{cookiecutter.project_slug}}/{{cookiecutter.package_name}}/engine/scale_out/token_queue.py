@@ -79,3 +79,13 @@ def reset_token_queue_clients() -> None:
     """Forget cached clients and credentials (tests, or after rotating settings)."""
     _client.cache_clear()
     storage_credential.cache_clear()
+
+
+def tokens_queued(client: QueueClient) -> int:
+    """The queue's approximate message count: tokens waiting, and those whose pass still runs."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return int(client.get_queue_properties().approximate_message_count or 0)
+    except ResourceNotFoundError:  # no tick made the queue yet
+        return 0

@@ -1,0 +1,215 @@
+"""Leases on drain-pass slots: how many passes run, and a hard bound on them.
+
+A pass runs only while it holds a slot: the tick's pass the slot ``tick``, a token's pass one of
+``token-0001`` .. ``token-<SQS_SCALE_OUT_MAX_WORKERS>``. A slot is a Table entity in the app's
+storage account (partition: the input queue), claimed by an insert, or by an update conditional
+on the ETag of an expired lease, so of two claimants exactly one wins. So at no time do more
+passes receive than the cap plus the tick's own, whatever ticks, samples and tokens overlap,
+repeat or fail: a token with no free slot is dropped unrun.
+
+Why a Table entity: the app already reaches its account's tables (idempotency), one query counts
+every running pass, and the ETag makes claiming atomic. A blob lease expires by itself, but
+counting them needs a listing plus another client library.
+
+A pass renews its lease at each progress sample (every 5 s); a pass that stops renewing (a
+crashed instance) frees its slot ``LEASE_SECONDS`` later. A pass whose renewal fails stops
+receiving, since its slot may be taken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..queues import queue_name
+from ..storage_account import StorageAddress, storage_address
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+logger = logging.getLogger(__name__)
+
+TABLE = "sqsdrainpasses"
+# Six progress samples: one or two missed renewals do not free a running pass's slot.
+LEASE_SECONDS = 30.0
+# A renewal that fails is retried at the next sample only if the lease outlives it.
+RENEW_MARGIN_SECONDS = 10.0
+TICK_SLOT = "tick"
+TOKEN_SLOT_PREFIX = "token-"  # noqa: S105 (a drain token, not a secret)
+
+
+def token_slot(number: int) -> str:
+    return f"{TOKEN_SLOT_PREFIX}{number:04d}"
+
+
+@dataclass
+class Lease:
+    """One pass's hold on a slot; ``lost`` is set once it may no longer hold it."""
+
+    slots: PassSlots
+    slot: str
+    owner: str
+    etag: str
+    lost: threading.Event
+
+    expires_at: float
+
+    def renew(self) -> bool:
+        """Extend the lease; False (and ``lost`` set) once the slot may be another pass's.
+
+        A failed renewal is retried at the next sample while the lease has a sample's time left;
+        a changed ETag (412) means another pass took the slot over.
+        """
+        if self.lost.is_set():
+            return False
+        now = self.slots.clock()
+        try:
+            self.etag = self.slots.write(self.slot, self.owner, etag=self.etag)
+        except Exception as error:
+            taken = getattr(error, "status_code", None) == 412
+            if not taken and now + RENEW_MARGIN_SECONDS < self.expires_at:
+                logger.warning("drain pass could not renew its %s slot, retrying: %s", self.slot, error)
+                return True
+            logger.warning("drain pass lost its %s slot (%s): it stops receiving", self.slot, error)
+            self.lost.set()
+            return False
+        self.expires_at = now + LEASE_SECONDS
+        return True
+
+    def on_progress(self, _summary: object) -> None:
+        """A drain's progress callback: each sample renews the lease."""
+        self.renew()
+
+    def release(self) -> None:
+        if not self.lost.is_set():
+            self.slots.delete(self.slot, self.etag)
+
+
+@dataclass(frozen=True)
+class SlotLease:
+    etag: str
+    live: bool
+
+
+class PassSlots:
+    """The slots of one input queue's passes in a table. Thread-safe as the SDK client is."""
+
+    def __init__(self, table: TableClient, queue: str, *, clock: Callable[[], float] = time.time) -> None:
+        self._table = table
+        self._partition = queue_name(queue)
+        self._clock = clock
+
+    def clock(self) -> float:
+        return self._clock()
+
+    def claim(self, slots: list[str]) -> Lease | None:
+        """The first of ``slots`` free (never held, or its lease expired), or None when all are held."""
+        from azure.core.exceptions import HttpResponseError
+
+        now = self._clock()
+        leases = self._leases()
+        owner = uuid.uuid4().hex
+        for slot in slots:
+            existing = leases.get(slot)
+            if existing and existing.live:
+                continue
+            try:
+                etag = self.write(slot, owner, etag=existing.etag if existing else None)
+            except HttpResponseError as error:
+                if error.status_code in (409, 412):  # taken meanwhile: by an insert, or a take-over
+                    continue
+                raise  # refused (a missing role, say): the caller must not guess
+            return Lease(self, slot, owner, etag, threading.Event(), now + LEASE_SECONDS)
+        return None
+
+    def running(self, prefix: str = TOKEN_SLOT_PREFIX) -> int:
+        """Passes holding a live lease on a slot named ``prefix...``."""
+        return sum(1 for slot, lease in self._leases().items() if lease.live and slot.startswith(prefix))
+
+    def write(self, slot: str, owner: str, *, etag: str | None) -> str:
+        """Insert the slot's lease (no ``etag``), or replace it if unchanged since ``etag``; the new ETag."""
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        entity = {
+            "PartitionKey": self._partition,
+            "RowKey": slot,
+            "Owner": owner,
+            "ExpiresAt": self._clock() + LEASE_SECONDS,
+        }
+        if etag is None:
+            metadata = self._with_table(lambda: self._table.create_entity(entity))
+        else:
+            metadata = self._table.update_entity(
+                entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+            )
+        return str(metadata["etag"])
+
+    def delete(self, slot: str, etag: str) -> None:
+        from azure.core import MatchConditions
+
+        with contextlib.suppress(Exception):  # an expired lease frees the slot anyway
+            self._table.delete_entity(
+                self._partition, slot, etag=etag, match_condition=MatchConditions.IfNotModified
+            )
+
+    def _leases(self) -> dict[str, SlotLease]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        now = self._clock()
+        try:
+            entities = list(
+                self._table.query_entities(
+                    "PartitionKey eq @partition", parameters={"partition": self._partition}
+                )
+            )
+        except ResourceNotFoundError:  # no pass made the table yet
+            return {}
+        return {
+            str(entity["RowKey"]): SlotLease(
+                etag=str(entity.metadata["etag"]), live=float(entity.get("ExpiresAt", 0.0)) > now
+            )
+            for entity in entities
+        }
+
+    def _with_table(self, call: Callable[[], Any]) -> Any:
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+        try:
+            return call()
+        except ResourceNotFoundError:
+            logger.info("table %s does not exist; creating it", self._table.table_name)
+            with contextlib.suppress(ResourceExistsError):  # another pass made it first
+                self._table.create_table()
+            return call()
+
+
+def pass_slots(
+    queue: str, environ: Mapping[str, str] | None = None, *, clock: Callable[[], float] = time.time
+) -> PassSlots:
+    """The slots of ``queue``'s passes in the ``AzureWebJobsStorage`` account."""
+    table = _table(storage_address("table", "the drain passes' leases", environ))
+    return PassSlots(table, queue, clock=clock)
+
+
+@functools.cache
+def _table(address: StorageAddress) -> TableClient:
+    from azure.data.tables import TableClient
+
+    # A tick waits on its slot before it drains: an unreachable account fails in seconds, not minutes.
+    options: dict[str, Any] = {"retry_total": 2, "connection_timeout": 5, "read_timeout": 10}
+    if address.connection_string:
+        return TableClient.from_connection_string(address.connection_string, TABLE, **options)
+    return TableClient(address.service_uri, TABLE, credential=address.credential(), **options)
+
+
+def reset_pass_slot_clients() -> None:
+    """Forget cached clients (tests, or after rotating settings)."""
+    _table.cache_clear()
