@@ -151,6 +151,14 @@ def test_every_log_phrase_of_the_troubleshooting_table_is_in_the_code() -> None:
     assert unknown == {}
 
 
+def test_the_readme_is_short_and_starts_where_the_owner_starts() -> None:
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 300, "depth belongs in docs/"
+    sections = re.findall(r"^## (.+)$", readme, flags=re.MULTILINE)
+    expected = ["Quick start", "Your handler", "Configuration", "Run locally", "Deploy", "Operate"]
+    assert sections == [*expected, "Troubleshooting"]
+
+
 def test_the_checks_catch_what_drifted() -> None:
     # The two drifts the docs once had: a log line quoting an alias, a message the code no longer says.
     [match] = ERROR_NAME.finditer("fan-out failed, draining on alone: TokenQueueUnavailable")
