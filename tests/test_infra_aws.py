@@ -199,8 +199,8 @@ def test_the_runtime_policy_grants_exactly_the_apps_calls_and_no_operator_right(
         # drain: receive, delete (batch), backoff and heartbeat (visibility)
         "InputQueue": LOOKUP | {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"},
         "OutputQueue": LOOKUP | {"sqs:SendMessage"},
-        # a FIFO message that used its attempts is moved there by the consumer itself
-        "DeadLetterQueue": {"sqs:GetQueueUrl", "sqs:SendMessage"},
+        # a FIFO message that used its attempts is moved there by the consumer itself; its depth is a metric
+        "DeadLetterQueue": LOOKUP | {"sqs:SendMessage"},
     }
     assert granted["DeadLetterQueue"].isdisjoint(OPERATOR_ONLY)
     assert "sqs:SendMessage" not in granted["InputQueue"]  # the app cannot feed itself

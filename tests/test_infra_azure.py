@@ -252,8 +252,8 @@ def test_the_deploy_docs_put_azd_first_in_the_issues_order(baked: Baked) -> None
 
 NAMES_SCRIPT = """
 import json
-from {package}.engine import telemetry_names
-print(json.dumps(list(telemetry_names.METRICS)))
+from {package}.engine.telemetry import names
+print(json.dumps(list(names.ALL_METRICS)))
 """
 METRIC_NAME = re.compile(r"\bsqs\.[a-z_]+(?:\.[a-z_]+)+")
 

@@ -134,6 +134,8 @@ def sqs_output_http(
                 messages, sender = to_messages(returned, group_id), sender_for(queue)
                 if isinstance(returned, Sequence) and not isinstance(returned, str):
                     return batch_response(sender.send_batch(messages))
+                if not messages:  # None: nothing to send
+                    return func.HttpResponse(status_code=204)
                 return json_response(202, {"message_id": sender.send(messages[0])})
 
             return answer(send)

@@ -76,7 +76,7 @@ resource drainSilence 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   }
 }
 
-// The drain's counters (engine/telemetry_names.py), summed over the window.
+// The drain's counters (engine/telemetry/names.py), summed over the window.
 resource handlerFailures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   name: 'handler-failures-${applicationInsightsName}'
   location: location

@@ -149,9 +149,9 @@ class _Pass:
                     next_progress += progress_every
         except BaseException as error:
             # Ctrl-C on the pass's own thread, say: let go of what waits for a slot, then close.
+            # Re-raised below, once the pass is closed and told (``self.interrupted``).
             self._interrupt(error)
             self._finish("interrupted")
-            raise
         finally:
             try:
                 try:

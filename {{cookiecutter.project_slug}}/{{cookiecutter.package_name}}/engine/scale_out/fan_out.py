@@ -118,9 +118,12 @@ class FanOut:
                 self._failed(error)
         self.tokens_put += put
         if put:
-            from ..telemetry.drain import record_tokens_issued
+            try:
+                from ..telemetry.drain import record_tokens_issued
 
-            record_tokens_issued(self.settings.input_queue, put)
+                record_tokens_issued(self.settings.input_queue, put)
+            except Exception as error:  # a metric never stops the drain
+                self._failed(error)
         fields = {**decision.as_log_fields(), "tokens_put": put}
         level = logging.INFO if decision.tokens else logging.DEBUG
         logger.log(level, "fan-out decided %s", json.dumps(fields), extra={"sqs_fan_out": fields})

@@ -82,7 +82,10 @@ class PassTelemetry(PassObserver):
             ) as span:
                 try:
                     yield
-                except Exception as error:
+                except (KeyboardInterrupt, SystemExit):
+                    raise  # the pass stops; the message is given back, not failed
+                # As the consumer counts it: a CancelledError fails a message too.
+                except BaseException as error:
                     span.set_attribute(names.ERROR_TYPE, error_type(error))
                     self.instruments.failed.add(1, {**self.attributes, names.ERROR_TYPE: error_type(error)})
                     raise

@@ -155,9 +155,9 @@ def _credential(env: Mapping[str, str]) -> Any:
     parts = dict(part.split("=", 1) for part in authentication.split(";") if "=" in part)
     if parts.get("Authorization", "").strip().upper() != "AAD":
         return None
-    from azure.identity import ManagedIdentityCredential
-
     # Set by the Bicep in every bake (a settings-table row only where AWS uses the identity too).
     client_id = (env.get("AZURE_MANAGED_IDENTITY_CLIENT_ID") or "").strip()
     client_id = client_id or parts.get("ClientId", "").strip()
-    return ManagedIdentityCredential(client_id=client_id or None)
+    from ..managed_identity import managed_identity_credential  # the process's one cached credential
+
+    return managed_identity_credential(client_id or None)
