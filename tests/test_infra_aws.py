@@ -81,7 +81,9 @@ def test_oidc_parts_are_there_only_in_oidc_bakes(baked: Baked) -> None:
         "RoleMaxSessionDurationSeconds",
     }
     assert set(template["Parameters"]) == common | (federation if oidc else set())
-    resources = QUEUES | ALARMS | {"QueueAccessPolicy", "TlsOnlyQueuePolicy", "OperatorPolicy", "OperatorRole"}
+    resources = (
+        QUEUES | ALARMS | {"QueueAccessPolicy", "TlsOnlyQueuePolicy", "OperatorPolicy", "OperatorRole"}
+    )
     assert set(template["Resources"]) == resources | (
         {"EntraIdOidcProvider", "FunctionAppRole"} if oidc else set()
     )

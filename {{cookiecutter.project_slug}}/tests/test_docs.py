@@ -42,6 +42,7 @@ ERRORS_FROM_ELSEWHERE = {
 SETTINGS_FROM_ELSEWHERE = {
     "SQS_DISABLE_CLOUDWATCH_METRICS": "LocalStack's",
     "OTEL_METRIC_EXPORT_INTERVAL": "the OpenTelemetry SDK's",
+    "OTEL_TRACES_SAMPLER": "the OpenTelemetry SDK's",
     "OTEL_TRACES_SAMPLER_ARG": "the OpenTelemetry SDK's",
     "OTEL_EXPORTER_OTLP_HEADERS": "the OpenTelemetry SDK's",
     "PYTHON_ENABLE_OPENTELEMETRY": "the Python worker's",

@@ -85,7 +85,7 @@ def test_an_invalid_body_is_retried_then_dead_lettered_with_its_errors_logged(
     assert sum(s.failed for s in summaries) == app_env.settings.max_receive_count
     assert drain_all(client, queues.dlq_url) == [bad]
     assert queue_depth(client, queues.input_url).backlog == 0
-    failures = [r for r in caplog.records if "failed on receive" in r.getMessage()]
+    failures = [r for r in caplog.records if "failed on attempt" in r.getMessage()]
     assert len(failures) == app_env.settings.max_receive_count
     logged = caplog.text
     assert "is not a valid WorkItem: action: Input should be a valid string" in logged

@@ -1,4 +1,4 @@
-"""The app's managed identity credential, made in one place for AWS (OIDC) and the storage account."""
+"""The app's managed identity credential, made in one place for every Azure and AWS use of it."""
 
 from __future__ import annotations
 
