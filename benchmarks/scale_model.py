@@ -13,6 +13,8 @@ calls, imported from a default bake) with simulated readings, one second at a ti
   queue, waiting or running; every ``--scale-every-seconds`` it adds up to 4, each ready after
   ``--cold-start-seconds``; a ready instance takes a token and drains, if a slot is free
   (at most the cap of token passes); tokens older than one budget expire;
+- beside the app's law, the fastest any law could be here: the whole cap, every second there is
+  a backlog, on the same ticks, scale controller and cold starts;
 - Lambda's SQS poller starts at 5 concurrent batches and adds up to 300 a minute, to the same
   cap; each concurrent batch of ``--lambda-batch`` messages runs its handler per message, one
   after another (``--handler-ms``) plus ``--lambda-overhead-ms`` per invocation.
@@ -114,8 +116,14 @@ def simulate_app(
     backlog: float,
     seconds: int,
     quiet_after: int | None = None,
+    fastest: bool = False,
 ) -> Outcome:
-    """The app as built: the timer's pass and its fan-out (the real code), token passes, instances."""
+    """The app as built: the timer's pass and its fan-out (the real code), token passes, instances.
+
+    ``fastest`` swaps the app's law for the most eager one: the whole cap, every second there is a
+    backlog. On the same platform (ticks, scale controller, cold starts) no law does better, so it
+    is the bound the cap and the platform put on the app's figures.
+    """
     out = Outcome()
     cap = settings.scale_out_max_workers
     now = 0
@@ -147,7 +155,9 @@ def simulate_app(
         if tick is None and now % model.tick == 0:
             tick = TickPass(now, new_fan_out())
             tick.fan_out.start()
-        if tick is not None and now > tick.started and (now - tick.started) % SAMPLE_EVERY == 0:
+        if fastest and tick is not None and state["backlog"] >= 1:
+            put([None] * (cap - len(waiting) - len(workers)))
+        elif tick is not None and now > tick.started and (now - tick.started) % SAMPLE_EVERY == 0:
             summary = engine.DrainSummary(succeeded=round(tick.handled), duration_seconds=now - tick.started)
             tick.fan_out.on_progress(summary)
         # The scale controller: one instance per token on the queue (waiting or running).
@@ -338,13 +348,24 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(
             "| SQS_SCALE_OUT_MAX_WORKERS | cleared at | peak depth | peak drains | instance-hours | GB-s"
+            " | fastest law: cleared at | peak depth"
             " | Lambda: cleared at | peak depth | peak batches | GB-s |"
         )
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for cap in args.caps:
             settings = replace(defaults, scale_out_max_workers=cap)
-            app = simulate_app(
-                engine, settings, model, arrivals, backlog=backlog, seconds=horizon, quiet_after=quiet_after
+            app, bound = (
+                simulate_app(
+                    engine,
+                    settings,
+                    model,
+                    arrivals,
+                    backlog=backlog,
+                    seconds=horizon,
+                    quiet_after=quiet_after,
+                    fastest=fastest,
+                )
+                for fastest in (False, True)
             )
             # The app's cap counts drains besides the tick's: Lambda gets that + 1 batches.
             aws = simulate_lambda(
@@ -353,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"| {cap} | {duration(app.cleared_at)} | {app.peak_depth:,.0f} | {app.peak_drains}"
                 f" | {app.drain_seconds / HOUR:,.1f} | {app.drain_seconds * model.instance_gb:,.0f}"
+                f" | {duration(bound.cleared_at)} | {bound.peak_depth:,.0f}"
                 f" | {duration(aws.cleared_at)} | {aws.peak_depth:,.0f} | {aws.peak_drains}"
                 f" | {aws.drain_seconds * model.lambda_gb:,.0f} |"
             )
