@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from .outputs import with_deployment_outputs
+
 if TYPE_CHECKING:
     import boto3
 
@@ -309,21 +311,8 @@ def publish_app_settings(function_app: str, resource_group: str, settings: Mappi
     return True
 
 
-def deployment_outputs(path: str) -> dict[str, str]:
-    """`az deployment group show --query properties.outputs` saved as JSON: {name: {type, value}}.
-
-    Names are matched in upper case: ARM may hand them back in another case than the Bicep declares.
-    """
-    document = json.loads(Path(path).read_text(encoding="utf-8"))
-    return {name.upper(): str(output.get("value", "")) for name, output in document.items()}
-
-
 def arguments(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
-    early = argparse.ArgumentParser(add_help=False)
-    early.add_argument("--deployment-outputs", metavar="FILE", help="the Azure deployment's outputs, as JSON")
-    known, _ = early.parse_known_args(argv)
-    if known.deployment_outputs:
-        environ = {**environ, **deployment_outputs(known.deployment_outputs)}
+    early, environ = with_deployment_outputs(argv, environ)
     parser = argparse.ArgumentParser(
         prog="python -m deploy.aws_stack", description=__doc__.splitlines()[0], parents=[early]
     )

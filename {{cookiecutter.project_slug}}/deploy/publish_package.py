@@ -25,7 +25,6 @@ zip and stops. ``.funcignore`` keeps this folder out of the package.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -40,6 +39,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .outputs import with_deployment_outputs
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -245,18 +246,8 @@ def app_python_version(project_dir: Path = PROJECT_DIR) -> str:
     return str(pyproject["project"]["requires-python"]).removeprefix(">=")
 
 
-def deployment_outputs(path: str) -> dict[str, str]:
-    """`az deployment group show --query properties.outputs` saved as JSON, names in upper case."""
-    document = json.loads(Path(path).read_text(encoding="utf-8"))
-    return {name.upper(): str(output.get("value", "")) for name, output in document.items()}
-
-
 def arguments(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
-    early = argparse.ArgumentParser(add_help=False)
-    early.add_argument("--deployment-outputs", metavar="FILE", help="the Azure deployment's outputs, as JSON")
-    known, _ = early.parse_known_args(argv)
-    if known.deployment_outputs:
-        environ = {**environ, **deployment_outputs(known.deployment_outputs)}
+    early, environ = with_deployment_outputs(argv, environ)
     parser = argparse.ArgumentParser(
         prog="python -m deploy.publish_package", description=(__doc__ or "").splitlines()[0], parents=[early]
     )
