@@ -41,12 +41,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from .drain_benchmark import endpoint_for
 from .latency_proxy import latency_proxy_process
 
 if TYPE_CHECKING:
@@ -163,20 +164,6 @@ def rows(args: argparse.Namespace, cheap: Timer, continuous: Timer, wall_seconds
             gb_seconds(continuous, flex_gb, flex_billed_seconds, FLEX_PRICE_PER_GB_SECOND),
         ),
     ]
-
-
-@contextmanager
-def endpoint_for(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    from {{ cookiecutter.package_name }}.ops.local_dev.emulator import start_emulator
-
-    emulator = start_emulator(port=0)  # the app's embedded emulator, on a free port
-    try:
-        yield emulator.url
-    finally:
-        emulator.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

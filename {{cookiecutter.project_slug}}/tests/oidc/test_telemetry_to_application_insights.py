@@ -9,9 +9,7 @@ switched off by their own settings."""
 
 from __future__ import annotations
 
-import datetime
 import gzip
-import ipaddress
 import json
 import os
 import ssl
@@ -24,10 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from {{ cookiecutter.package_name }}.engine.queues import queue_name
 from {{ cookiecutter.package_name }}.engine.telemetry import names
@@ -35,39 +29,11 @@ from {{ cookiecutter.package_name }}.engine.telemetry import names
 from ..conftest import AppUnderTest
 from .conftest import USER_ASSIGNED_CLIENT_ID
 from .identity_endpoint import ManagedIdentityEndpoint
+from .loopback_tls import loopback_certificate
 
 APP_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "{{ cookiecutter.package_name }}"
 INSTRUMENTATION_KEY = "00000000-0000-4000-8000-000000000016"
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, as PEM files."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "ingestion.pem", directory / "ingestion.key"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
 
 
 class Ingestion:
@@ -97,7 +63,7 @@ class Ingestion:
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet."""
 
-        self.certificate, key = self_signed_certificate(directory)
+        self.certificate, key = loopback_certificate(directory)
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(self.certificate, key)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -8,17 +8,11 @@ given only what Azure gives it: ``AzureWebJobsStorage__queueServiceUri`` (and ``
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from azure.storage.queue import QueueClient
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from {{ cookiecutter.package_name }}.engine.scale_out.drain_token import DrainToken
 from {{ cookiecutter.package_name }}.engine.scale_out.token_queue import (
@@ -30,43 +24,16 @@ from {{ cookiecutter.package_name }}.ops.local_dev.azurite import ACCOUNT_NAME, 
 
 from .conftest import USER_ASSIGNED_CLIENT_ID
 from .identity_endpoint import ManagedIdentityEndpoint
+from .loopback_tls import loopback_certificate
 
 pytestmark = pytest.mark.slow
 
 STORAGE_RESOURCE = "https://storage.azure.com"
 
 
-def self_signed_loopback_certificate(folder: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert, key_file = folder / "cert.pem", folder / "key.pem"
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert, key_file
-
-
 @pytest.fixture(scope="module")
 def azurite_with_entra_id(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Azurite, Path]]:
-    cert, key = self_signed_loopback_certificate(tmp_path_factory.mktemp("tls"))
+    cert, key = loopback_certificate(tmp_path_factory.mktemp("tls"))
     storage = start_azurite(https=(cert, key))
     try:
         yield storage, cert
