@@ -48,6 +48,8 @@ def test_a_poison_message_at_the_head_of_a_group_is_the_only_one_dead_lettered(
     ).get("Messages", [])
     assert [(m["Body"], m["Attributes"]["MessageGroupId"]) for m in dead] == [("poison", "g")]
     assert (summary.dead_lettered, summary.released, summary.failed) == (1, 0, 5)
+    # The redrive policy read once (GetQueueAttributes, GetQueueUrl), then one SendMessage.
+    assert summary.dead_letter_requests == 3
     assert queue_depth(app_env.client, queues.url).backlog == 0
     print(f"\nFIFO poison, 50 messages: {summary.sqs_requests / 50:.2f} requests per message ({summary})")
 

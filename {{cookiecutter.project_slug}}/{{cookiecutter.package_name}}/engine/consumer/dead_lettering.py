@@ -54,9 +54,12 @@ class DeadLetterer:
                     self._target = redrive_target(self.client, self.queue_url)
                 except Exception as error:  # botocore has retried: fall back to the redrive policy
                     self.counts.error(error)
+                    self.counts.add(dead_letter_requests=1)
                     logger.warning("could not read the redrive policy of %s: %s", self.queue_url, error)
                     return None
                 self._looked_up = True
+                # GetQueueAttributes, and GetQueueUrl for the DLQ when there is one.
+                self.counts.add(dead_letter_requests=2 if self._target else 1)
             return self._target
 
     def move(self, message: SqsMessage, target: RedriveTarget) -> bool:
