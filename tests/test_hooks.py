@@ -100,28 +100,17 @@ def test_validate_refuses_each_bad_answer_by_field(field: str, value: str, words
     assert words in errors[0].rule
 
 
+# One answer per kind of rule, and every answer that once slipped past the hook (issue 15: stray
+# whitespace, full-width digits, quotes and substitutions in the audience).
+REFUSED_BAKES = [BAD_ANSWERS[i] for i in (1, 4, 6, 9, 12, 13, 16, 18, 23)] + BAD_ANSWERS[-7:]
+
+
 @pytest.mark.parametrize(
     ("field", "value", "words"),
-    [BAD_ANSWERS[i] for i in (1, 4, 6, 9, 12, 13, 16, 18, 23)],
-    ids=lambda v: v if isinstance(v, str) and len(v) < 30 else None,
+    REFUSED_BAKES,
+    ids=[f"{field}={value!r}"[:40] for field, value, _ in REFUSED_BAKES],
 )
 def test_a_refused_bake_names_the_field_and_leaves_no_directory(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str], field: str, value: str, words: str
-) -> None:
-    with pytest.raises(FailedHookException):
-        bake(tmp_path, {field: value})
-    err = capfd.readouterr().err
-    assert f"error: {field}: " in err
-    assert words in err
-    assert list((tmp_path / "out").iterdir()) == []
-
-
-@pytest.mark.parametrize(
-    ("field", "value", "words"),
-    BAD_ANSWERS[-7:],
-    ids=["newline", "fullwidth", "space", "quote", "sub", "urn", "nl"],
-)
-def test_issue_15_answers_are_refused_by_a_bake_that_leaves_nothing(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], field: str, value: str, words: str
 ) -> None:
     with pytest.raises(FailedHookException):
