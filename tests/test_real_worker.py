@@ -139,22 +139,27 @@ def depth(sqs: Any, url: str) -> int:
     return sum(int(attributes[n]) for n in names)
 
 
-def test_the_app_indexes_loads_and_runs_in_the_real_worker(
-    baked_for_worker: Baked, worker_python: str, sqs_endpoint: str
-) -> None:
-    baked = baked_for_worker
-    venv_python = ensure_venv(VENV_CACHE, worker_python, WORKER_LOCK)
-    settings = app_settings(baked, sqs_endpoint)
+def app_queues(baked: Baked, settings: dict[str, str], sqs_endpoint: str) -> Any:
+    """The app's queues made as the app makes them, and an SQS client on the emulator."""
     setup = run([sys.executable, "-c", ENSURE_QUEUES.format(package=baked.package)], baked.path, settings)
     assert setup.returncode == 0, setup.stderr
-
-    sqs = boto3.client(
+    return boto3.client(
         "sqs",
         endpoint_url=sqs_endpoint,
         region_name=settings["AWS_REGION"],
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
+
+
+def test_the_app_indexes_loads_and_runs_in_the_real_worker(
+    baked_for_worker: Baked, worker_python: str, sqs_endpoint: str
+) -> None:
+    baked = baked_for_worker
+    venv_python = ensure_venv(VENV_CACHE, worker_python, WORKER_LOCK)
+    settings = app_settings(baked, sqs_endpoint)
+    sqs = app_queues(baked, settings, sqs_endpoint)
+
     urls = {
         key: sqs.get_queue_url(QueueName=settings[key])["QueueUrl"]
         for key in ("SQS_INPUT_QUEUE", "SQS_OUTPUT_QUEUE", "SQS_DLQ")
@@ -285,15 +290,7 @@ def test_drain_tokens_the_app_writes_run_in_the_real_worker(
     baked = baked_for_worker
     venv_python = ensure_venv(VENV_CACHE, worker_python, WORKER_LOCK)
     settings = {**app_settings(baked, sqs_endpoint), "AzureWebJobsStorage": storage_connection}
-    setup = run([sys.executable, "-c", ENSURE_QUEUES.format(package=baked.package)], baked.path, settings)
-    assert setup.returncode == 0, setup.stderr
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=sqs_endpoint,
-        region_name=settings["AWS_REGION"],
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    sqs = app_queues(baked, settings, sqs_endpoint)
     input_url = sqs.get_queue_url(QueueName=settings["SQS_INPUT_QUEUE"])["QueueUrl"]
     group = {"MessageGroupId": "worker-test"} if input_url.endswith(".fifo") else {}
     for i in range(4):
