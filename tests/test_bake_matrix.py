@@ -155,7 +155,10 @@ def test_the_ops_cli_answers_in_every_combination(baked: Baked) -> None:
 
 def test_generated_test_suite_passes(baked_with_app_tests: Baked) -> None:
     baked = baked_with_app_tests
-    result = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], baked.path, clean_env())
+    # Two workers, as the app's CI runs it (`pytest -n auto` on a 2-core runner): half of the suite's
+    # time is spent waiting on its emulators, which a second worker fills.
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2"]
+    result = run(command, baked.path, clean_env())
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
 
