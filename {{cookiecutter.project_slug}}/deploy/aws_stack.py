@@ -54,6 +54,15 @@ SQS_QUEUE_NAME_MAX = 80
 STACK_NAME_MAX = 128
 
 
+# The stack's queue name parameters, each with the answer that names it. An existing stack keeps them
+# (see deploy_aws_stack).
+QUEUE_NAME_PARAMETERS = {
+    "InputQueueName": "input_queue_name",
+    "OutputQueueName": "output_queue_name",
+    "DeadLetterQueueName": "dlq_name",
+}
+
+
 class DeployError(RuntimeError):
     """A deploy step failed; the message says which and what to do."""
 
@@ -77,11 +86,7 @@ def queue_names_for(environment: str) -> dict[str, str]:
     SQS names are unique per account and region, and CloudFormation will not take over a queue another
     stack made: a second environment with the same names would fail, or worse, share the queues.
     """
-    answered = {
-        "InputQueueName": CHOICES["input_queue_name"],
-        "OutputQueueName": CHOICES["output_queue_name"],
-        "DeadLetterQueueName": CHOICES["dlq_name"],
-    }
+    answered = {parameter: CHOICES[answer] for parameter, answer in QUEUE_NAME_PARAMETERS.items()}
     if not environment:
         return answered
     suffix = "-" + re.sub(r"[^A-Za-z0-9_-]+", "-", environment).strip("-")
@@ -270,23 +275,47 @@ def deploy_aws_stack(
     environment: str = "",
     allow_trust_change: bool = False,
 ) -> StackOutputs:
-    """The stack for this app, its queues named for ``environment``; with OIDC, trusting ``identity``'s
-    token (reusing the account's OIDC provider for the issuer, if it has one)."""
+    """The stack for this app, its queues named for ``environment`` when it is made; with OIDC, trusting
+    ``identity``'s token (reusing the account's OIDC provider for the issuer, if it has one)."""
     parameters = queue_names_for(environment)
-    if not OIDC:
-        return deploy_stack(session, stack_name, parameters)
-    if identity is None:
+    if OIDC and identity is None:
         raise DeployError("the app assumes its role with OIDC: the identity to trust is needed")
-    parameters |= {"AzureTenantId": identity.tenant_id, "ManagedIdentityPrincipalId": identity.principal_id}
     cloudformation = session.client("cloudformation")
-    if stack_status(cloudformation, stack_name) in (None, *DEAD_STATES):
-        issuer, audience = token_issuer_and_audience(identity.tenant_id)
-        iam = session.client("iam")
-        parameters["ExistingOidcProviderArn"] = existing_oidc_provider(iam, issuer, audience)
-        return deploy_stack(session, stack_name, parameters)
-    check_trust_unchanged(cloudformation, stack_name, identity, allow_trust_change=allow_trust_change)
-    # The stack may own the provider: keep whatever it was created with.
-    return deploy_stack(session, stack_name, parameters, keep_previous=["ExistingOidcProviderArn"])
+    exists = stack_status(cloudformation, stack_name) not in (None, *DEAD_STATES)
+    # A queue keeps the name it was made with: a new name would replace it, its messages left behind.
+    keep_previous = list(QUEUE_NAME_PARAMETERS) if exists else []
+    if OIDC and identity is not None:
+        parameters["AzureTenantId"] = identity.tenant_id
+        parameters["ManagedIdentityPrincipalId"] = identity.principal_id
+        if exists:
+            check_trust_unchanged(cloudformation, stack_name, identity, allow_trust_change=allow_trust_change)
+            # The stack may own the provider: keep whatever it was created with.
+            keep_previous.append("ExistingOidcProviderArn")
+        else:
+            issuer, audience = token_issuer_and_audience(identity.tenant_id)
+            iam = session.client("iam")
+            parameters["ExistingOidcProviderArn"] = existing_oidc_provider(iam, issuer, audience)
+    return deploy_stack(session, stack_name, parameters, keep_previous=keep_previous)
+
+
+def stack_of_environment(cloudformation: Any, stack_name: str, recorded_input_queue_url: str) -> str:
+    """``stack_name``, unless this azd environment was deployed before stacks were named per environment.
+
+    Then every environment deployed one stack, named with the slug alone, with the answered queue names.
+    An environment whose recorded input queue (``AWS_STACK_INPUT_QUEUE_URL``) is that stack's keeps
+    deploying there: a new stack would start with empty queues, while the producers still send to the old
+    ones and the backlog waits there (docs/updating.md).
+    """
+    earlier = stack_name_for("")
+    if not recorded_input_queue_url or earlier == stack_name:
+        return stack_name
+    if stack_status(cloudformation, stack_name) not in (None, *DEAD_STATES):
+        return stack_name
+    if stack_status(cloudformation, earlier) in (None, *DEAD_STATES):
+        return stack_name
+    stack = cloudformation.describe_stacks(StackName=earlier)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return earlier if outputs.get("InputQueueUrl") == recorded_input_queue_url else stack_name
 
 
 def record_in_azd_environment(values: Mapping[str, str]) -> bool:
@@ -336,7 +365,9 @@ def arguments(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpars
     parser.add_argument("--function-app", default=env("AZURE_FUNCTION_APP_NAME", ""))
     parser.add_argument("--resource-group", default=env("AZURE_RESOURCE_GROUP", ""))
     args = parser.parse_args(argv)
+    args.stack_name_given = bool(args.stack_name)
     args.stack_name = args.stack_name or stack_name_for(args.environment)
+    args.recorded_input_queue_url = env("AWS_STACK_INPUT_QUEUE_URL", "")
     return args
 
 
@@ -360,6 +391,15 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         identity = AzureIdentity(args.tenant_id, args.principal_id)
     session = boto3.Session(region_name=args.region)
     try:
+        if not args.stack_name_given:
+            cloudformation = session.client("cloudformation")
+            stack_name = stack_of_environment(cloudformation, args.stack_name, args.recorded_input_queue_url)
+            if stack_name != args.stack_name:
+                print(
+                    f"This environment's queues are stack {stack_name}'s, made before stacks were named per "
+                    f"environment: updating it, not making {args.stack_name} (docs/updating.md)."
+                )
+                args.stack_name = stack_name
         outputs = deploy_aws_stack(
             session,
             args.stack_name,

@@ -8,11 +8,21 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
 
-from deploy.aws_stack import StackOutputs, deploy_aws_stack, queue_names_for
+from deploy.aws_stack import (
+    QUEUE_NAME_PARAMETERS,
+    StackOutputs,
+    deploy_aws_stack,
+    deploy_stack,
+    main,
+    queue_names_for,
+    stack_name_for,
+    stack_status,
+)
 from {{ cookiecutter.package_name }}.engine.aws_session import reset_clients
 from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
 from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
@@ -107,3 +117,68 @@ def test_each_azd_environment_gets_its_own_queues_and_deleting_the_stack_keeps_i
         assert name[outputs.output_queue_url] not in left
         for url in (outputs.input_queue_url, outputs.dlq_url):
             sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name[url])["QueueUrl"])
+
+
+def test_an_environment_deployed_before_per_environment_stacks_keeps_its_stack_and_its_backlog(
+    deployer: boto3.Session,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # No azd or az on PATH; the deployer's login found by boto3's default chain.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    environment = f"dev{uuid.uuid4().hex[:6]}"
+    earlier, per_environment = stack_name_for(""), stack_name_for(environment)
+    cloudformation, sqs = deployer.client("cloudformation"), deployer.client("sqs")
+    try:
+        # As the template deployed every environment before: the slug's stack, the answered queue names.
+        before = deploy_stack(deployer, earlier, queue_names_for(""))
+        send_bodies(deployer, before.input_queue_url, ["waiting since before the update"])
+
+        # The environment recorded that stack's input queue: it keeps deploying that stack.
+        recorded = {"AZURE_ENV_NAME": environment, "AWS_STACK_INPUT_QUEUE_URL": before.input_queue_url}
+        assert main(["--region", REGION], recorded) == 0
+
+        assert f"updating it, not making {per_environment}" in capsys.readouterr().out
+        assert stack_status(cloudformation, per_environment) is None
+        stack = cloudformation.describe_stacks(StackName=earlier)["Stacks"][0]
+        assert StackOutputs.from_stack({o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}) == before
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=before.input_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        assert attributes["ApproximateNumberOfMessages"] == "1"
+
+        # An environment that recorded nothing gets a stack and queues of its own.
+        assert main(["--region", REGION], {"AZURE_ENV_NAME": environment}) == 0
+        assert stack_status(cloudformation, per_environment) == "CREATE_COMPLETE"
+    finally:
+        for name in (earlier, per_environment):
+            delete_stack(deployer, name)
+        delete_retained_queues(deployer, ["", environment])
+
+
+def test_an_existing_stack_keeps_its_queue_names(deployer: boto3.Session, stack_name: str) -> None:
+    try:
+        made = deploy_aws_stack(deployer, stack_name, environment="first")
+
+        # Another environment's names would replace the queues, their messages left behind: they stay.
+        # (moto does not replace a renamed queue on update, so the stack's parameters tell, not its URLs.)
+        assert deploy_aws_stack(deployer, stack_name, environment="second") == made
+        stack = deployer.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+        parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+        assert {name: parameters[name] for name in QUEUE_NAME_PARAMETERS} == queue_names_for("first")
+    finally:
+        delete_stack(deployer, stack_name)
+        delete_retained_queues(deployer, ["first", "second"])
+
+
+def delete_retained_queues(deployer: boto3.Session, environments: list[str]) -> None:
+    """The input queues and DLQs a deleted stack leaves behind (Retain), by their environments' names."""
+    sqs = deployer.client("sqs")
+    for environment in environments:
+        for name in queue_names_for(environment).values():
+            for url in sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", []):
+                if url.rsplit("/", 1)[-1] == name:
+                    sqs.delete_queue(QueueUrl=url)
