@@ -16,21 +16,25 @@ check. What publish does (Azure Functions Core Tools, read from its source):
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 
 from .conftest import TEMPLATE_DIR
 
-PUBLISH_PACKAGE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "deploy" / "publish_package.py"
+DEPLOY = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "deploy"
 
 
 def _load_publish_package():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("template_publish_package", PUBLISH_PACKAGE)
+    """The template's deploy/ as a package of its own name (publish_package imports its siblings)."""
+    spec = importlib.util.spec_from_file_location(
+        "template_deploy", DEPLOY / "__init__.py", submodule_search_locations=[str(DEPLOY)]
+    )
     assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = package  # dataclasses resolve their module by name
+    spec.loader.exec_module(package)
+    return importlib.import_module("template_deploy.publish_package")
 
 
 publish_package = _load_publish_package()
