@@ -45,7 +45,6 @@ from typing import Any
 from .baked_app import bake, engine_module
 
 Arrivals = Callable[[int], float]
-SAMPLE_EVERY = 5
 SCALE_STEP_INSTANCES = 4
 LAMBDA_START_BATCHES = 5
 LAMBDA_ADDED_PER_MINUTE = 300
@@ -56,6 +55,7 @@ DAY = 86_400
 @dataclass(frozen=True)
 class Model:
     rate: float
+    sample_every: int  # the app's progress period (engine/scale_out/pass_leases.py)
     budget: int
     tick: int
     scale_every: int
@@ -157,7 +157,7 @@ def simulate_app(
             tick.fan_out.start()
         if fastest and tick is not None and state["backlog"] >= 1:
             put([None] * (cap - len(waiting) - len(workers)))
-        elif tick is not None and now > tick.started and (now - tick.started) % SAMPLE_EVERY == 0:
+        elif tick is not None and now > tick.started and (now - tick.started) % model.sample_every == 0:
             summary = engine.DrainSummary(succeeded=round(tick.handled), duration_seconds=now - tick.started)
             tick.fan_out.on_progress(summary)
         # The scale controller: one instance per token on the queue (waiting or running).
@@ -261,6 +261,7 @@ def scale_out_engine() -> tuple[ModuleType, Any]:
     class Engine:
         FanOut = fan_out.FanOut
         DrainSummary = consumer.DrainSummary
+        SAMPLE_EVERY_SECONDS = engine_module(app, "scale_out.pass_leases").SAMPLE_EVERY_SECONDS
 
     return Engine, settings  # type: ignore[return-value]
 
@@ -292,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     lambda_batch_seconds = args.lambda_batch * args.handler_ms / 1000 + args.lambda_overhead_ms / 1000
     model = Model(
         rate=args.rate,
+        sample_every=int(engine.SAMPLE_EVERY_SECONDS),
         budget=budget,
         tick=args.tick_seconds,
         scale_every=args.scale_every_seconds,
@@ -313,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Assumptions (the app's scale-out code, fed simulated readings):")
     print(
         f"- one drain handles {model.rate:g} msg/s (the drain benchmark at 10 ms one-way to AWS); "
-        f"budget {model.budget} s; a tick every {model.tick} s, sampling every {SAMPLE_EVERY} s"
+        f"budget {model.budget} s; a tick every {model.tick} s, sampling every {model.sample_every} s"
     )
     print(
         f"- the app's law: target lag {lag:g} s (SQS_SCALE_OUT_TARGET_LAG_SECONDS), activation "

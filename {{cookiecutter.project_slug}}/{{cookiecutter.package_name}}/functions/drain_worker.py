@@ -16,7 +16,8 @@ import azure.functions as func
 
 from ..engine.runtime import drain_input_queue, report
 from ..engine.scale_out.drain_token import BadToken, DrainToken
-from ..engine.scale_out.fan_out import SAMPLE_EVERY_SECONDS, claim_token_slot
+from ..engine.scale_out.fan_out import claim_token_slot
+from ..engine.scale_out.pass_leases import SAMPLE_EVERY_SECONDS
 from ..engine.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ from datetime import datetime
 import azure.functions as func
 
 from ..engine.runtime import drain_input_queue, report
-from ..engine.scale_out.fan_out import SAMPLE_EVERY_SECONDS, fan_out_for
+from ..engine.scale_out.fan_out import fan_out_for
+from ..engine.scale_out.pass_leases import SAMPLE_EVERY_SECONDS
 from ..engine.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The tick's side of scale-out: hold the tick's slot, and top the token passes up at every sample.
 
-The drain calls ``FanOut.on_progress`` with its counts every ``SAMPLE_EVERY_SECONDS``. Each
-sample renews the tick's lease, reads the backlog (SQS: visible, in flight and delayed), the
+The drain calls ``FanOut.on_progress`` with its counts every ``SAMPLE_EVERY_SECONDS`` (``pass_leases``).
+Each sample renews the tick's lease, reads the backlog (SQS: visible, in flight and delayed), the
 token passes running (their leases) and the tokens queued (the token queue's approximate
 count), estimates the arrival rate from the last two readings, and puts the tokens ``decide``
 asks for. So a pass that falls behind asks for help at once, and again whenever the backlog
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 logger = logging.getLogger(__name__)
-
-# The drain's progress period: each sample renews the lease and may top the tokens up.
-SAMPLE_EVERY_SECONDS = 5.0
 
 
 class FanOut:

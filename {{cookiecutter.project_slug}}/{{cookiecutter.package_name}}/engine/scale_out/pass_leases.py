@@ -11,8 +11,8 @@ Why a Table entity: the app already reaches its account's tables (idempotency), 
 every running pass, and the ETag makes claiming atomic. A blob lease expires by itself, but
 counting them needs a listing plus another client library.
 
-A pass renews its lease at each progress sample (every 5 s); a pass that stops renewing (a
-crashed instance) frees its slot ``LEASE_SECONDS`` later. A pass whose renewal fails stops
+A pass renews its lease at each progress sample (``SAMPLE_EVERY_SECONDS``); a pass that stops renewing
+(a crashed instance) frees its slot ``LEASE_SECONDS`` later. A pass whose renewal fails stops
 receiving, since its slot may be taken.
 """
 
@@ -37,8 +37,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TABLE = "sqsdrainpasses"
-# Six progress samples: one or two missed renewals do not free a running pass's slot.
-LEASE_SECONDS = 30.0
+# The drain's progress period: each sample renews the lease (and the tick's may top the tokens up).
+SAMPLE_EVERY_SECONDS = 5.0
+# Six samples: one or two missed renewals do not free a running pass's slot.
+LEASE_SECONDS = 6 * SAMPLE_EVERY_SECONDS
 # A renewal that fails is retried at the next sample only if the lease outlives it.
 RENEW_MARGIN_SECONDS = 10.0
 TICK_SLOT = "tick"
