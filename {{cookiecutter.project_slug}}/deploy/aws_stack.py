@@ -4,7 +4,9 @@ handed to the function app.
 azd's postprovision hook runs ``python -m deploy.aws_stack`` after Azure is provisioned, with the Bicep's
 outputs in the environment (with OIDC, the identity's tenant and principal IDs, which the role must trust)
 and the azd environment's name (``AZURE_ENV_NAME``), which names the stack and its queues: two azd
-environments in one account and region never share a stack, a queue or a role trust.
+environments in one account and region never share a stack, a queue or a role trust. (An environment
+deployed before stacks were named so keeps the stack it has: ``stack_of_environment``.) The stack's name
+is recorded in the azd environment (``AWS_STACK_NAME``), and later runs keep to it.
 It uses the caller's own AWS login: boto3's default chain, so a profile or SSO (``AWS_PROFILE``), nothing
 stored. Rerunning is idempotent: an unchanged stack is left as is. An existing stack's role keeps trusting
 the identity it trusts unless ``--allow-trust-change`` says otherwise.
@@ -178,6 +180,16 @@ def stack_status(cloudformation: Any, stack_name: str) -> str | None:
         raise
 
 
+def stack_alive(cloudformation: Any, stack_name: str) -> bool:
+    """The stack exists and can be updated (a first create that rolled back can only be deleted)."""
+    return stack_status(cloudformation, stack_name) not in (None, *DEAD_STATES)
+
+
+def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
 def stack_parameters(cloudformation: Any, stack_name: str) -> dict[str, str]:
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     return {p["ParameterKey"]: str(p.get("ParameterValue", "")) for p in stack.get("Parameters", [])}
@@ -246,8 +258,7 @@ def deploy_stack(
                 raise DeployError(f"CloudFormation refused to update stack {stack_name}: {error}") from error
         else:
             _wait(cloudformation, "stack_update_complete", stack_name)
-    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-    return StackOutputs.from_stack({o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])})
+    return StackOutputs.from_stack(stack_outputs(cloudformation, stack_name))
 
 
 def _parameters(values: Mapping[str, str], keep_previous: Sequence[str] = ()) -> list[dict[str, Any]]:
@@ -281,7 +292,7 @@ def deploy_aws_stack(
     if OIDC and identity is None:
         raise DeployError("the app assumes its role with OIDC: the identity to trust is needed")
     cloudformation = session.client("cloudformation")
-    exists = stack_status(cloudformation, stack_name) not in (None, *DEAD_STATES)
+    exists = stack_alive(cloudformation, stack_name)
     # A queue keeps the name it was made with: a new name would replace it, its messages left behind.
     keep_previous = list(QUEUE_NAME_PARAMETERS) if exists else []
     if OIDC and identity is not None:
@@ -307,15 +318,12 @@ def stack_of_environment(cloudformation: Any, stack_name: str, recorded_input_qu
     ones and the backlog waits there (docs/updating.md).
     """
     earlier = stack_name_for("")
-    if not recorded_input_queue_url or earlier == stack_name:
+    if not recorded_input_queue_url or earlier == stack_name or stack_alive(cloudformation, stack_name):
         return stack_name
-    if stack_status(cloudformation, stack_name) not in (None, *DEAD_STATES):
+    if not stack_alive(cloudformation, earlier):
         return stack_name
-    if stack_status(cloudformation, earlier) in (None, *DEAD_STATES):
-        return stack_name
-    stack = cloudformation.describe_stacks(StackName=earlier)["Stacks"][0]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    return earlier if outputs.get("InputQueueUrl") == recorded_input_queue_url else stack_name
+    recorded_there = stack_outputs(cloudformation, earlier).get("InputQueueUrl") == recorded_input_queue_url
+    return earlier if recorded_there else stack_name
 
 
 def record_in_azd_environment(values: Mapping[str, str]) -> bool:
@@ -420,7 +428,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"  {name}={value}")
     if outputs.operator_role_arn:
         print(f"Operators assume {outputs.operator_role_arn} (README, Operating the queues).")
-    recorded = record_in_azd_environment(outputs.azd_environment())
+    recorded = record_in_azd_environment({**outputs.azd_environment(), "AWS_STACK_NAME": args.stack_name})
     published = bool(args.function_app and args.resource_group) and publish_app_settings(
         args.function_app, args.resource_group, settings
     )

@@ -28,7 +28,7 @@ from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
 from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
 from {{ cookiecutter.package_name }}.engine.settings import Settings
 
-from .deployer import delete_stack, deployer_session, send_bodies
+from .deployer import delete_retained_queues, delete_stack, deployer_session, send_bodies
 
 pytestmark = pytest.mark.slow
 
@@ -137,22 +137,25 @@ def test_an_environment_deployed_before_per_environment_stacks_keeps_its_stack_a
         before = deploy_stack(deployer, earlier, queue_names_for(""))
         send_bodies(deployer, before.input_queue_url, ["waiting since before the update"])
 
-        # The environment recorded that stack's input queue: it keeps deploying that stack.
+        # The environment recorded that stack's input queue: it keeps deploying that stack, and the app
+        # keeps its queues.
         recorded = {"AZURE_ENV_NAME": environment, "AWS_STACK_INPUT_QUEUE_URL": before.input_queue_url}
         assert main(["--region", REGION], recorded) == 0
 
-        assert f"updating it, not making {per_environment}" in capsys.readouterr().out
+        printed = capsys.readouterr().out
+        assert f"updating it, not making {per_environment}" in printed
+        assert f"SQS_INPUT_QUEUE={before.input_queue_url}\n" in printed
         assert stack_status(cloudformation, per_environment) is None
-        stack = cloudformation.describe_stacks(StackName=earlier)["Stacks"][0]
-        assert StackOutputs.from_stack({o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}) == before
         attributes = sqs.get_queue_attributes(
             QueueUrl=before.input_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
         )["Attributes"]
         assert attributes["ApproximateNumberOfMessages"] == "1"
 
-        # An environment that recorded nothing gets a stack and queues of its own.
-        assert main(["--region", REGION], {"AZURE_ENV_NAME": environment}) == 0
+        # An environment that recorded another stack's queue gets a stack and queues of its own.
+        other = {**recorded, "AWS_STACK_INPUT_QUEUE_URL": before.output_queue_url}
+        assert main(["--region", REGION], other) == 0
         assert stack_status(cloudformation, per_environment) == "CREATE_COMPLETE"
+        assert f"SQS_INPUT_QUEUE={before.input_queue_url}\n" not in capsys.readouterr().out
     finally:
         for name in (earlier, per_environment):
             delete_stack(deployer, name)
@@ -172,13 +175,3 @@ def test_an_existing_stack_keeps_its_queue_names(deployer: boto3.Session, stack_
     finally:
         delete_stack(deployer, stack_name)
         delete_retained_queues(deployer, ["first", "second"])
-
-
-def delete_retained_queues(deployer: boto3.Session, environments: list[str]) -> None:
-    """The input queues and DLQs a deleted stack leaves behind (Retain), by their environments' names."""
-    sqs = deployer.client("sqs")
-    for environment in environments:
-        for name in queue_names_for(environment).values():
-            for url in sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", []):
-                if url.rsplit("/", 1)[-1] == name:
-                    sqs.delete_queue(QueueUrl=url)

@@ -22,11 +22,16 @@ import boto3
 import pytest
 
 from deploy.aws_stack import (
+    QUEUE_NAME_PARAMETERS,
     AzureIdentity,
     StackOutputs,
     TrustChangeRefused,
     deploy_aws_stack,
     main,
+    queue_names_for,
+    stack_name_for,
+    stack_parameters,
+    stack_status,
     token_issuer_and_audience,
 )
 from {{ cookiecutter.package_name }}.engine.aws_session import boto3_session, reset_clients
@@ -34,7 +39,7 @@ from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
 from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
 from {{ cookiecutter.package_name }}.engine.settings import Settings
 
-from ..deployer import delete_stack, deployer_session, send_bodies
+from ..deployer import delete_retained_queues, delete_stack, deployer_session, send_bodies
 from .conftest import (
     CONFIGURED_USER_ASSIGNED_PRINCIPAL_ID,
     DEFAULTS,
@@ -224,3 +229,45 @@ def test_the_hook_refuses_to_move_the_stacks_trust_to_another_identity_unless_to
         sqs = deployer.client("sqs")
         for url in (outputs.input_queue_url, outputs.dlq_url):  # kept by DeletionPolicy: Retain
             sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=url.rsplit("/", 1)[-1])["QueueUrl"])
+
+
+def test_an_environment_on_the_earlier_stack_keeps_it_its_queues_and_its_trust(
+    deployer: boto3.Session,
+    existing_provider: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no azd or az: nothing written outside the emulator
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    environment = f"dev{uuid.uuid4().hex[:6]}"
+    earlier, per_environment = stack_name_for(""), stack_name_for(environment)
+    identity, other = the_apps_identity(), AzureIdentity(TENANT_ID, str(uuid.uuid4()))
+    cloudformation = deployer.client("cloudformation")
+    try:
+        # As the template deployed every environment before: the slug's stack, the answered queue names.
+        before = deploy_aws_stack(deployer, earlier, identity)
+        recorded = {"AZURE_ENV_NAME": environment, "AWS_STACK_INPUT_QUEUE_URL": before.input_queue_url}
+
+        ids = ["--tenant-id", identity.tenant_id, "--principal-id", identity.principal_id]
+        assert main(["--region", REGION, *ids], recorded) == 0
+
+        printed = capsys.readouterr().out
+        assert f"updating it, not making {per_environment}" in printed
+        assert f"SQS_INPUT_QUEUE={before.input_queue_url}\n" in printed
+        assert f"AWS_OIDC_ROLE_ARN={before.role_arn}" in printed
+        assert stack_status(cloudformation, per_environment) is None
+        parameters = stack_parameters(cloudformation, earlier)
+        assert {name: parameters[name] for name in QUEUE_NAME_PARAMETERS} == queue_names_for("")
+        assert parameters["ExistingOidcProviderArn"] == existing_provider
+
+        # Another environment that shared the stack, with an identity of its own: refused, trust kept.
+        other_ids = ["--tenant-id", other.tenant_id, "--principal-id", other.principal_id]
+        assert main(["--region", REGION, *other_ids], {**recorded, "AZURE_ENV_NAME": f"{environment}b"}) == 1
+        assert "rerun with --allow-trust-change" in capsys.readouterr().err
+        assert trusted_principal(deployer, earlier) == identity.principal_id
+    finally:
+        for name in (earlier, per_environment):
+            delete_stack(deployer, name)
+        delete_retained_queues(deployer, [""])

@@ -54,6 +54,7 @@ class DeadLetterer:
                     self._target = redrive_target(self.client, self.queue_url)
                 except Exception as error:  # botocore has retried: fall back to the redrive policy
                     self.counts.error(error)
+                    # At least one request (GetQueueUrl may have been the one to fail).
                     self.counts.add(dead_letter_requests=1)
                     logger.warning("could not read the redrive policy of %s: %s", self.queue_url, error)
                     return None
