@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from .aws_session import sqs_client
 from .consumer import DrainOptions, DrainSummary, Handler, drain
+from .consumer.drain_pass import PROGRESS_EVERY_SECONDS
 from .producer import Sender
 from .queues import queue_url
 from .settings import Settings
@@ -28,7 +29,7 @@ def drain_input_queue(
     handler: Handler | None = None,
     stop: threading.Event | None = None,
     progress: Callable[[DrainSummary], None] | None = None,
-    progress_every_seconds: float = 5.0,
+    progress_every_seconds: float = PROGRESS_EVERY_SECONDS,
     next_tick: datetime | None = None,
 ) -> DrainSummary:
     """One pass over the input queue. ``next_tick`` is when the timer fires next: with

@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 # The pass's thread re-checks stop, budget and progress at least this often.
 CHECK_EVERY_SECONDS = 0.05
+# How often a pass reports its counts to ``progress`` unless told otherwise.
+PROGRESS_EVERY_SECONDS = 5.0
 # Stops after which messages not started yet go back to SQS at once.
 RELEASE_WHEN_STOPPED_BECAUSE = ("stop_requested", "budget", "interrupted")
 
@@ -52,7 +54,7 @@ def drain(
     *,
     stop: threading.Event | None = None,
     progress: Callable[[DrainSummary], None] | None = None,
-    progress_every_seconds: float = 5.0,
+    progress_every_seconds: float = PROGRESS_EVERY_SECONDS,
     observer: PassObserver | None = None,
     poll_until: float | None = None,
 ) -> DrainSummary:

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
 
+from ...engine.consumer.drain_pass import PROGRESS_EVERY_SECONDS
 from .common import EXIT_OK, EXIT_PARTLY, BadInput, emit, progress, resolve_queue, settings_with
 
 if TYPE_CHECKING:
@@ -35,7 +36,12 @@ def register_drain(commands: Commands) -> None:
     parser.add_argument(
         "--linger-seconds", help="go on this long once the queue looks empty (SQS_LINGER_SECONDS)"
     )
-    parser.add_argument("--progress-every", type=float, default=5.0, help="seconds between progress lines")
+    parser.add_argument(
+        "--progress-every",
+        type=float,
+        default=PROGRESS_EVERY_SECONDS,
+        help="seconds between progress lines (default: %(default)g)",
+    )
     parser.add_argument(
         "--handler",
         metavar="MODULE:FUNCTION",
