@@ -15,6 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import azure.functions as func
 import pytest
@@ -77,6 +78,16 @@ def unique(name: str, suffix: str) -> str:
     """The configured queue name made unique per test, keeping its '.fifo' ending."""
     stem = name.removesuffix(".fifo")[: 80 - len(suffix) - 6]
     return f"{stem}-{suffix}" + (".fifo" if is_fifo(name) else "")
+
+
+@pytest.fixture
+def hook_without_azd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The AWS deploy step as a test runs it: no azd or az on PATH, so nothing is written to an azd
+    environment or a function app; the deployer's login (the emulator's keys) found by boto3's default
+    chain, as a profile or SSO would be."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
 
 
 @pytest.fixture

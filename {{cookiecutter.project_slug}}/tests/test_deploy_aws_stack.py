@@ -8,7 +8,6 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import boto3
 import pytest
@@ -119,16 +118,11 @@ def test_each_azd_environment_gets_its_own_queues_and_deleting_the_stack_keeps_i
             sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name[url])["QueueUrl"])
 
 
+@pytest.mark.usefixtures("hook_without_azd")
 def test_an_environment_deployed_before_per_environment_stacks_keeps_its_stack_and_its_backlog(
     deployer: boto3.Session,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # No azd or az on PATH; the deployer's login found by boto3's default chain.
-    monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     environment = f"dev{uuid.uuid4().hex[:6]}"
     earlier, per_environment = stack_name_for(""), stack_name_for(environment)
     cloudformation, sqs = deployer.client("cloudformation"), deployer.client("sqs")

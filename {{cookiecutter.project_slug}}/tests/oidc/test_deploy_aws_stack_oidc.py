@@ -16,7 +16,6 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import boto3
 import pytest
@@ -147,19 +146,13 @@ def test_the_hook_deploys_the_trust_and_the_app_drains_the_stacks_queue_as_the_i
     assert exchange.sent["WebIdentityToken"] == identity_endpoint.requests[-1].token
 
 
+@pytest.mark.usefixtures("hook_without_azd")
 def test_the_hook_command_deploys_and_says_what_is_left_without_azd_or_az(
     deployer: boto3.Session,
     existing_provider: str,
     stack_name: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # No azd or az on PATH: nothing is written to an azd environment or a function app from a test.
-    monkeypatch.setenv("PATH", str(tmp_path))
-    # The deployer's own login, found by boto3's default chain as a profile or SSO would be.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     identity = the_apps_identity()
     ids = ["--tenant-id", identity.tenant_id, "--principal-id", identity.principal_id]
 
@@ -188,20 +181,16 @@ def role_trusts(deployer: boto3.Session, outputs: StackOutputs) -> str:
     return str(sub)
 
 
+@pytest.mark.usefixtures("hook_without_azd")
 def test_the_hook_refuses_to_move_the_stacks_trust_to_another_identity_unless_told(
     deployer: boto3.Session,
     existing_provider: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     environment = f"trust{uuid.uuid4().hex[:6]}"
     stack = f"deploy-test-{environment}"
     first = the_apps_identity()
     other = AzureIdentity(TENANT_ID, str(uuid.uuid4()))
-    monkeypatch.setenv("PATH", str(tmp_path))  # no azd or az: nothing written outside the emulator
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     command = ["--stack-name", stack, "--environment", environment, "--region", REGION]
     command += ["--tenant-id", other.tenant_id, "--principal-id", other.principal_id]
     outputs = deploy_aws_stack(deployer, stack, first, environment=environment)
@@ -231,16 +220,12 @@ def test_the_hook_refuses_to_move_the_stacks_trust_to_another_identity_unless_to
             sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=url.rsplit("/", 1)[-1])["QueueUrl"])
 
 
+@pytest.mark.usefixtures("hook_without_azd")
 def test_an_environment_on_the_earlier_stack_keeps_it_its_queues_and_its_trust(
     deployer: boto3.Session,
     existing_provider: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))  # no azd or az: nothing written outside the emulator
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     environment = f"dev{uuid.uuid4().hex[:6]}"
     earlier, per_environment = stack_name_for(""), stack_name_for(environment)
     identity, other = the_apps_identity(), AzureIdentity(TENANT_ID, str(uuid.uuid4()))
