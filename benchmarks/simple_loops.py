@@ -75,21 +75,6 @@ def loops_at_rtt(
     return figures
 
 
-def table(figures: list[Any]) -> str:
-    lines = [
-        "| RTT (ms) | consumer | messages | handled/s | deleted/s | duplicates | lost | requests/message"
-        " | busy requests/message |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {f.rtt_ms:g} | {f.name} | {f.messages} | {f.handled_per_second:,.0f}"
-        f" | {f.deleted_per_second:,.0f} | {f.duplicates} | {f.lost} | {f.requests_per_message:.3f}"
-        f" | {f.busy_requests_per_message:.3f} |"
-        for f in figures
-    ]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.simple_loops", description=__doc__.split("\n")[0]
@@ -118,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         for rtt in bench.numbers(args.rtt_ms):
             drains, _ = bench.at_rtt(args, endpoint, direct, rtt)
             figures += drains + loops_at_rtt(bench, proxy, args, endpoint, direct, rtt)
-    print(table(figures))
+    print("\n".join(bench.figures_table(figures)))
     print()
     print(bench.environment(endpoint, not args.endpoint_url, args))
     return 0

@@ -297,18 +297,23 @@ def report(figures: Figures) -> None:
     print(figures, file=sys.stderr)
 
 
-def table(figures: list[Figures], idle: list[IdleTick]) -> str:
+def figures_table(figures: list[Figures]) -> list[str]:
+    """One row per run: the drain's, and the template's simple loops beside it (benchmarks/simple_loops)."""
     lines = [
         "| RTT (ms) | consumer | messages | handled/s | deleted/s | duplicates | lost | requests/message"
         " | busy requests/message |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    lines += [
+    return lines + [
         f"| {f.rtt_ms:g} | {f.name} | {f.messages} | {f.handled_per_second:,.0f}"
         f" | {f.deleted_per_second:,.0f} | {f.duplicates} | {f.lost} | {f.requests_per_message:.3f}"
         f" | {f.busy_requests_per_message:.3f} |"
         for f in figures
     ]
+
+
+def table(figures: list[Figures], idle: list[IdleTick]) -> str:
+    lines = figures_table(figures)
     lines += ["", "| RTT (ms) | idle tick (s) | receives |", "|---:|---:|---:|"]
     lines += [f"| {t.rtt_ms:g} | {t.seconds:.2f} | {t.receives} |" for t in idle]
     drains = [f for f in figures if f.name.startswith("drain")]
