@@ -213,11 +213,17 @@ class TableStore:
                     verdict = record.verdict(now)
                     if verdict is Verdict.DONE:
                         return None
-                    if verdict is Verdict.BUSY:
-                        after = self._after_ended(self._ended_holder(record), record, etag, new, now)
+                    ended = self._ended_holder(record)
+                    if ended is not None:  # what this process knows goes before the lease
+                        after = self._after_ended(ended, record, etag, new, now)
                         if after is Verdict.DONE:
                             return None
                         claim = after
+                    elif verdict is Verdict.BUSY:
+                        raise AttemptInProgress(
+                            f"key {table_key(key)} is held by message {record.message_id} (attempt "
+                            f"{record.attempt}) until {record.lease_until.isoformat()}; retry later"
+                        )
                     else:
                         claim = self._take_over(record, etag, new, now)
                 if claim is None:
@@ -226,15 +232,12 @@ class TableStore:
             return claim
         raise AttemptInProgress(f"key {table_key(key)} keeps changing hands; retry later")
 
-    def _ended_holder(self, record: Record) -> Claim:
-        """This process's claim that holds ``record``, its body ended; else the key is busy."""
+    def _ended_holder(self, record: Record) -> Claim | None:
+        """This process's claim that holds ``record``, if its body has ended."""
         with self._claims_lock:
             mine = self._claims.get((table_key(record.key), table_key(record.scope)))
         if mine is None or mine.record.holder != record.holder or mine.phase not in ENDED:
-            raise AttemptInProgress(
-                f"key {table_key(record.key)} is held by message {record.message_id} (attempt "
-                f"{record.attempt}) until {record.lease_until.isoformat()}; retry later"
-            )
+            return None
         return mine
 
     def _after_ended(
