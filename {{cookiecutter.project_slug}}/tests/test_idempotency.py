@@ -879,6 +879,12 @@ def test_table_transactions_per_message_under_storage_faults_counted_on_the_wire
     )
     faults.down.add("complete")
     assert measure("completion refused past the window", delivery("f")) == Counter(insert=1)
+
+    # Storage is back (measure() cleared the faults): the keeper's write lands, one more transaction.
+    def landed() -> bool:
+        return bool(record_of(table_name, storage_connection, "f", "costs")["Status"] == "complete")
+
+    assert wait_for(landed, seconds=10)
     for path, (reached, refused) in figures.items():
         print(f"{path}: {sum(reached.values())} reached storage {dict(reached)}; refused {dict(refused)}")
 
