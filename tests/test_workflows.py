@@ -148,7 +148,7 @@ def test_actions_are_pinned_to_commits_and_ship_only_what_funcignore_allows(bake
         assert len(publish) == 1
         assert publish[0]["with"]["respect-funcignore"] is True
     else:
-        # Premium and Consumption: deploy/publish_package.py builds the zip from .funcignore's view.
+        # Premium and Consumption: deploy/publish_package.py builds the zip from its allowlist.
         assert publish == []
         assert [s["run"] for s in steps if "publish_package" in str(s.get("run", ""))]
 
