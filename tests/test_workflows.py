@@ -162,6 +162,8 @@ def test_installs_check_hashes(baked: Baked) -> None:
     deploy = (github / "workflows" / "deploy.yml").read_text(encoding="utf-8")
     installs = [line for line in deploy.splitlines() if "pip install" in line]
     assert all("--require-hashes" in line for line in installs), installs
+    # The deploy job holds id-token: write; a source distribution would run its build code there.
+    assert all("--only-binary=:all:" in line for line in installs), installs
     # Flex builds on the platform: there the lock's hashes alone switch pip to hash-checking mode.
     assert bool(installs) == (baked.combination.answer("hosting_plan") != "flex_consumption")
 
