@@ -10,6 +10,8 @@ Bicep parenthesises such conditions.
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import hashlib
 import json
 import re
@@ -37,7 +39,13 @@ def unique_string(*values: str) -> str:
 
 
 def parse(path: Path) -> dict[str, Any]:
-    return dict(BicepParser().parse(text=path.read_text(encoding="utf-8")))
+    return copy.deepcopy(_parse_text(path.read_text(encoding="utf-8")))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_text(text: str) -> dict[str, Any]:
+    """pycep's tree of a Bicep text, parsed once per process (a parse takes seconds)."""
+    return dict(BicepParser().parse(text=text))
 
 
 class Evaluator:
@@ -104,6 +112,8 @@ class Evaluator:
             result = [x for arg in args for x in arg] if isinstance(args[0], list) else "".join(args)
         elif kind == "union":
             result = {k: v for arg in args for k, v in arg.items()}
+        elif kind == "subscription_resource_id":
+            result = f"{SUBSCRIPTION['id']}/providers/{args[0]}/{'/'.join(args[1:])}"
         else:
             raise NotImplementedError(f"Bicep function {kind}")
         name = call.get("property_name")
@@ -117,6 +127,8 @@ class Evaluator:
             return self.path(self(operands["operand_1"]), operands["operand_2"])
         if kind == "not":
             return not self(operands["bool_value"])
+        if kind == "index_accessor":
+            return self(operands["operand_1"])[self(operands["operand_2"])]
         left, right = self(operands["operand_1"]), self(operands["operand_2"])
         results = {
             "equals": left == right,

@@ -238,6 +238,8 @@ def test_post_hook_lists_exactly_the_unchosen_parts() -> None:
         "localstack",
         "tests/test_localstack.py",
         ".github",
+        "deploy/github_environment.py",
+        "tests/test_deploy_github_environment.py",
         "app/engine/oidc_credentials.py",
         "tests/oidc",
     ]
