@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import azure.functions as func
 import pytest
@@ -35,6 +36,7 @@ from {{ cookiecutter.package_name }}.engine.scale_out.fan_out import FanOut
 from {{ cookiecutter.package_name }}.engine.scale_out.pass_leases import PassSlots
 from {{ cookiecutter.package_name }}.engine.telemetry import names
 from {{ cookiecutter.package_name }}.engine.telemetry.propagation import xray_span_context
+from {{ cookiecutter.package_name }}.engine.telemetry.setup import _without_values
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
@@ -366,3 +368,128 @@ def test_cli_send_and_drain_export_spans_and_metrics_over_otlp_http(
     assert [v for a, v in got[names.MESSAGES_HANDLED] if a[names.DESTINATION] == queue] == [1]
     assert [v for a, v in got[names.QUEUE_VISIBLE] if a[names.DESTINATION] == queue] == [0]
     assert names.DLQ_VISIBLE in got
+
+
+def run_child(
+    app_env: AppUnderTest, tmp_path: Path, telemetry: dict[str, str]
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """tests/telemetry_child.py with these telemetry settings: its report, and every log record it made."""
+    log_file = tmp_path / "log.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "APPLICATIONINSIGHTS_"))}
+    env.update(
+        {
+            "SQS_OUTPUT_QUEUE": app_env.settings.input_queue,  # the send functions feed the drain
+            # Exports every 50 ms (spans) and 200 ms (metrics), so they are tried while the child runs.
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+            "OTEL_METRIC_EXPORT_INTERVAL": "200",
+            **telemetry,
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.telemetry_child", str(log_file)],
+        cwd=APP_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in log_file.read_text(encoding="utf-8").splitlines()]
+    return json.loads(result.stdout.strip().splitlines()[-1]), records
+
+
+def warnings_in(records: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [r for r in records if r["level"] in ("WARNING", "ERROR", "CRITICAL")]
+
+
+SENT = 2 * (2 + 3)  # two rounds of two single sends and a batch of three
+
+
+def test_an_unresolved_key_vault_reference_leaves_telemetry_off_with_one_warning(
+    app_env: AppUnderTest, tmp_path: Path
+) -> None:
+    reference = "@Microsoft.KeyVault(SecretUri=https://orders-vault.vault.azure.net/secrets/ai-connection/)"
+
+    report, records = run_child(app_env, tmp_path, {"APPLICATIONINSIGHTS_CONNECTION_STRING": reference})
+
+    assert report["statuses"] == [202, 202, 200] * 2
+    assert report["handled"] == sum(succeeded for _, succeeded, _ in report["passes"]) == SENT
+    [warning] = warnings_in(records)
+    assert "telemetry off" in warning["message"]
+    assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in warning["message"]
+    assert not [r for r in records if "orders-vault" in r["message"]]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def unreachable(setting: str, port: int) -> dict[str, str]:
+    """Telemetry settings that export to a closed port on 127.0.0.1."""
+    if setting == "OTEL_EXPORTER_OTLP_ENDPOINT":
+        return {setting: f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_TIMEOUT": "3"}
+    return {
+        setting: f"InstrumentationKey={uuid.UUID(int=16)};IngestionEndpoint=https://127.0.0.1:{port}/",
+        # The distro's own traffic (statsbeat, control plane, the VM metadata lookup) stays off.
+        "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+        "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
+        "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
+        "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "azure_app_service",
+        "OTEL_TRACES_SAMPLER": "always_on",
+    }
+
+
+@pytest.mark.parametrize(
+    ("setting", "exporter"),
+    [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "opentelemetry.exporter"),
+        ("APPLICATIONINSIGHTS_CONNECTION_STRING", "azure.monitor.opentelemetry.exporter"),
+    ],
+)
+def test_an_unreachable_exporter_costs_one_warning_and_no_send_or_pass(
+    app_env: AppUnderTest, tmp_path: Path, setting: str, exporter: str
+) -> None:
+    port = closed_port()
+
+    report, records = run_child(app_env, tmp_path, unreachable(setting, port))
+
+    assert report["statuses"] == [202, 202, 200] * 2
+    assert report["handled"] == sum(succeeded for _, succeeded, _ in report["passes"]) == SENT
+    [warning] = warnings_in(records)
+    assert f"telemetry export failed ({setting})" in warning["message"]
+    assert str(port) not in warning["message"]
+    # The exporter did try, and fail: its own records, which name the endpoint, went on at DEBUG.
+    failed = [r for r in records if r["logger"].startswith(exporter) and f"port={port}" in r["message"]]
+    assert failed and {r["level"] for r in failed} == {"DEBUG"}
+
+
+def test_a_pass_ends_while_an_export_hangs(app_env: AppUnderTest, tmp_path: Path) -> None:
+    # A collector that takes the request and never answers: the export waits out its 30 s timeout.
+    report, records = run_child(
+        app_env, tmp_path, {"TEST_HUNG_COLLECTOR": "1", "OTEL_EXPORTER_OTLP_TIMEOUT": "30"}
+    )
+
+    assert report["handled"] == SENT
+    # Each pass ended (and the next sends were answered) while an export request was held unanswered.
+    assert all(held >= 1 for held in report["held_when_pass_ended"]), report
+    assert report["statuses"] == [202, 202, 200] * 2
+    assert len(warnings_in(records)) <= 1
+
+
+def test_a_configuration_error_is_logged_without_the_settings_values() -> None:
+    env = {
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=k-1234;IngestionEndpoint=https://ingest.example",
+        "OTEL_EXPORTER_OTLP_HEADERS": "api-key=s3cr3t-value",
+        "SQS_OUTPUT_QUEUE": "orders",
+    }
+    connection = env["APPLICATIONINSIGHTS_CONNECTION_STRING"]
+    error = f"bad: {connection}, api-key=s3cr3t-value, orders"
+
+    logged = _without_values(error, env)
+
+    assert "k-1234" not in logged and "ingest.example" not in logged and "s3cr3t" not in logged
+    assert logged.endswith(", orders")  # not a telemetry setting
+    assert "<APPLICATIONINSIGHTS_CONNECTION_STRING>" in logged
