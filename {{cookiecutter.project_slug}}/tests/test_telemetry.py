@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import azure.functions as func
 import pytest
-from opentelemetry import metrics, trace
+from opentelemetry import context, metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -35,7 +35,7 @@ from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
 from {{ cookiecutter.package_name }}.engine.scale_out.fan_out import FanOut
 from {{ cookiecutter.package_name }}.engine.scale_out.pass_leases import PassSlots
 from {{ cookiecutter.package_name }}.engine.telemetry import names
-from {{ cookiecutter.package_name }}.engine.telemetry.propagation import xray_span_context
+from {{ cookiecutter.package_name }}.engine.telemetry.propagation import W3C, xray_span_context
 from {{ cookiecutter.package_name }}.engine.telemetry.setup import _without_values
 
 if TYPE_CHECKING:
@@ -190,6 +190,42 @@ def test_the_batch_function_gives_each_entry_its_own_trace_context(
         assert process.context.trace_id == send.context.trace_id
         parents.append(process.parent.span_id if process.parent else None)
     assert sorted(parents, key=str) == sorted((c.context.span_id for c in creates), key=str)
+
+
+def test_an_anonymous_send_starts_a_new_trace_and_drops_the_callers(
+    sdk: Sdk, app_env: AppUnderTest, functions: Functions, anonymous_sends: bool
+) -> None:
+    queue = queue_name(app_env.queues.output_url)
+    caller_trace = uuid.uuid4().hex
+    caller = f"00-{caller_trace}-b7ad6b7169203331-01"
+    headers = {"X-Message-Attribute-traceparent": caller, "X-Message-Attribute-tracestate": "outsider=1"}
+    # The caller's context, as the Functions worker attaches it from the request's traceparent header.
+    token = context.attach(W3C.extract({"traceparent": caller}))
+    try:
+        params = send_params(app_env.settings.output_queue)
+        response = call(functions, "send_message", http_post("messages", b'{"id": "t"}', params, headers))
+    finally:
+        context.detach(token)
+
+    assert response.status_code == 202, response.get_body()
+    message_id = json.loads(response.get_body())["message_id"]
+    send = one(sdk.spans_of(queue), f"send {queue}", **{names.MESSAGE_ID: message_id})
+    [message] = app_env.client.receive_message(
+        QueueUrl=app_env.queues.output_url, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+    )["Messages"]
+    carried = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
+    if anonymous_sends:
+        # A new trace: the message carries the send's own context, nothing of the caller's.
+        assert f"{send.context.trace_id:032x}" != caller_trace and send.parent is None
+        assert set(carried) == {"traceparent"}
+        assert carried["traceparent"].split("-")[1:3] == [
+            f"{send.context.trace_id:032x}",
+            f"{send.context.span_id:016x}",
+        ]
+    else:
+        # The caller's trace goes on, and its own traceparent is kept as given.
+        assert f"{send.context.trace_id:032x}" == caller_trace
+        assert carried == {"traceparent": caller, "tracestate": "outsider=1"}
 
 
 def test_a_pass_counts_received_handled_and_failed_by_error_type(
