@@ -418,6 +418,8 @@ def run_child(
             # Exports every 50 ms (spans) and 200 ms (metrics), so they are tried while the child runs.
             "OTEL_BSP_SCHEDULE_DELAY": "50",
             "OTEL_METRIC_EXPORT_INTERVAL": "200",
+            # The Application Insights exporter keeps what it could not send under the temp folder.
+            "TMPDIR": str(tmp_path),
             **telemetry,
         }
     )
