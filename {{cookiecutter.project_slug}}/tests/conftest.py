@@ -19,6 +19,7 @@ from pathlib import Path
 
 import azure.functions as func
 import pytest
+from azure.functions.decorators.function_app import Function as IndexedFunction
 from mypy_boto3_sqs import SQSClient
 
 from {{ cookiecutter.package_name }}.engine.aws_session import reset_clients, sqs_client
@@ -122,14 +123,27 @@ def app_env(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppU
 
 
 @pytest.fixture(scope="session")
-def functions() -> dict[str, Callable[..., object]]:
-    """The app's functions by name, taken from the FunctionApp the host indexes.
+def indexed() -> dict[str, IndexedFunction]:
+    """The FunctionApp's functions by name, as the host indexes them.
 
     Session-scoped: like the host, index once (``get_functions`` refuses a second call).
     """
     from function_app import app
 
-    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+    return {f.get_function_name(): f for f in app.get_functions()}
+
+
+@pytest.fixture(scope="session")
+def functions(indexed: dict[str, IndexedFunction]) -> dict[str, Callable[..., object]]:
+    """The app's functions by name, taken from the FunctionApp the host indexes."""
+    return {name: f.get_user_function() for name, f in indexed.items()}
+
+
+@pytest.fixture(scope="session")
+def anonymous_sends(indexed: dict[str, IndexedFunction]) -> bool:
+    """Whether the host lets anyone call the send functions: the bake's ``http_auth_level``."""
+    trigger = indexed["send_message"].get_trigger()
+    return getattr(trigger, "auth_level", None) is func.AuthLevel.ANONYMOUS
 
 
 def drain_all(client: SQSClient, url: str) -> list[str]:

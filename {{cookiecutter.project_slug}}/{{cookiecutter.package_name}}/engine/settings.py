@@ -30,6 +30,10 @@ AUTH_MODES: tuple[AuthMode, ...] = ("default_chain",)
 RetryMode = Literal["standard", "adaptive", "legacy"]
 RETRY_MODES: tuple[RetryMode, ...] = ("standard", "adaptive", "legacy")
 APP_NAME = "{{ cookiecutter.project_slug }}"
+# Who may call the HTTP send functions: a function key's holders, or anyone (function_app.py registers
+# the functions with it; an anonymous bake bounds what a request may do, engine/http_io.py).
+HttpAuthLevel = Literal["function", "anonymous"]
+HTTP_AUTH_LEVEL: HttpAuthLevel = "{{ cookiecutter.http_auth_level }}"
 LOCAL_SETTINGS_FILE = "local.settings.json"
 # Where a deployment gets a setting: infra/azure/app-settings.json (written from this table),
 # the Bicep (values only the deployment knows), or nowhere (local runs only).
@@ -225,8 +229,9 @@ SQS_MAX_MESSAGE_BYTES = Setting(
     "SQS_MAX_MESSAGE_BYTES", 262_144, Whole(1_024, 1_048_576),
     "Largest message or batch payload sent, in bytes.",
 )  # fmt: skip
+# Anonymous sends: one request, at most one SendMessageBatch's worth of messages.
 SQS_MAX_BATCH_ITEMS = Setting(
-    "SQS_MAX_BATCH_ITEMS", 1_000, Whole(1, 100_000),
+    "SQS_MAX_BATCH_ITEMS", 10 if HTTP_AUTH_LEVEL == "anonymous" else 1_000, Whole(1, 100_000),
     "Most items one batch request to the HTTP batch function may hold.",
 )  # fmt: skip
 SQS_SCALE_OUT_MAX_WORKERS = Setting(

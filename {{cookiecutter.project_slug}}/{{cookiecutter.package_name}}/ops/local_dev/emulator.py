@@ -7,7 +7,7 @@ prints what to run next, and serves until Ctrl-C or SIGTERM. It keeps nothing.
 moto is a development dependency (requirements-dev.txt): it never ships to Azure,
 so it is imported only when an emulator starts.
 
-moto differs from SQS in two ways the consumer relies on; ``make_moto_faithful`` fixes
+moto differs from SQS in three ways the app relies on; ``make_moto_faithful`` fixes
 them here, at the emulator's edge, and tests/test_emulator_fidelity.py proves each on an
 unpatched moto:
 
@@ -18,6 +18,9 @@ unpatched moto:
   queue's messages without a lock, so two receives at once can hand out one message twice.
   ``moto_sqs_fixes`` puts them under one lock; a long poll scans under it, then waits
   outside it and scans afresh.
+- Refusals: moto sends a message SQS refuses (11 attributes, a reserved attribute name, a
+  malformed group or deduplication ID, a character SQS does not take); ``moto_sqs_refusals``
+  refuses them as SQS does.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from ...engine.settings import (
 )
 from .azurite import AZURITE_VERSION
 from .moto_sqs_fixes import fix_moto_sqs
+from .moto_sqs_refusals import refuse_like_sqs
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 4566
@@ -110,6 +114,7 @@ def make_moto_faithful() -> None:
     from moto.sqs import models
 
     fix_moto_sqs()  # several callers at once: locks, a long poll outside them, no per-message scans
+    refuse_like_sqs()  # what SQS refuses a sender, moto refuses too
     if getattr(models, "_faithful_to_sqs", False):
         return
     setattr(models.Queue, "pending_message_groups", property(_groups_in_flight))  # noqa: B010
