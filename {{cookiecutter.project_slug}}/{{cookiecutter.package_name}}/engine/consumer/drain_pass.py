@@ -134,6 +134,7 @@ class _Pass:
             wake=self.woken.set,
             observer=observer,
             dead_letters=DeadLetterer(client, queue_url, self.counts) if self.ordering.fifo else None,
+            fifo=self.ordering.fifo,
         )
         self.receives = ThreadPoolExecutor(options.max_receives_in_flight, thread_name_prefix="sqs-receive")
         self.lock = threading.Lock()

@@ -12,6 +12,14 @@ everything it holds.
 Received messages wait in the prefetch buffer until a slot is free; each receive in
 flight reserves its credits there (see sizing.py), so prefetching is bounded apart from
 the slots.
+
+On FIFO a unit is one group's messages, run in order in one slot. The next message starts
+only once SQS has confirmed the delete of the one before (handled, or moved to the DLQ): a
+refused delete is retried while the group waits (acknowledging.py), and one never confirmed
+sends the rest of the group back to SQS behind it, so nothing overtakes it. This costs a
+delete's round trip between two messages of a group in one receive, and a delete call of
+their own when no other group's delete shares it; the last message of a unit waits for
+nothing, since SQS itself gives out no more of its group until its delete is done.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from enum import Enum
 from typing import Any
@@ -89,8 +97,10 @@ class Handlers:
         wake: Callable[[], None],
         observer: PassObserver | None = None,
         dead_letters: DeadLetterer | None = None,
+        fifo: bool = False,
     ) -> None:
         self.handler = handler
+        self.fifo = fifo
         self.observer = observer or PassObserver()
         self.run_on_loop = is_async(handler)
         self.options = options
@@ -176,9 +186,10 @@ class Handlers:
                 started = time.monotonic()
                 outcome = await self._handle(attempt)
                 self.sizing.handler_seconds.add(time.monotonic() - started)
+                awaited = self.fifo and position + 1 < len(unit)  # the rest of its group waits
                 if outcome is Outcome.SUCCEEDED:
                     self.counts.add(succeeded=1)
-                    self.acks.delete(attempt)
+                    deleted = self.acks.delete(attempt, awaited=awaited)
                     break
                 if outcome is Outcome.INTERRUPTED:
                     # Not the message's fault: it and the rest of its unit may be handled again at once.
@@ -187,7 +198,8 @@ class Handlers:
                     return
                 backoff = self.options.backoff_seconds(attempt.receive_count)
                 retry = await self._retry_in_pass(attempt, backoff)
-                if retry is None:  # dead-lettered: its group goes on
+                if retry is None:  # moved to the DLQ: deleted, and its group goes on
+                    deleted = self.acks.delete(attempt, awaited=awaited)
                     break
                 if retry is attempt:
                     # The rest of a FIFO group must not overtake the failed message: it goes back
@@ -196,6 +208,21 @@ class Handlers:
                     self.counts.add(released=len(unit) - position - 1)
                     return
                 attempt = retry
+            if not await self._group_goes_on(deleted, unit[position + 1 :]):
+                return
+
+    async def _group_goes_on(self, deleted: Future[bool], rest: Unit) -> bool:
+        """FIFO: whether the rest of the group may run, once SQS has answered the delete before it.
+
+        Not confirmed (refused or failed through every retry): the message comes back, so the
+        rest goes back to SQS now, behind it (SQS hands out none of them while it is in flight)."""
+        if not self.fifo or not rest:
+            return True
+        if await asyncio.wrap_future(deleted):
+            return True
+        self.acks.change_visibility(rest, 0)
+        self.counts.add(released=len(rest))
+        return False
 
     async def _retry_in_pass(self, message: SqsMessage, backoff: int) -> SqsMessage | None:
         """FIFO: the message to try again after its backoff (its group waits, heartbeated), or
@@ -207,7 +234,6 @@ class Handlers:
             return message
         if message.receive_count >= target.max_receive_count:
             if await self.loop.run_in_executor(self.threads, self.dead_letters.move, message, target):
-                self.acks.delete(message)
                 return None
             return message
         retry_at = time.monotonic() + backoff
