@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from ..queues import SQS_BATCH_LIMIT
 from .acknowledging import Acknowledger
+from .attempts import AttemptLedger, PassLedger
 from .dead_lettering import DeadLetterer
 from .fifo import by_group, ordering_for
 from .handling import Handlers, Prefetch, Unit
@@ -67,6 +68,7 @@ def drain(
     progress_every_seconds: float = PROGRESS_EVERY_SECONDS,
     observer: PassObserver | None = None,
     poll_until: float | None = None,
+    attempts: AttemptLedger | None = None,
 ) -> DrainSummary:
     """Drain ``queue_url`` once; returns what happened. Never raises for a handler's error.
 
@@ -77,15 +79,16 @@ def drain(
     released at once. ``progress``, if given, gets the counts so far every
     ``progress_every_seconds`` while receiving goes on. ``observer`` is told of the pass,
     each receive and each handler run (telemetry). ``poll_until`` (a ``time.monotonic()`` instant, within
-    the budget) keeps the pass polling until then even when the queue is empty.
+    the budget) keeps the pass polling until then even when the queue is empty. ``attempts``
+    (FIFO) keeps the attempts SQS does not count across passes (attempts.py).
     """
     pool_size = getattr(client.meta.config, "max_pool_connections", None) or 10  # botocore's default
     options = fit_to_pool(options, pool_size)
     stop = stop or threading.Event()
     observer = observer or PassObserver()
-    return _Pass(client, queue_url, handler, options, stop, observer=observer, poll_until=poll_until).run(
-        progress, progress_every_seconds
-    )
+    return _Pass(
+        client, queue_url, handler, options, stop, observer=observer, poll_until=poll_until, attempts=attempts
+    ).run(progress, progress_every_seconds)
 
 
 class _Pass:
@@ -99,6 +102,7 @@ class _Pass:
         *,
         observer: PassObserver,
         poll_until: float | None,
+        attempts: AttemptLedger | None = None,
     ) -> None:
         self.options = options
         self.observer = observer
@@ -135,6 +139,7 @@ class _Pass:
             observer=observer,
             dead_letters=DeadLetterer(client, queue_url, self.counts) if self.ordering.fifo else None,
             fifo=self.ordering.fifo,
+            ledger=PassLedger(attempts, self.counts),
         )
         self.receives = ThreadPoolExecutor(options.max_receives_in_flight, thread_name_prefix="sqs-receive")
         self.lock = threading.Lock()

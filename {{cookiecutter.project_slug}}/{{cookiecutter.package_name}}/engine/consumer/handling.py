@@ -28,6 +28,7 @@ import asyncio
 import contextvars
 import inspect
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +37,9 @@ from dataclasses import replace
 from enum import Enum
 from typing import Any
 
+from ..queues import RedriveTarget
 from .acknowledging import Acknowledger
+from .attempts import PassLedger
 from .dead_lettering import DeadLetterer
 from .message import Handler, SqsMessage
 from .observer import PassObserver
@@ -47,6 +50,14 @@ from .summary import Counts
 logger = logging.getLogger(__name__)
 
 Unit = list[SqsMessage]
+
+
+class Verdict(Enum):
+    """What comes after a failed attempt."""
+
+    RETRY = "retry"  # FIFO: again, inside the pass
+    MOVED = "moved"  # FIFO: sent to the DLQ; delete it
+    GIVE_BACK = "give_back"  # to SQS, hidden for its backoff (or what is left of it)
 
 
 class Outcome(Enum):
@@ -98,6 +109,7 @@ class Handlers:
         observer: PassObserver | None = None,
         dead_letters: DeadLetterer | None = None,
         fifo: bool = False,
+        ledger: PassLedger | None = None,
     ) -> None:
         self.handler = handler
         self.fifo = fifo
@@ -112,6 +124,9 @@ class Handlers:
         self.interrupt = interrupt
         # FIFO only: retry failures inside the pass, then dead-letter them (dead_lettering.py).
         self.dead_letters = dead_letters
+        # FIFO: the attempts SQS did not count, across passes (attempts.py).
+        self.ledger = ledger or PassLedger(None, counts)
+        self.recorded: set[str] = set()  # message IDs the ledger has a record of
         self.wake = wake
         self.threads = ThreadPoolExecutor(options.max_concurrency, thread_name_prefix="sqs-handler")
         self.loop = asyncio.new_event_loop()
@@ -175,41 +190,54 @@ class Handlers:
             await self._run(unit)
 
     async def _run(self, unit: Unit) -> None:
-        for position, message in enumerate(unit):
+        unit = await self._with_earlier_attempts(unit)
+        for position in range(len(unit)):
             if self.stopping():
                 # Never started: SQS may hand them out again at once.
                 self.acks.change_visibility(unit[position:], 0)
                 self.counts.add(released=len(unit) - position)
                 return
-            attempt = message
-            while True:
-                started = time.monotonic()
-                outcome = await self._handle(attempt)
-                self.sizing.handler_seconds.add(time.monotonic() - started)
-                awaited = self.fifo and position + 1 < len(unit)  # the rest of its group waits
-                if outcome is Outcome.SUCCEEDED:
-                    self.counts.add(succeeded=1)
-                    deleted = self.acks.delete(attempt, awaited=awaited)
-                    break
-                if outcome is Outcome.INTERRUPTED:
-                    # Not the message's fault: it and the rest of its unit may be handled again at once.
-                    self.acks.change_visibility(unit[position:], 0)
-                    self.counts.add(released=len(unit) - position)
-                    return
-                backoff = self.options.backoff_seconds(attempt.receive_count)
-                retry = await self._retry_in_pass(attempt, backoff)
-                if retry is None:  # moved to the DLQ: deleted, and its group goes on
-                    deleted = self.acks.delete(attempt, awaited=awaited)
-                    break
-                if retry is attempt:
-                    # The rest of a FIFO group must not overtake the failed message: it goes back
-                    # with it, in the same call, with the same backoff.
-                    self.acks.change_visibility(unit[position:], backoff)
-                    self.counts.add(released=len(unit) - position - 1)
-                    return
-                attempt = retry
+            deleted = await self._settle(unit[position:])
+            if deleted is None:  # given back to SQS, the rest of its group behind it
+                return
             if not await self._group_goes_on(deleted, unit[position + 1 :]):
                 return
+
+    async def _settle(self, unit: Unit) -> Future[bool] | None:
+        """Handle ``unit[0]`` until it succeeds or is moved to the DLQ, then delete it; returns
+        the delete. None: it went back to SQS, with the rest of ``unit`` (its group) behind it."""
+        attempt, rest = unit[0], unit[1:]
+        awaited = self.fifo and bool(rest)  # the rest of its group waits for its delete
+        if attempt.uncounted_attempts and await self._used_up(attempt):
+            # Its attempts ran out in an earlier pass, which could not delete it (a crash around
+            # its move to the DLQ): move it again, without running it.
+            moved = await self._moved(attempt, awaited)
+            if moved is None:
+                await self._give_back(unit, 0, attempt, released=len(unit))
+            return moved
+        while True:
+            started = time.monotonic()
+            outcome = await self._handle(attempt)
+            self.sizing.handler_seconds.add(time.monotonic() - started)
+            if outcome is Outcome.SUCCEEDED:
+                self.counts.add(succeeded=1)
+                return await self._delete(attempt, awaited)
+            if outcome is Outcome.INTERRUPTED:
+                # Not the message's fault: it and the rest of its unit may be handled again at once.
+                # The run it lost is no attempt: the next receive counts one.
+                uncounted = replace(attempt, uncounted_attempts=max(0, attempt.uncounted_attempts - 1))
+                await self._give_back(unit, 0, uncounted, released=len(unit))
+                return None
+            backoff = self.options.backoff_seconds(attempt.receive_count)
+            verdict, seconds = await self._retry_in_pass(attempt, backoff)
+            if verdict is Verdict.MOVED:
+                return await self._delete(attempt, awaited)
+            if verdict is Verdict.GIVE_BACK:
+                # The rest of a FIFO group must not overtake the failed message: it goes back
+                # with it, in the same call, with the same backoff.
+                await self._give_back(unit, seconds, attempt, released=len(rest))
+                return None
+            attempt = replace(attempt, uncounted_attempts=attempt.uncounted_attempts + 1)
 
     async def _group_goes_on(self, deleted: Future[bool], rest: Unit) -> bool:
         """FIFO: whether the rest of the group may run, once SQS has answered the delete before it.
@@ -224,24 +252,75 @@ class Handlers:
         self.counts.add(released=len(rest))
         return False
 
-    async def _retry_in_pass(self, message: SqsMessage, backoff: int) -> SqsMessage | None:
-        """FIFO: the message to try again after its backoff (its group waits, heartbeated), or
-        None once the consumer moved it to the DLQ. ``message`` itself: give it back to SQS."""
+    async def _retry_in_pass(self, message: SqsMessage, backoff: int) -> tuple[Verdict, int]:
+        """FIFO: retry the failed ``message`` after its backoff (its group waits, heartbeated), or
+        move it to the DLQ once it has had ``maxReceiveCount`` attempts. Else, and on a standard
+        queue, give it back to SQS (the redrive policy takes over), with the visibility to give it."""
         if self.dead_letters is None:
-            return message
-        target = await self.loop.run_in_executor(self.threads, self.dead_letters.target)
+            return Verdict.GIVE_BACK, backoff
+        target = await self._target()
         if target is None:
-            return message
+            return Verdict.GIVE_BACK, backoff
         if message.receive_count >= target.max_receive_count:
+            if message.uncounted_attempts:
+                # Written before the move: a crash between the move and its delete cannot run it again.
+                await self._note(message, message.uncounted_attempts)
             if await self.loop.run_in_executor(self.threads, self.dead_letters.move, message, target):
-                return None
-            return message
+                return Verdict.MOVED, 0
+            return Verdict.GIVE_BACK, backoff
         retry_at = time.monotonic() + backoff
-        while time.monotonic() < retry_at:
+        while (now := time.monotonic()) < retry_at:
             if self.stopping():
-                return message  # the budget or a stop ends the wait: the redrive policy takes over
-            await asyncio.sleep(min(0.1, retry_at - time.monotonic()))
-        return replace(message, retries_in_pass=message.retries_in_pass + 1)
+                # The budget or a stop ends the wait: SQS keeps it hidden for what is left of it.
+                return Verdict.GIVE_BACK, math.ceil(retry_at - now)
+            await asyncio.sleep(min(0.1, retry_at - now))
+        return Verdict.RETRY, 0
+
+    async def _target(self) -> RedriveTarget | None:
+        if self.dead_letters is None:
+            return None
+        return await self.loop.run_in_executor(self.threads, self.dead_letters.target)
+
+    async def _used_up(self, message: SqsMessage) -> bool:
+        target = await self._target()
+        return target is not None and message.receive_count > target.max_receive_count
+
+    async def _moved(self, message: SqsMessage, awaited: bool) -> Future[bool] | None:
+        """``message`` sent to the DLQ without running it, and deleted; None if the move failed."""
+        dead_letters, target = self.dead_letters, await self._target()
+        if dead_letters is None or target is None:
+            return None
+        if not await self.loop.run_in_executor(self.threads, dead_letters.move, message, target):
+            return None
+        return await self._delete(message, awaited)
+
+    async def _delete(self, message: SqsMessage, awaited: bool) -> Future[bool]:
+        deleted = self.acks.delete(message, awaited=awaited)
+        if message.message_id in self.recorded and await asyncio.wrap_future(deleted):
+            await self.loop.run_in_executor(self.threads, self.ledger.forget, [message.message_id])
+            self.recorded.discard(message.message_id)
+        return deleted
+
+    async def _give_back(self, unit: Unit, seconds: int, attempt: SqsMessage, *, released: int) -> None:
+        """Hand ``unit`` back to SQS, hidden ``seconds`` more; ``attempt`` is its first message as
+        it stands: its uncounted attempts are written down first, so no pass sees it without them."""
+        if attempt.uncounted_attempts or attempt.message_id in self.recorded:
+            await self._note(attempt, attempt.uncounted_attempts)
+        self.acks.change_visibility(unit, seconds)
+        self.counts.add(released=released)
+
+    async def _note(self, message: SqsMessage, uncounted: int) -> None:
+        await self.loop.run_in_executor(self.threads, self.ledger.note, {message.message_id: uncounted})
+        self.recorded.add(message.message_id)
+
+    async def _with_earlier_attempts(self, unit: Unit) -> Unit:
+        """FIFO: the unit with the uncounted attempts of messages SQS delivered before (the ledger)."""
+        again = [m.message_id for m in unit if self.fifo and m.sqs_receive_count > 1]
+        if not again:
+            return unit
+        found = await self.loop.run_in_executor(self.threads, self.ledger.recall, again)
+        self.recorded.update(found)
+        return [replace(m, uncounted_attempts=found.get(m.message_id, 0)) for m in unit]
 
     async def _handle(self, message: SqsMessage) -> Outcome:
         try:
