@@ -9,6 +9,12 @@ Calls go out on a pool, batched by 10: as many at once as the sizing allows (see
 sizing.py). A visibility change waits for a heartbeat of the same message that is still
 in flight, so a heartbeat never lands after, and undoes, a backoff or a release.
 
+SQS refuses a visibility change that reaches past 12 hours from the message's receive.
+Each message's hold ends ``DrainOptions.hold_limit_seconds`` after the receive was sent
+(12 h less a margin): every backoff, release and heartbeat is cut to end by then, a heartbeat
+with nothing left to give is not sent (the message turns visible when its hold ends), and
+handling.py gives a message back before its hold could end while the pass still needs it.
+
 ``delete`` returns a future that says whether SQS confirmed the delete. On a standard
 queue nobody waits for it: an entry SQS fails through no fault of the caller is retried
 at once, up to ``DELETE_ATTEMPTS``, then reported (the message comes back: at least once).
@@ -21,6 +27,7 @@ that fails once costs a retry, never the group's order.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -55,6 +62,8 @@ class _Held:
 
     message: SqsMessage
     visible_until: float
+    # The end of its hold: no visibility change reaches past it (SQS's 12 hours).
+    hold_until: float = math.inf
     deleting: bool = False
     # Its delete call is out: SQS may already have freed its FIFO group.
     delete_sent: bool = False
@@ -98,6 +107,8 @@ class Acknowledger(threading.Thread):
         self.deletes: list[_Delete] = []  # waiting for a delete call
         self.visibility: list[tuple[tuple[SqsMessage, ...], int]] = []  # units never split across calls
         self.returning: dict[str, SqsMessage] = {}  # visibility change pending or under way
+        self.hold_until: dict[str, float] = {}  # of each message held or returning, by receipt handle
+        self.past_hold: set[str] = set()  # heartbeats stopped: the hold ended (told once)
         self.heartbeating: set[str] = set()
         self.calls_in_flight = 0
         self.heartbeats_in_flight = 0
@@ -112,8 +123,11 @@ class Acknowledger(threading.Thread):
 
     # Called from the pass's other threads.
 
-    def hold(self, messages: list[SqsMessage], visible_until: float) -> list[SqsMessage]:
-        """Take charge of received messages; returns those that must not be handled yet (FIFO)."""
+    def hold(self, messages: list[SqsMessage], received_at: float) -> list[SqsMessage]:
+        """Take charge of messages received by a call sent at ``received_at`` (visibility runs from
+        when SQS got it); returns those that must not be handled yet (FIFO)."""
+        visible_until = received_at + self.options.visibility_timeout_seconds
+        hold_until = received_at + self.options.hold_limit_seconds
         with self.lock:
             # A message whose delete is out no longer holds its group back: a later message of
             # it may rightly come now (taking it for an overtaker would send it back for nothing).
@@ -121,9 +135,15 @@ class Acknowledger(threading.Thread):
             in_hand = held + list(self.returning.values())
             overtakers = self.ordering.overtakers(messages, in_hand)
             for message in messages:
-                self.held[message.receipt_handle] = _Held(message, visible_until)
+                self.held[message.receipt_handle] = _Held(message, visible_until, hold_until)
+                self.hold_until[message.receipt_handle] = hold_until
             self.counts.peaks(in_hand=len(self.held))
         return overtakers
+
+    def hold_left(self, message: SqsMessage) -> float:
+        """Seconds until ``message``'s hold ends (SQS's 12 hours from its receive)."""
+        with self.lock:
+            return self.hold_until.get(message.receipt_handle, math.inf) - time.monotonic()
 
     def delete(self, message: SqsMessage, *, awaited: bool = False) -> Future[bool]:
         """Delete ``message``; the future says whether SQS confirmed it (False: it comes back).
@@ -260,24 +280,43 @@ class Acknowledger(threading.Thread):
         if not ready or (sum(len(u[0]) for u in ready) < SQS_BATCH_LIMIT and not everything):
             return []
         entries: list[tuple[SqsMessage, int]] = []
+        now = time.monotonic()
         for unit in ready:
             messages, seconds = unit
             if len(entries) + len(messages) > SQS_BATCH_LIMIT:
                 break
-            entries += [(message, seconds) for message in messages]
+            entries += [(message, self._within_hold(message, seconds, now)) for message in messages]
             self.visibility.remove(unit)
         return entries
 
+    def _within_hold(self, message: SqsMessage, seconds: int, now: float) -> int:
+        """``seconds`` of visibility, cut to end by the end of ``message``'s hold."""
+        left = math.floor(self.hold_until.get(message.receipt_handle, math.inf) - now)
+        return max(0, min(seconds, left))
+
     def _heartbeat(self, now: float) -> None:
-        due = [
-            h.message
-            for h in self.held.values()
-            if h.message.receipt_handle not in self.heartbeating
-            and h.visible_until - now <= self.heartbeat_margin
-        ]
+        timeout = self.options.visibility_timeout_seconds
+        due: list[tuple[SqsMessage, int]] = []
+        for held in self.held.values():
+            message = held.message
+            if (
+                held.visible_until - now > self.heartbeat_margin
+                or message.receipt_handle in self.heartbeating
+            ):
+                continue
+            seconds = self._within_hold(message, timeout, now)
+            if now + seconds >= held.visible_until + 1:  # it extends the visibility: worth a call
+                due.append((message, seconds))
+            elif message.receipt_handle not in self.past_hold:
+                self.past_hold.add(message.receipt_handle)
+                logger.warning(
+                    "message %s reaches the end of its hold (SQS allows 12 h from its receive): "
+                    "it turns visible again while still in hand",
+                    message.message_id,
+                )
         for start in range(0, len(due), SQS_BATCH_LIMIT):
             batch = due[start : start + SQS_BATCH_LIMIT]
-            self.heartbeating.update(m.receipt_handle for m in batch)
+            self.heartbeating.update(m.receipt_handle for m, _ in batch)
             self.heartbeats_in_flight += 1
             self.heartbeat_calls.submit(self._heartbeat_batch, batch)
 
@@ -296,7 +335,7 @@ class Acknowledger(threading.Thread):
         with self.lock:
             for index, delete in enumerate(batch):
                 if str(index) not in failed:
-                    self.held.pop(delete.message.receipt_handle, None)
+                    self._let_go(delete.message)
             for entry_id, (retryable, reason) in failed.items():
                 delete = batch[int(entry_id)]
                 if self._retry(delete, retryable, now):
@@ -308,7 +347,7 @@ class Acknowledger(threading.Thread):
                     )
                     self.deletes.append(delete)
                 else:
-                    self.held.pop(delete.message.receipt_handle, None)
+                    self._let_go(delete.message)
                     refused.append((delete, reason))
             self.calls_in_flight -= 1
             self.lock.notify_all()
@@ -322,6 +361,12 @@ class Acknowledger(threading.Thread):
             self.counts.refused("DeleteMessageBatch", reason)
             delete.confirmed.set_result(False)
         self.wake()
+
+    def _let_go(self, message: SqsMessage) -> None:
+        """``message`` is no longer this pass's (under the lock)."""
+        self.held.pop(message.receipt_handle, None)
+        self.hold_until.pop(message.receipt_handle, None)
+        self.past_hold.discard(message.receipt_handle)
 
     def _retry(self, delete: _Delete, retryable: bool, now: float) -> bool:
         """Whether to try a failed delete again; sets its next attempt (under the lock)."""
@@ -341,6 +386,7 @@ class Acknowledger(threading.Thread):
         with self.lock:
             for message, _ in entries:
                 self.returning.pop(message.receipt_handle, None)
+                self._let_go(message)
             self.calls_in_flight -= 1
             self.lock.notify_all()
         for message, reason in failed.values():
@@ -348,16 +394,15 @@ class Acknowledger(threading.Thread):
             logger.warning("could not change the visibility of %s: %s", message.message_id, reason)
         self.wake()
 
-    def _heartbeat_batch(self, batch: list[SqsMessage]) -> None:
-        timeout = self.options.visibility_timeout_seconds
+    def _heartbeat_batch(self, batch: list[tuple[SqsMessage, int]]) -> None:
         sent_at = time.monotonic()
-        failed = self._change_visibility([(m, timeout) for m in batch])
+        failed = self._change_visibility(batch)
         with self.lock:
-            for message in batch:
+            for message, seconds in batch:
                 self.heartbeating.discard(message.receipt_handle)
                 held = self.held.get(message.receipt_handle)
                 if held and message.receipt_handle not in failed:
-                    held.visible_until = sent_at + timeout
+                    held.visible_until = sent_at + seconds
             self.heartbeats_in_flight -= 1
             self.lock.notify_all()
         self.counts.add(heartbeats=len(batch) - len(failed))

@@ -266,7 +266,7 @@ class _Pass:
         self.observer.received(messages)
         self.polling.received(len(messages), self.batch, sent_at, time.monotonic())
         # Visibility runs from when SQS got the call: count from when it was sent.
-        overtakers = self.acks.hold(messages, sent_at + self.options.visibility_timeout_seconds)
+        overtakers = self.acks.hold(messages, sent_at)
         if overtakers:
             # They would overtake earlier messages of their group that are on their way back.
             self._release(overtakers)

@@ -192,7 +192,7 @@ class Handlers:
     async def _run(self, unit: Unit) -> None:
         unit = await self._with_earlier_attempts(unit)
         for position in range(len(unit)):
-            if self.stopping():
+            if self.stopping() or self._hold_ends_soon(unit[position]):
                 # Never started: SQS may hand them out again at once.
                 self.acks.change_visibility(unit[position:], 0)
                 self.counts.add(released=len(unit) - position)
@@ -256,17 +256,14 @@ class Handlers:
         """FIFO: retry the failed ``message`` after its backoff (its group waits, heartbeated), or
         move it to the DLQ once it has had ``maxReceiveCount`` attempts. Else, and on a standard
         queue, give it back to SQS (the redrive policy takes over), with the visibility to give it."""
-        if self.dead_letters is None:
-            return Verdict.GIVE_BACK, backoff
         target = await self._target()
-        if target is None:
+        if target is None:  # a standard queue, or no redrive policy
             return Verdict.GIVE_BACK, backoff
         if message.receive_count >= target.max_receive_count:
-            if message.uncounted_attempts:
-                # Written before the move: a crash between the move and its delete cannot run it again.
-                await self._note(message, message.uncounted_attempts)
-            if await self.loop.run_in_executor(self.threads, self.dead_letters.move, message, target):
-                return Verdict.MOVED, 0
+            return await self._move_to_dlq(message, target), backoff
+        if self.acks.hold_left(message) < backoff + self.options.visibility_timeout_seconds:
+            # SQS would not keep it hidden through the wait and its next run (12 hours from its
+            # receive): it goes back now, hidden for what is left of its hold at most.
             return Verdict.GIVE_BACK, backoff
         retry_at = time.monotonic() + backoff
         while (now := time.monotonic()) < retry_at:
@@ -275,6 +272,26 @@ class Handlers:
                 return Verdict.GIVE_BACK, math.ceil(retry_at - now)
             await asyncio.sleep(min(0.1, retry_at - now))
         return Verdict.RETRY, 0
+
+    async def _move_to_dlq(self, message: SqsMessage, target: RedriveTarget) -> Verdict:
+        if message.uncounted_attempts:
+            # Written before the move: a crash between the move and its delete cannot run it again.
+            await self._note(message, message.uncounted_attempts)
+        dead_letters = self.dead_letters
+        if dead_letters is None:
+            return Verdict.GIVE_BACK
+        moved = await self.loop.run_in_executor(self.threads, dead_letters.move, message, target)
+        return Verdict.MOVED if moved else Verdict.GIVE_BACK
+
+    def _hold_ends_soon(self, message: SqsMessage) -> bool:
+        """Too little of ``message``'s hold is left to run it (a visibility timeout): SQS would
+        let another consumer have it midway (12 hours from its receive)."""
+        if self.acks.hold_left(message) >= self.options.visibility_timeout_seconds:
+            return False
+        logger.warning(
+            "message %s given back unstarted: its hold (12 h from its receive) ends", message.message_id
+        )
+        return True
 
     async def _target(self) -> RedriveTarget | None:
         if self.dead_letters is None:
