@@ -137,3 +137,28 @@ def test_a_delete_refused_for_good_sends_the_rest_of_the_group_back_behind_it(
     assert summaries[0].delete_failed == 1
     assert "could not be deleted" in (summaries[0].problem or "")
     assert queue_depth(app_env.client, queues.url).backlog == 0
+
+
+def test_sqs_gives_out_nothing_of_a_group_while_an_earlier_message_is_in_flight(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    """The premise of sending the rest of a group back behind a message whose delete failed: as
+    SQS, the embedded emulator gives out none of the rest while that message is in flight.
+    LocalStack 2026.3.0 does (its group lock, design.md §11): this test fails there, and so does
+    the one above, through no fault of the consumer."""
+    queues = make_queue(fifo=True, visibility_timeout=30)
+    bodies = ["g-0", "g-1", "g-2"]
+    send(app_env.client, queues.url, bodies, group_of=dict.fromkeys(bodies, "g"))
+    received = app_env.client.receive_message(QueueUrl=queues.url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in received] == bodies
+    app_env.client.change_message_visibility_batch(
+        QueueUrl=queues.url,
+        Entries=[
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for n, m in enumerate(received[1:])
+        ],
+    )
+
+    again = app_env.client.receive_message(QueueUrl=queues.url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+
+    assert [m["Body"] for m in again.get("Messages", [])] == []  # g-0 is still in flight
