@@ -108,6 +108,7 @@ NOT_SETTINGS = {
     "ack_linger_seconds",
     "max_receives_in_flight",
     "max_ack_calls_in_flight",
+    "hold_limit_seconds",  # SQS's 12 hours, less a margin
     "session_name",
 }
 SETTINGS_CLASSES = {"Settings", "OidcSettings", "IdempotencySettings", "DrainOptions"}

@@ -167,7 +167,10 @@ ROLE_ARN = Matching(
     re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$"),
     "is not an IAM role ARN such as 'arn:aws:iam::123456789012:role/my-role'",
 )
-VISIBILITY = Whole(2, 43_200)  # SQS allows up to 12 h
+# SQS hides a message at most 12 h from its receive: within 6 h, a heartbeat, a backoff or a
+# hand-back still has room (the drain cuts any of them to end within the 12 h).
+WITHIN_SQS_12_HOURS = Whole(0, 21_600)
+VISIBILITY = Whole(2, 21_600)
 
 # The table. Queue names default to the answers in local runs; in Azure the Bicep sets them.
 SQS_INPUT_QUEUE = Setting(
@@ -211,19 +214,23 @@ SQS_MAX_CONCURRENCY = Setting(
 )
 SQS_DRAIN_BUDGET_SECONDS = Setting[float](
     "SQS_DRAIN_BUDGET_SECONDS", {{ cookiecutter.__drain_budget_seconds }}, Number(1, 86_400),
-    "A drain stops receiving after this long; keep it under functionTimeout.",
+    "A drain stops receiving after this long; keep it under functionTimeout. It holds no message "
+    "past 12 h from its receive (SQS's limit): such a message goes back to the queue first.",
     local="60",
 )  # fmt: skip
 SQS_VISIBILITY_TIMEOUT_SECONDS = Setting(
     "SQS_VISIBILITY_TIMEOUT_SECONDS", 60, VISIBILITY,
-    "Visibility timeout asked for on receive; the heartbeat extends it.",
+    "Visibility timeout asked for on receive, 2-21600; the heartbeat extends it, never past 12 h "
+    "from the receive (SQS's limit).",
 )  # fmt: skip
 SQS_RETRY_BACKOFF_BASE_SECONDS = Setting(
-    "SQS_RETRY_BACKOFF_BASE_SECONDS", 5, Whole(0, 43_200),
-    "First backoff of a failed message; it doubles per receive.",
+    "SQS_RETRY_BACKOFF_BASE_SECONDS", 5, WITHIN_SQS_12_HOURS,
+    "First backoff of a failed message, 0-21600; it doubles per receive.",
 )  # fmt: skip
 SQS_RETRY_BACKOFF_MAX_SECONDS = Setting(
-    "SQS_RETRY_BACKOFF_MAX_SECONDS", 300, Whole(0, 43_200), "Cap of that backoff."
+    "SQS_RETRY_BACKOFF_MAX_SECONDS", 300, WITHIN_SQS_12_HOURS,
+    "Cap of that backoff, 0-21600; a backoff never reaches past 12 h from the receive (SQS's "
+    "limit): it is cut short to end by then.",
 )  # fmt: skip
 SQS_MAX_MESSAGE_BYTES = Setting(
     "SQS_MAX_MESSAGE_BYTES", 262_144, Whole(1_024, 1_048_576),

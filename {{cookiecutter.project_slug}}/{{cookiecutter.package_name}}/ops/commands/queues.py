@@ -30,7 +30,11 @@ def register_drain(commands: Commands) -> None:
     parser = commands.add_parser(
         "drain", help="one drain pass of the input queue with the app's handler; prints its summary"
     )
-    parser.add_argument("--budget-seconds", help="stop receiving after this long (SQS_DRAIN_BUDGET_SECONDS)")
+    parser.add_argument(
+        "--budget-seconds",
+        help="stop receiving after this long (SQS_DRAIN_BUDGET_SECONDS); however long, no message is "
+        "held past 12 h from its receive (SQS's limit)",
+    )
     parser.add_argument("--max-concurrency", help="handlers at once (SQS_MAX_CONCURRENCY)")
     parser.add_argument("--wait-time-seconds", help="longest long-poll wait, 0-20 (SQS_WAIT_TIME_SECONDS)")
     parser.add_argument(
