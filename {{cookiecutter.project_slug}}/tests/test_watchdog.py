@@ -474,6 +474,19 @@ def test_an_idle_tick_pays_a_few_storage_operations_for_its_watchdog(
     # And the watchdog is armed, dormant: one invisible message.
     assert (token_queue.messages(), token_queue.visible()) == (1, 0)
 
+    # A period while it stands in: the host's get and delete, and the watchdog's own pass.
+    make_due_now(the_chain(), token_queue)
+    before = access_log_mark(azurite, storage_connection)
+    message = token_queue.raw.receive_message(visibility_timeout=600)
+    functions["drain_input_queue_on_token"](host_message(message))
+    token_queue.raw.delete_message(message)
+    stand_in = storage_requests(azurite, before, access_log_mark(azurite, storage_connection))
+    print(
+        f"  a period the watchdog stands in: storage {stand_in['table'] + stand_in['queue']} "
+        f"(table {stand_in['table']}, queue {stand_in['queue']}, the trigger's get and delete included)"
+    )
+    assert stand_in["queue"] == 3  # the host's get and delete, the successor's put
+
 
 class ReceivesFail:
     """SQS answers every ReceiveMessage of the app's client with a 500, until removed."""
