@@ -588,9 +588,12 @@ def make_due_now(chain: WatchdogChain, queues: Queues, *, due_at: float | None =
 
 
 def run_visible(functions: Functions, queues: Queues) -> list[str]:
-    """The host's trigger, once per visible message of the token queue; the ids it ran."""
+    """The host's trigger, once for each message of the token queue visible now; the ids it ran."""
     ran = []
-    for message in queues.raw.receive_messages(visibility_timeout=600, messages_per_page=32):
+    for _ in range(queues.visible()):
+        message = queues.raw.receive_message(visibility_timeout=600)
+        if message is None:
+            break
         functions["drain_input_queue_on_token"](host_message(message))
         queues.raw.delete_message(message)
         ran.append(str(message.id))
