@@ -358,7 +358,7 @@ def test_a_stopped_timer_is_drained_for_by_the_watchdog_until_it_ticks_again(
         host.timer_on.set()
         host.wait_ticks(3)
         armed = the_chain().read()
-        assert armed is not None and not armed.standing_in_since
+        assert armed is not None and not armed.awake_since
         assert (token_queue.messages(), token_queue.visible()) == (1, 0), "one dormant watchdog"
 
         stopped = host.stop_timer()  # no tick for 5 periods
@@ -390,11 +390,11 @@ def test_a_stopped_timer_is_drained_for_by_the_watchdog_until_it_ticks_again(
     assert 2 * PERIOD - 0.5 <= since_last_tick <= 3 * PERIOD + PASS_SECONDS
 
     # The timer ticks again: the chain goes back to one dormant watchdog, and no watchdog drains again.
-    assert messages_logged(caplog, "drain timer ticks again: the watchdog, standing in since")
+    assert messages_logged(caplog, "drain timer ticks again: the watchdog, awake since")
     late = [r.created for r in warned if r.created > resumed + PERIOD + PASS_SECONDS]
     assert late == []
     armed = the_chain().read()
-    assert armed is not None and not armed.standing_in_since
+    assert armed is not None and not armed.awake_since
     assert armed.due_at >= max(host.ticks) + 2 * PERIOD - 1
     assert (token_queue.messages(), token_queue.visible(), token_queue.poisoned()) == (1, 0, 0)
     assert queue_depth(app_env.client, app_env.queues.input_url).backlog == 0
@@ -640,9 +640,33 @@ def test_a_watchdog_drains_only_in_the_ticks_slot(
     assert [fields["succeeded"] for _, fields in drains(caplog, None)] == [0]  # the first tick's, idle
     # The tick pushed the successor back: dormant, two ticks away at least.
     dormant = chain.read()
-    assert dormant is not None and not dormant.standing_in_since
+    assert dormant is not None and not dormant.awake_since
     assert dormant.due_at >= time.time() + PERIOD
     assert (token_queue.messages(), token_queue.visible()) == (1, 0)
+
+
+@pytest.mark.slow
+def test_a_tick_whose_pass_outlasts_the_periods_keeps_the_watchdog_dormant(
+    app_env: AppUnderTest,
+    token_queue: Queues,
+    functions: Functions,
+    handled: Handled,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Three missed ticks: 6 to 8 s ahead, so the pass's samples (every 5 s) push it back in time.
+    monkeypatch.setenv("SQS_WATCHDOG_MISSED_TICKS", "3")
+    monkeypatch.setenv("SQS_MAX_CONCURRENCY", "1")
+    monkeypatch.setattr(handler, "handle_message", slow(handled, 1.0))
+    for n in range(12):
+        send(app_env, f"slow-{n}")
+    with Host(functions, token_queue) as host:  # the token queue's trigger runs; the timer is the test's
+        started = time.time()
+        functions["drain_input_queue_on_timer"](TimerRequest())  # one tick, a pass of 6 periods
+        ended = time.time()
+    assert ended - started >= 5 * PERIOD and len(handled.at) == 12
+    assert host.runs == [], "the watchdog turned visible while the tick's pass ran"
+    armed = the_chain().read()
+    assert armed is not None and armed.due_at >= ended and not armed.awake_since
 
 
 def slow(recorder: Handled, seconds: float) -> Callable[[SqsMessage], None]:
@@ -700,7 +724,7 @@ def test_a_lost_watchdog_is_taken_over_by_one_put_after_it_was_due(
     assert len(messages_logged(caplog, "dropped unrun: the chain's watchdog is another message")) == 1
     assert "after-the-loss" in handled.at
     successor = chain.read()
-    assert successor is not None and successor.message_id != lost.message_id and successor.standing_in_since
+    assert successor is not None and successor.message_id != lost.message_id and successor.awake_since
     assert token_queue.messages() == 1
 
 

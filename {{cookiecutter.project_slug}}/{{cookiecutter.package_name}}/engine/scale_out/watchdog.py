@@ -73,8 +73,8 @@ class Armed:
     message_id: str
     pop_receipt: str
     due_at: float
-    # When the watchdog first drained in the timer's place; 0 while it is dormant.
-    standing_in_since: float = 0.0
+    # When the watchdog first woke (ticks were missed); 0 while it is dormant.
+    awake_since: float = 0.0
     etag: str = ""
 
 
@@ -118,7 +118,7 @@ class WatchdogChain:
             message_id=str(entity["MessageId"]),
             pop_receipt=str(entity["PopReceipt"]),
             due_at=float(entity["DueAt"]),
-            standing_in_since=float(entity.get("StandingInSince", 0.0)),
+            awake_since=float(entity.get("AwakeSince", 0.0)),
             etag=str(entity.metadata["etag"]),
         )
 
@@ -131,15 +131,15 @@ class WatchdogChain:
         pushed to ``missed_ticks`` + 1). Returns the record as it stands."""
         now = self.clock()
         armed = self.read()
-        if armed is not None and not armed.standing_in_since and armed.due_at >= self.dormant_due(now):
+        if armed is not None and not armed.awake_since and armed.due_at >= self.dormant_due(now):
             return armed
-        if armed is not None and armed.standing_in_since:
+        if armed is not None and armed.awake_since:
             logger.info(
-                "drain timer ticks again: the watchdog, standing in since %s, goes dormant",
-                _when(armed.standing_in_since),
+                "drain timer ticks again: the watchdog, awake since %s, goes dormant",
+                _when(armed.awake_since),
             )
         due = self.schedule.after(now, self.missed_ticks + 1)
-        return self._move(armed, due, standing_in_since=0.0)
+        return self._move(armed, due, awake_since=0.0)
 
     def succeed(self, message_id: str, issued_at: float) -> Succession | None:
         """A watchdog turned visible: if it is the chain's, record its successor and return it; None
@@ -151,11 +151,11 @@ class WatchdogChain:
             return None
         early = armed is not None and armed.message_id == message_id and armed.due_at > now + EARLY_SECONDS
         if armed is not None and early:
-            due, since = armed.due_at, armed.standing_in_since
+            due, since = armed.due_at, armed.awake_since
         else:
-            since = armed.standing_in_since if armed is not None and armed.standing_in_since else now
+            since = armed.awake_since if armed is not None and armed.awake_since else now
             due = self.schedule.after(now, 1)
-        successor = replace(self._put(due), standing_in_since=since)
+        successor = replace(self._put(due), awake_since=since)
         recorded = self._write(successor, armed)
         if recorded is None:
             self._delete(successor)
@@ -167,7 +167,7 @@ class WatchdogChain:
         the record then names a watchdog due before it was put. For when the record cannot be written."""
         return self._put(self.schedule.after(self.clock(), 1))
 
-    def _move(self, armed: Armed | None, due: float, *, standing_in_since: float) -> Armed | None:
+    def _move(self, armed: Armed | None, due: float, *, awake_since: float) -> Armed | None:
         from azure.core.exceptions import HttpResponseError
 
         if armed is not None:
@@ -181,14 +181,14 @@ class WatchdogChain:
                     raise
             else:
                 pushed = replace(
-                    armed, pop_receipt=str(moved.pop_receipt), due_at=due, standing_in_since=standing_in_since
+                    armed, pop_receipt=str(moved.pop_receipt), due_at=due, awake_since=awake_since
                 )
                 recorded = self._write(pushed, armed)
                 if recorded is None:  # another writer recorded another watchdog: this one is a duplicate
                     self._delete(pushed)
                     return self.read()
                 return recorded
-        fresh = replace(self._put(due), standing_in_since=standing_in_since)
+        fresh = replace(self._put(due), awake_since=awake_since)
         recorded = self._write(fresh, armed)
         if recorded is None:
             self._delete(fresh)
@@ -224,7 +224,7 @@ class WatchdogChain:
             "MessageId": armed.message_id,
             "PopReceipt": armed.pop_receipt,
             "DueAt": armed.due_at,
-            "StandingInSince": armed.standing_in_since,
+            "AwakeSince": armed.awake_since,
         }
         try:
             if previous is None:
@@ -321,7 +321,7 @@ def stand_in(settings: Settings, message_id: str, token: WatchdogToken) -> None:
                 _name(put_error),
                 put_error,
             )
-        standing_in_since, next_due = time.time(), None
+        awake_since, next_due = time.time(), None
     else:
         if succession is None:
             logger.info("watchdog %s dropped unrun: the chain's watchdog is another message", message_id)
@@ -333,12 +333,12 @@ def stand_in(settings: Settings, message_id: str, token: WatchdogToken) -> None:
                 _when(succession.successor.due_at),
             )
             return
-        standing_in_since, next_due = succession.successor.standing_in_since, succession.successor.due_at
-    _drain_in_the_ticks_place(settings, message_id, standing_in_since, next_due)
+        awake_since, next_due = succession.successor.awake_since, succession.successor.due_at
+    _drain_in_the_ticks_place(settings, message_id, awake_since, next_due)
 
 
 def _drain_in_the_ticks_place(
-    settings: Settings, message_id: str, standing_in_since: float, next_due: float | None
+    settings: Settings, message_id: str, awake_since: float, next_due: float | None
 ) -> None:
     from ..runtime import drain_input_queue, report
     from .fan_out import fan_out_for
@@ -353,8 +353,8 @@ def _drain_in_the_ticks_place(
         logger.warning("watchdog %s does not drain: no slot to run in (%s)", message_id, reason)
         return
     logger.warning(
-        "drain timer missed its ticks: the watchdog drains in its place (standing in since %s, next due %s)",
-        _when(standing_in_since),
+        "drain timer missed its ticks: the watchdog drains in its place (awake since %s, next due %s)",
+        _when(awake_since),
         _when(next_due) if next_due is not None else "unknown",
     )
     try:
