@@ -728,19 +728,30 @@ def test_a_lost_watchdog_is_taken_over_by_one_put_after_it_was_due(
     assert token_queue.messages() == 1
 
 
-class FailWatchdogRecordWrites(SansIOHTTPPolicy[Any, Any]):
-    """While ``on``, storage refuses each write of the watchdog's record (an outage past SDK retries)."""
+class WatchdogRecordOutage(SansIOHTTPPolicy[Any, Any]):
+    """While ``on``, storage refuses each ``method`` request on the watchdog's record (an outage past
+    the SDK's retries)."""
 
-    on = True
+    def __init__(self, methods: tuple[str, ...]) -> None:
+        self.methods = methods
+        self.on = True
 
     def on_request(self, request: PipelineRequest[Any]) -> None:
         http = request.http_request
-        if self.on and http.method in ("PUT", "MERGE", "PATCH") and f"RowKey='{RECORD_ROW}'" in http.url:
-            raise ServiceResponseError("injected: the watchdog's record cannot be written")
+        if self.on and http.method in self.methods and f"RowKey='{RECORD_ROW}'" in http.url:
+            raise ServiceResponseError(f"injected: {http.method} of the watchdog's record refused")
 
 
 @pytest.mark.slow
-def test_a_watchdog_whose_record_cannot_be_written_puts_a_successor_that_takes_over(
+@pytest.mark.parametrize(
+    ("methods", "logged"),
+    [
+        (("PUT", "MERGE", "PATCH"), "could not record its successor (ServiceResponseError"),
+        (("GET",), "could not read its record or put its successor: ServiceResponseError"),
+    ],
+    ids=["writes-refused", "reads-refused"],
+)
+def test_a_watchdog_whose_record_is_out_of_reach_leaves_a_successor_that_takes_over(
     app_env: AppUnderTest,
     token_queue: Queues,
     functions: Functions,
@@ -748,20 +759,23 @@ def test_a_watchdog_whose_record_cannot_be_written_puts_a_successor_that_takes_o
     storage_connection: str,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    methods: tuple[str, ...],
+    logged: str,
 ) -> None:
     caplog.set_level(logging.INFO)
     functions["drain_input_queue_on_timer"](TimerRequest())
     chain = the_chain()
     armed = make_due_now(chain, token_queue)
-    outage = FailWatchdogRecordWrites()
+    outage = WatchdogRecordOutage(methods)
     failing = TableClient.from_connection_string(storage_connection, TABLE, per_call_policies=[outage])
     monkeypatch.setattr(watchdog, "passes_table", lambda: failing)
     send(app_env, "first")
     assert run_visible(functions, token_queue) == [armed.message_id]
-    assert messages_logged(caplog, "could not record its successor: ServiceResponseError")
+    assert messages_logged(caplog, logged)
     assert "first" in handled.at  # it drained all the same, in the tick's slot
     assert chain.read() == armed  # the record still names the watchdog that ran
-    outage.on = False  # storage is back; the unrecorded successor turns visible at the next occurrence
+    assert token_queue.messages() == 1  # one successor, unrecorded
+    outage.on = False  # storage is back; the successor turns visible at the next occurrence
     time.sleep(PERIOD + 0.5)
     send(app_env, "second")
     run_visible(functions, token_queue)

@@ -156,7 +156,16 @@ class WatchdogChain:
             since = armed.awake_since if armed is not None and armed.awake_since else now
             due = self.schedule.after(now, 1)
         successor = replace(self._put(due), awake_since=since)
-        recorded = self._write(successor, armed)
+        try:
+            recorded = self._write(successor, armed)
+        except Exception as error:  # it stays unrecorded, and takes the chain over when it turns visible
+            logger.warning(
+                "watchdog %s could not record its successor (%s: %s); the successor takes over unrecorded",
+                message_id,
+                _name(error),
+                error,
+            )
+            return Succession(successor, early)
         if recorded is None:
             self._delete(successor)
             return None
@@ -311,8 +320,13 @@ def stand_in(settings: Settings, message_id: str, token: WatchdogToken) -> None:
         return
     try:
         succession = chain.succeed(message_id, token.issued_at)
-    except Exception as error:  # the record is out of reach: a successor that will take the chain over
-        logger.warning("watchdog %s could not record its successor: %s: %s", message_id, _name(error), error)
+    except Exception as error:  # no successor yet: put one that takes the chain over unrecorded
+        logger.warning(
+            "watchdog %s could not read its record or put its successor: %s: %s",
+            message_id,
+            _name(error),
+            error,
+        )
         try:
             chain.put_unrecorded()
         except Exception as put_error:
