@@ -311,11 +311,13 @@ def handled(monkeypatch: pytest.MonkeyPatch) -> Handled:
 
 
 def send(app_env: AppUnderTest, item: str) -> float:
+    """Send a work item; when the send started."""
     fifo = app_env.queues.input_url.endswith(".fifo")
     group = {"MessageGroupId": "g"} if fifo else {}
     body = json.dumps({"id": item, "action": "work"})
+    started = time.time()
     app_env.client.send_message(QueueUrl=app_env.queues.input_url, MessageBody=body, **group)
-    return time.time()
+    return started
 
 
 def put_watchdog(queues: Queues, input_queue: str, *, issued_at: float, visible_in: int = 0) -> None:
