@@ -634,6 +634,7 @@ def test_a_watchdog_drains_only_in_the_ticks_slot(
     deadline = time.time() + 10
     while "held" not in handled.started and time.time() < deadline:
         time.sleep(0.05)
+    ticked = time.time()
     functions["drain_input_queue_on_timer"](TimerRequest())
     stand_in.join()
     assert messages_logged(caplog, "another tick's drain pass is still running; this tick does not drain")
@@ -643,8 +644,8 @@ def test_a_watchdog_drains_only_in_the_ticks_slot(
     # The tick pushed the successor back: dormant, two ticks away at least.
     dormant = chain.read()
     assert dormant is not None and not dormant.awake_since
-    assert dormant.due_at >= time.time() + PERIOD
-    assert (token_queue.messages(), token_queue.visible()) == (1, 0)
+    assert dormant.due_at >= ticked + 2 * PERIOD
+    assert token_queue.messages() == 1
 
 
 @pytest.mark.slow
