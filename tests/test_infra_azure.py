@@ -326,6 +326,36 @@ def test_the_alert_rules_watch_the_drain_timer_and_the_failure_ratio_by_the_para
     assert set(METRIC_NAME.findall(criterion["query"])) <= telemetry_names(baked)
 
 
+# The dead man's switch's query, in the one form the evaluator below reads.
+SILENCE_QUERY = re.compile(r'^requests \| where name == "\$\{drainFunctionName\}" and success == true$')
+
+
+def successful_invocations_counted(query: str, function: str, requests: list[dict[str, Any]]) -> int:
+    """The switch's count over ``requests`` (rows of Application Insights' requests table)."""
+    assert SILENCE_QUERY.match(query), f"the dead man's switch's query changed: {query!r}; update this test"
+    return sum(1 for row in requests if row["name"] == function and row["success"] is True)
+
+
+def test_the_watchdog_does_not_mask_a_stopped_timer(baked: Baked) -> None:
+    """While the timer is stopped, the watchdog drains as drain_input_queue_on_token: the switch, which
+    counts only the timer function's successful invocations, still fires (count < 1)."""
+    main = parse(baked, "main.bicep")
+    timer_function = main["modules"]["alerts"]["config"]["params"]["drainFunctionName"]
+    alerts = parse(baked, "modules/alerts.bicep")["resources"]
+    [criterion] = alerts["drainSilence"]["config"]["properties"]["criteria"]["allOf"]
+    functions = baked.path / baked.package / "functions"
+    worker = (functions / "drain_worker.py").read_text(encoding="utf-8")
+    trigger = (functions / "sqs_trigger.py").read_text(encoding="utf-8")
+    # The watchdog's passes run in the token queue's function, never in the timer's.
+    assert "stand_in(" in worker and "def drain_input_queue_on_token(" in worker
+    assert "stand_in" not in trigger and timer_function != "drain_input_queue_on_token"
+    query, threshold = criterion["query"], criterion["threshold"]
+    stalled = [{"name": "drain_input_queue_on_token", "success": True}] * 15  # a period each, 15 minutes
+    assert successful_invocations_counted(query, timer_function, stalled) < threshold
+    ticking = [{"name": timer_function, "success": True}, *stalled]
+    assert successful_invocations_counted(query, timer_function, ticking) >= threshold
+
+
 def test_the_workbook_charts_only_metrics_the_app_names(baked: Baked) -> None:
     workbook = parse(baked, "modules/workbook.bicep")["resources"]["workbook"]
     assert workbook["type"] == "Microsoft.Insights/workbooks"

@@ -257,6 +257,12 @@ SQS_SCALE_OUT_TARGET_LAG_SECONDS = Setting[float](
     "Fan out to enough drains to clear the backlog within this long.",
 )  # fmt: skip
 # Under 2 s of one drain's work (585 msg/s): an instance started for it would find nothing to do.
+# Two: one late tick is not a stopped timer. A watchdog fires 2 to 3 periods after the last tick.
+SQS_WATCHDOG_MISSED_TICKS = Setting(
+    "SQS_WATCHDOG_MISSED_TICKS", 2, Whole(0, 100),
+    "Ticks of SQS_POLL_SCHEDULE the timer may miss before a watchdog on the drain-token queue drains in its "
+    "place, at the schedule's pace, until a tick returns; 0: off.",
+)  # fmt: skip
 SQS_SCALE_OUT_ACTIVATION_BACKLOG = Setting(
     "SQS_SCALE_OUT_ACTIVATION_BACKLOG", 1_000, Whole(0, 1_000_000_000),
     "A backlog of at most this many messages stays on one drain.",
@@ -339,6 +345,7 @@ TABLE: tuple[Setting[object], ...] = (
     SQS_SCALE_OUT_QUEUE,
     SQS_SCALE_OUT_TARGET_LAG_SECONDS,
     SQS_SCALE_OUT_ACTIVATION_BACKLOG,
+    SQS_WATCHDOG_MISSED_TICKS,
     AWS_REGION,
     AWS_ENDPOINT_URL,
     AWS_RETRY_MODE,
@@ -364,6 +371,7 @@ class Settings:
     output_queue: str
     dlq: str = SQS_DLQ.default
     max_receive_count: int = SQS_MAX_RECEIVE_COUNT.default
+    poll_schedule: str = SQS_POLL_SCHEDULE.default
     region: str = AWS_REGION.default
     wait_time_seconds: int = SQS_WAIT_TIME_SECONDS.default
     max_concurrency: int = SQS_MAX_CONCURRENCY.default
@@ -379,6 +387,7 @@ class Settings:
     scale_out_queue: str = SQS_SCALE_OUT_QUEUE.default
     scale_out_target_lag_seconds: float = SQS_SCALE_OUT_TARGET_LAG_SECONDS.default
     scale_out_activation_backlog: int = SQS_SCALE_OUT_ACTIVATION_BACKLOG.default
+    watchdog_missed_ticks: int = SQS_WATCHDOG_MISSED_TICKS.default
     retry_mode: RetryMode = AWS_RETRY_MODE.default
     max_attempts: int = AWS_MAX_ATTEMPTS.default
     auth_mode: AuthMode = AWS_AUTH_MODE.default
@@ -393,6 +402,7 @@ class Settings:
             output_queue=SQS_OUTPUT_QUEUE.required(env),
             dlq=SQS_DLQ.read(env),
             max_receive_count=SQS_MAX_RECEIVE_COUNT.read(env),
+            poll_schedule=SQS_POLL_SCHEDULE.read(env),
             region=AWS_REGION.read(region_env),
             wait_time_seconds=SQS_WAIT_TIME_SECONDS.read(env),
             max_concurrency=SQS_MAX_CONCURRENCY.read(env),
@@ -408,6 +418,7 @@ class Settings:
             scale_out_queue=SQS_SCALE_OUT_QUEUE.read(env),
             scale_out_target_lag_seconds=SQS_SCALE_OUT_TARGET_LAG_SECONDS.read(env),
             scale_out_activation_backlog=SQS_SCALE_OUT_ACTIVATION_BACKLOG.read(env),
+            watchdog_missed_ticks=SQS_WATCHDOG_MISSED_TICKS.read(env),
             retry_mode=AWS_RETRY_MODE.read(env),
             max_attempts=AWS_MAX_ATTEMPTS.read(env),
             auth_mode=AWS_AUTH_MODE.read(env),
