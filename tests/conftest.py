@@ -14,10 +14,24 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from cookiecutter.main import cookiecutter
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+APP_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
 COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
 BIN = Path(sys.executable).parent
+
+
+def _load_module(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# One walker for every tree, the app's own (plain Python, no Jinja): what git keeps, never a venv or a cache.
+kept_files = _load_module("project_files", APP_TEMPLATE / "tests" / "project_files.py").kept_files
 
 
 @dataclass(frozen=True)
@@ -83,8 +97,14 @@ MATRIX = [
 ]
 
 
-# Folders that tests and tools write into a shared bake (caches, virtual environments, packages).
-WRITTEN_LATER = {"__pycache__", ".venv", ".python_packages", ".azurite"}
+# Generated, though the app's .gitignore keeps it out of git (func init's rule): the local settings.
+GENERATED_BUT_IGNORED = ("local.settings.json",)
+
+
+def generated_files(app: Path) -> list[Path]:
+    """The files a bake generates: what git keeps of the app, and the local settings."""
+    ignored = [app.resolve() / name for name in GENERATED_BUT_IGNORED]
+    return sorted({*kept_files(app), *(path for path in ignored if path.is_file())})
 
 
 @dataclass(frozen=True)
@@ -102,13 +122,26 @@ class Baked:
         pages = [self.path / "README.md", *sorted((self.path / "docs").glob("*.md"))]
         return "\n".join(page.read_text(encoding="utf-8") for page in pages)
 
-    def files(self) -> list[Path]:
-        """The generated files: not what tools and tests later write into the shared bake."""
-        return [
-            p
-            for p in self.path.rglob("*")
-            if p.is_file() and not any(part in WRITTEN_LATER or part.endswith("_cache") for part in p.parts)
-        ]
+    def files(self, under: str = "") -> list[Path]:
+        """The generated files (under a folder of the app), not what tools and tests later write into the
+        shared bake (venvs, caches, packages)."""
+        folder = self.path.resolve() / under
+        return [p for p in generated_files(self.path) if folder in p.parents]
+
+
+def bake(tmp_path: Path, answers: dict[str, str]) -> Path:
+    """A fresh bake of ``answers`` into ``tmp_path / "out"`` (the output folder), with cookiecutter's
+    config and replay kept in ``tmp_path``."""
+    config = tmp_path / "cookiecutter-config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {tmp_path / 'cc'}\nreplay_dir: {tmp_path / 'replay'}\n", encoding="utf-8"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    cookiecutter(
+        str(TEMPLATE_DIR), no_input=True, extra_context=answers, output_dir=str(out), config_file=str(config)
+    )
+    return out
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -196,11 +229,7 @@ def baked_defaults(cookies_session: Any) -> Baked:
 
 def load_hook(name: str) -> ModuleType:
     """A hook as a module, unrendered: its Jinja sits in a string that only main() parses."""
-    spec = importlib.util.spec_from_file_location(name, TEMPLATE_DIR / "hooks" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load_module(name, TEMPLATE_DIR / "hooks" / f"{name}.py")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

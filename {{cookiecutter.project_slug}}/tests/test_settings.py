@@ -18,6 +18,8 @@ from {{ cookiecutter.package_name }}.engine.settings import (
     settings_files,
 )
 
+from .project_files import kept_files
+
 PROJECT = Path(__file__).parents[1]
 PACKAGE = PROJECT / "{{ cookiecutter.package_name }}"
 
@@ -129,7 +131,7 @@ def test_no_settings_default_is_written_twice() -> None:
     names = {setting.name for setting in TABLE}
     written_twice = []
     checked = 0
-    for path in PACKAGE.rglob("*.py"):
+    for path in (p for p in kept_files(PACKAGE) if p.suffix == ".py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         where = path.relative_to(PROJECT)
         # A settings field's default is the table's (``X.default``), never a value of its own.
