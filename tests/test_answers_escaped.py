@@ -9,15 +9,14 @@ import itertools
 import json
 import re
 import tomllib
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from markdown_it import MarkdownIt
-from pycep import BicepParser
 
+from .bicep_eval import bicep_parser
 from .conftest import APP_TEMPLATE, bake, generated_files, kept_files
 
 # The answers a person types as they like; every other answer is held to a pattern by the pre-gen hook.
@@ -80,12 +79,6 @@ HOSTILE = {
         "author_name": "名前 🚀",
     },
 }
-
-
-@cache
-def bicep_parser() -> BicepParser:
-    """One parser: building its grammar takes a second or more."""
-    return BicepParser()
 
 
 class AnyTagLoader(yaml.SafeLoader):

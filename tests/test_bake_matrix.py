@@ -9,7 +9,7 @@ import tomllib
 
 import pytest
 
-from .conftest import BIN, COOKIECUTTER_JSON, MATRIX, Baked, clean_env, load_hook, run
+from .conftest import BIN, COOKIECUTTER_JSON, MATRIX, Baked, clean_env, lint_env, load_hook, run
 
 INDEX_SCRIPT = """
 import json, sys
@@ -113,7 +113,7 @@ def test_pyproject_targets_the_chosen_python(baked: Baked) -> None:
     ids=["ruff-check", "ruff-format", "mypy-strict"],
 )
 def test_generated_code_passes_the_linters(baked: Baked, command: list[str]) -> None:
-    result = run([str(BIN / command[0]), *command[1:]], baked.path, clean_env())
+    result = run([str(BIN / command[0]), *command[1:]], baked.path, lint_env(baked))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -156,6 +156,7 @@ def test_the_ops_cli_answers_in_every_combination(baked: Baked) -> None:
         assert command in result.stdout
 
 
+@pytest.mark.slow  # the app's whole suite: minutes (its fast subset is in test_inner_loop.py)
 def test_generated_test_suite_passes(baked_with_app_tests: Baked) -> None:
     baked = baked_with_app_tests
     # Two workers, as the app's CI runs it (`pytest -n auto` on a 2-core runner): half of the suite's

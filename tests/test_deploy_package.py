@@ -48,7 +48,11 @@ SECRETS = re.compile(
 
 def combination_params() -> list[Any]:
     # Both tests of one combination run on the same xdist worker, so the package is built once.
-    return [pytest.param(c, id=c.name, marks=pytest.mark.xdist_group(f"package-{c.name}")) for c in MATRIX]
+    # Slow: each builds a package of manylinux wheels from PyPI.
+    return [
+        pytest.param(c, id=c.name, marks=[pytest.mark.slow, pytest.mark.xdist_group(f"package-{c.name}")])
+        for c in MATRIX
+    ]
 
 
 _PACKAGES: dict[str, Path] = {}

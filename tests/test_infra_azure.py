@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from pycep import BicepParser
 
+from . import bicep_eval
 from .conftest import BIN, Baked, clean_env, run
 from .infra_tools import checkov_reports
 
@@ -57,7 +58,7 @@ print(json.dumps({{"configured": dataclasses.asdict(configured), "defaults": dat
 
 
 def parse(baked: Baked, relative: str) -> dict[str, Any]:
-    return dict(BicepParser().parse(text=(baked.path / AZURE / relative).read_text(encoding="utf-8")))
+    return bicep_eval.parse(baked.path / AZURE / relative)
 
 
 def bicep_files(baked: Baked) -> list[Path]:
@@ -101,7 +102,7 @@ def bicep_settings(baked: Baked) -> tuple[set[str], set[str]]:
 
 def test_every_bicep_file_parses_and_the_parameters_default_to_the_answers(baked: Baked) -> None:
     for path in bicep_files(baked):
-        BicepParser().parse(text=path.read_text(encoding="utf-8"))
+        bicep_eval.parse(path)
     parameters = parse(baked, "main.bicep")["parameters"]
     answer = baked.combination.answer
     defaults = {name: parameter.get("default") for name, parameter in parameters.items()}
@@ -178,6 +179,7 @@ def folders_git_ignores(baked: Baked) -> list[str]:
     return sorted(p.name for p in baked.path.iterdir() if p.is_dir() and p.name not in kept)
 
 
+@pytest.mark.slow  # checkov: a minute a bake
 def test_checkov_finds_no_failed_check_in_infra_or_the_workflows(baked: Baked) -> None:
     reports = checkov_of(baked)
     expected = {"bicep", "cloudformation"} | (
@@ -195,6 +197,7 @@ def test_checkov_finds_no_failed_check_in_infra_or_the_workflows(baked: Baked) -
         assert failed == [], framework
 
 
+@pytest.mark.slow
 def test_every_checkov_skip_is_inline_with_a_reason_and_used(baked: Baked) -> None:
     reports = checkov_of(baked)
     skipped = [c for report in reports.values() for c in report["results"]["skipped_checks"]]

@@ -7,13 +7,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from .conftest import BIN, TEMPLATE_DIR, Baked, clean_env, load_hook, run
+from .conftest import BIN, MATRIX, TEMPLATE_DIR, Baked, clean_env, load_hook, run
 
 README = (TEMPLATE_DIR / "README.md").read_text(encoding="utf-8")
 
 
 def command_after(marker: str) -> str:
-    match = re.search(rf"<!-- {marker} -->\n```bash\n(.+?)\n```", README)
+    match = re.search(rf"<!-- {marker} -->\n```bash\n(.+?)\n```", README, re.DOTALL)
     assert match, f"README has no {marker} block"
     return match.group(1)
 
@@ -75,6 +75,30 @@ def test_the_readme_uv_command_is_the_venv_command_with_uv_making_the_venv() -> 
     uv = command_after("smoke-command-uv").split(" && ")
     assert uv[1] == "uv venv --seed --python 3.13 .venv"  # --seed: pip in the venv, as python -m venv
     assert [*uv[:1], *uv[2:]] == [*venv[:1], *venv[2:]]
+
+
+def collected(*marker: str) -> set[str]:
+    args = ["--collect-only", "-q", "-p", "no:cacheprovider", "-n", "0", *marker]
+    result = run([sys.executable, "-m", "pytest", *args], TEMPLATE_DIR, clean_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return {line for line in result.stdout.splitlines() if line.startswith("tests/")}
+
+
+def test_the_fast_loop_bakes_and_lints_the_default_app() -> None:
+    assert command_after("fast-loop-command") == '.venv/bin/python -m pytest -m "not slow"'
+    fast, everything = collected("-m", "not slow"), collected()
+    assert fast < everything
+    lints = "tests/test_bake_matrix.py::test_generated_code_passes_the_linters"
+    must = {f"{lints}[defaults-{tool}]" for tool in ("ruff-check", "ruff-format", "mypy-strict")}
+    must |= {
+        "tests/test_bake_matrix.py::test_nothing_is_left_unrendered[defaults]",
+        "tests/test_bake_matrix.py::test_function_app_indexes_into_the_four_functions[defaults]",
+        "tests/test_inner_loop.py::test_not_slow_is_a_real_subset_that_passes",
+    }
+    assert must <= fast
+    # One bake: the default answers; the other combinations are the full run's.
+    others = [combination.name for combination in MATRIX[1:]]
+    assert [test for test in fast if any(name in test for name in others)] == []
 
 
 def test_the_template_code_itself_is_clean() -> None:
