@@ -178,6 +178,33 @@ def test_the_readme_uv_command_makes_the_venv_and_runs_the_smoke(
     assert venv_version(app, env) == baked_defaults.context["python_version"]
 
 
+@pytest.mark.slow
+def test_the_pyenv_way_the_message_names_runs_as_printed(baked_defaults: Baked, tmp_path: Path) -> None:
+    """Where pyenv has the version but another is selected (its shim of python3.13 does not run): the
+    message's pyenv command, verbatim. Not run here: `pyenv install` (it builds Python from source) and the
+    OS's package managers."""
+    pyenv = shutil.which("pyenv") or str(Path.home() / ".pyenv" / "bin" / "pyenv")
+    root = run([pyenv, "root"], tmp_path, clean_env()) if Path(pyenv).exists() else None
+    if root is None or root.returncode != 0:
+        pytest.skip("pyenv is not installed")
+    pyenv_root = Path(root.stdout.strip())
+    if not list((pyenv_root / "versions").glob("3.13.*")):
+        pytest.skip("pyenv has no Python 3.13")
+    env = {**clean_env(), "PATH": f"{Path(pyenv).parent}:{pyenv_root / 'shims'}:/usr/bin:/bin"}
+    env.pop("PYENV_VERSION", None)
+    app = fresh_copy(baked_defaults.path, tmp_path / baked_defaults.path.name)
+    help_text = post_gen.interpreter_help(baked_defaults.context, "why")
+    lines = help_text.splitlines()
+    command = lines[lines.index("  pyenv:   pyenv install --skip-existing 3.13") + 1].strip()
+    assert command.startswith(f"cd {app.name} && pyenv local 3.13 && python3.13 -m venv .venv")
+
+    result = bash(command, tmp_path, env)
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert SMOKE_SUMMARY in result.stdout
+    assert venv_version(app, env) == "3.13"
+
+
 def bake_on(path: str, tmp_path: Path) -> str:
     """The post-generation message of a default bake on the command line, with this PATH."""
     out = tmp_path / "out"
