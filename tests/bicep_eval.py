@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import base64
 import copy
-import functools
 import hashlib
 import json
 import re
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +38,20 @@ def unique_string(*values: str) -> str:
     return base64.b32encode(digest).decode().lower()[:13]
 
 
+@cache
+def bicep_parser() -> BicepParser:
+    """One parser for the session: building pycep's grammar takes seconds, parsing a file far less."""
+    return BicepParser()
+
+
+@cache
+def _parsed(text: str) -> dict[str, Any]:
+    return dict(bicep_parser().parse(text=text))
+
+
 def parse(path: Path) -> dict[str, Any]:
-    return copy.deepcopy(_parse_text(path.read_text(encoding="utf-8")))
-
-
-@functools.lru_cache(maxsize=256)
-def _parse_text(text: str) -> dict[str, Any]:
-    """pycep's tree of a Bicep text, parsed once per process (a parse takes seconds)."""
-    return dict(BicepParser().parse(text=text))
+    """pycep's tree of a Bicep file; a file of the same text is parsed once (each caller gets a copy)."""
+    return copy.deepcopy(_parsed(path.read_text(encoding="utf-8")))
 
 
 class Evaluator:

@@ -427,16 +427,3 @@ def test_the_consumption_bicep_refuses_python_it_cannot_run(baked: Baked) -> Non
     plan = baked.combination.answer("hosting_plan")
     assert allowed == (["3.11", "3.12"] if plan == "consumption" else ["3.11", "3.12", "3.13"])
     assert python["default"] in allowed
-
-
-def test_no_azure_infra_file_holds_more_than_ten_jinja_statements() -> None:
-    from .conftest import TEMPLATE_DIR
-
-    project = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
-    counts = {
-        str(path.relative_to(project)): path.read_text(encoding="utf-8").count("{%")
-        for folder in (project / "infra" / "azure", project / "infra" / "hooks")
-        for path in folder.rglob("*")
-        if path.is_file()
-    }
-    assert {name: count for name, count in counts.items() if count > 10} == {}

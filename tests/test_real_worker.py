@@ -27,6 +27,9 @@ from moto.server import ThreadedMotoServer
 from .conftest import MATRIX, TEMPLATE_DIR, Baked, _bake, clean_env, python_or_skip, run
 from .worker_harness import ensure_venv, run_scenario
 
+# The full run's (a worker venv from PyPI, and the host's messages); `pytest -m "not slow"` leaves it out.
+pytestmark = pytest.mark.slow
+
 # The default app, a FIFO one on another plan and auth mode, and the one that runs on 3.13 in Azure.
 WORKER_COMBINATION_NAMES = (
     "defaults",

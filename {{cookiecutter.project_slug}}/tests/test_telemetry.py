@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 from .conftest import AppUnderTest, http_post, send_params
 from .otlp_collector import OtlpCollector
 
+# Drains and sends exported to a collector: not the inner loop.
+pytestmark = pytest.mark.slow
+
 APP_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.package_name }}"
 Functions = dict[str, Callable[..., object]]

@@ -38,25 +38,25 @@ param maximumInstanceCount int = 40
 param identityKind string = '{{ cookiecutter.azure_identity }}'
 
 @description('existing_user_assigned only: resource ID of the identity the app runs as.')
-param existingIdentityId string = '{{ cookiecutter.existing_identity_id }}'
+param existingIdentityId string = {{ cookiecutter.existing_identity_id | bicep_string }}
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
 
 @description('AWS role the identity assumes: the AWS stack\'s RoleArn output, which the postprovision hook sets.')
-param awsRoleArn string = '{{ cookiecutter.aws_role_arn }}'
+param awsRoleArn string = {{ cookiecutter.aws_role_arn | bicep_string }}
 {%- endif %}
 
 // The queues: the AWS stack's outputs once the postprovision hook has recorded them, else the answered names.
 @minLength(1)
 @description('Queue the trigger drains: the AWS stack\'s InputQueueUrl output once known, else the answered name.')
-param sqsInputQueue string = {{ cookiecutter.input_queue_name | tojson | replace('"', "'") }}
+param sqsInputQueue string = {{ cookiecutter.input_queue_name | bicep_string }}
 
 @minLength(1)
 @description('Queue the send functions write to: the stack\'s OutputQueueUrl output, else the answered name.')
-param sqsOutputQueue string = {{ cookiecutter.output_queue_name | tojson | replace('"', "'") }}
+param sqsOutputQueue string = {{ cookiecutter.output_queue_name | bicep_string }}
 
 @minLength(1)
 @description('Dead-letter queue of the input queue: the stack\'s DeadLetterQueueUrl output, else the answered name.')
-param sqsDlq string = {{ cookiecutter.dlq_name | tojson | replace('"', "'") }}
+param sqsDlq string = {{ cookiecutter.dlq_name | bicep_string }}
 
 @description('Premium and Consumption: object ID of who runs the deploy step (azd: the signed-in principal), given Storage Blob Data Contributor on the package container; empty: nobody.')
 param deployerPrincipalId string = ''

@@ -43,6 +43,7 @@ from ...engine.aws_session import reset_clients, sqs_client
 from ...engine.queues import QueueSet, ensure_queues, queue_name
 from ...engine.settings import (
     AWS_ENDPOINT_URL,
+    LOCAL_SETTINGS_FILE,
     Settings,
     SettingsError,
     local_settings_path,
@@ -190,8 +191,12 @@ def configured_endpoint(settings_path: Path | None) -> str:
 
 
 def banner(url: str, settings: Settings, queues: QueueSet, configured: str) -> str:
-    package = __package__.rpartition(".")[0]
+    package = __package__.split(".")[0]  # the app's package: python -m <package>
     port = urlsplit(url).port
+    elsewhere = bool(configured) and urlsplit(configured).port != port
+    # Where local.settings.json points elsewhere, the commands below are given this emulator's URL (a
+    # variable set in the shell wins over the file).
+    here = f"AWS_ENDPOINT_URL=http://{LOOPBACK}:{port} " if elsewhere else ""
     lines = [
         f"SQS emulator (moto) listening on {url}, account {MOTO_ACCOUNT_ID}, region {settings.region}.",
         "Queues:",
@@ -199,7 +204,7 @@ def banner(url: str, settings: Settings, queues: QueueSet, configured: str) -> s
         f"  DLQ     {queue_name(queues.dlq_url)}",
         f"  output  {queue_name(queues.output_url)}",
     ]
-    if configured and urlsplit(configured).port != port:
+    if elsewhere:
         lines.append(
             f"Note: local.settings.json sets AWS_ENDPOINT_URL={configured}; "
             f"func start reaches this emulator only at http://localhost:{port}."
@@ -208,8 +213,11 @@ def banner(url: str, settings: Settings, queues: QueueSet, configured: str) -> s
         "Next, each in its own terminal, in this folder with the venv active:",
         f"  {AZURITE_COMMAND}   # storage for the timer trigger",
         "  func start   # the app, on this emulator",
-        f"  python -m {package} samples   # work for the trigger",
-        f"  SQS_TEST_ENDPOINT_URL=http://{LOOPBACK}:{port} python -m pytest   # the tests, on this emulator",
+        f"  {here}python -m {package} samples   # work for the trigger",
+        f"  {here}python -m {package} stats --settings {LOCAL_SETTINGS_FILE}"
+        "   # the queues' depths (the queue commands read the file only when told)",
+        f'  SQS_TEST_ENDPOINT_URL=http://{LOOPBACK}:{port} python -m pytest -m "not slow"'
+        "   # the fast tests, on this emulator (all of them: python -m pytest)",
         "Ctrl-C stops the emulator; its queues and messages are gone then.",
     ]
     return "\n".join(lines)
