@@ -27,7 +27,10 @@ def unchosen_paths(answers: Mapping[str, Any]) -> list[Path]:
         paths += [Path("localstack"), Path("tests") / "test_localstack.py"]
     if answers["ci"] != "github":
         paths.append(Path(".github"))
-        paths += [Path("deploy") / "github_environment.py", Path("tests") / "test_deploy_github_environment.py"]
+        paths += [
+            Path("deploy") / "github_environment.py",
+            Path("tests") / "test_deploy_github_environment.py",
+        ]
     if answers["aws_auth"] != "oidc_managed_identity":
         paths.append(package / "engine" / "oidc_credentials.py")
         paths.append(Path("tests") / "oidc")
