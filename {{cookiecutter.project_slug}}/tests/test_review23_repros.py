@@ -1,11 +1,13 @@
 """Reproductions from the review of issue 23 (each test FAILS on the code as merged).
 
 1. A FIFO delete refused for about a second at the end of a pass: the acknowledger's close sends
-   every paused retry at once (``_ready_deletes`` ignores ``not_before`` once closing), so all
-   ``GROUP_DELETE_ATTEMPTS`` go out back to back and the delete is given up on: the message runs
-   again and the pass fails, where the documented pauses (0.25 s, doubling) would have outlasted it.
+   every paused retry at once (``_ready_deletes`` ignores ``not_before`` once closing), so all 8
+   attempts go out back to back and the delete is given up on: the message runs again and the
+   pass fails, where the documented pauses (0.25 s, doubling) would have outlasted the refusal.
 2. ``@idempotent`` on FIFO: a Table storage outage during ``claim()`` longer than the retry
    window counts as the message's attempts: a message whose body never ran reaches the DLQ.
+3. A FIFO group backing off keeps its handler slot (and the receive batch is one message when
+   SQS_MAX_CONCURRENCY is 1): another group's messages wait for the whole retry schedule.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from azure.data.tables import TableClient
 
 from {{ cookiecutter.package_name }}.engine import consumer
 from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage, drain
-from {{ cookiecutter.package_name }}.engine.consumer.acknowledging import GROUP_DELETE_ATTEMPTS
 from {{ cookiecutter.package_name }}.engine.idempotency import idempotent
 from {{ cookiecutter.package_name }}.engine.idempotency.table_store import TableStore
 
@@ -65,7 +66,10 @@ def test_a_fifo_delete_refused_for_a_second_as_the_pass_closes_is_retried_with_i
         first = drain(app_env.client, queues.url, handler, options, stop=stop)
     finally:
         faults.remove()
-    later = drain(app_env.client, queues.url, handler, replace(options, wait_time_seconds=6, linger_seconds=6))
+    # The message comes back when its visibility (4 s) ends.
+    later = drain(
+        app_env.client, queues.url, handler, replace(options, wait_time_seconds=6, linger_seconds=6)
+    )
 
     context = f"refused {len(faults.injected)} times, runs {runs}, {first}, {later}"
     # Paused as documented (0.25, 0.5, 1 s...), the 4th attempt lands after the 1.5 s refusal.
@@ -93,9 +97,7 @@ def test_a_claim_outage_past_the_retry_window_never_dead_letters_a_message_whose
     def ship(message: SqsMessage) -> None:
         runs.append(message.body)
 
-    app_env.client.send_message(
-        QueueUrl=queues.url, MessageBody=json.dumps({"id": 1}), MessageGroupId="g", MessageDeduplicationId="d1"
-    )
+    send(app_env.client, queues.url, [json.dumps({"id": 1})], group_of={json.dumps({"id": 1}): "g"})
     options = replace(consumer.DrainOptions.from_settings(app_env.settings), backoff_base_seconds=1)
     try:
         during = drain(app_env.client, queues.url, ship, options)
@@ -108,3 +110,33 @@ def test_a_claim_outage_past_the_retry_window_never_dead_letters_a_message_whose
     assert drain_all(app_env.client, queues.dlq_url) == [], context  # the store's failure, not the message's
     assert runs == [json.dumps({"id": 1})], context
     assert queue_depth(app_env.client, queues.url).backlog == 0, context
+
+
+def test_a_group_backing_off_does_not_hold_a_handler_slot_from_another_group(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    """One slot (SQS_MAX_CONCURRENCY=1, as for a rate-limited downstream; or 32 failing groups at
+    the default): group a's backoff waits in the slot, so b's messages, received on time, wait
+    in the prefetch buffer until a's retries are over."""
+    from .test_fifo_groups_are_independent import Arrivals
+
+    queues = make_queue(fifo=True, max_receive_count=5)
+    send(app_env.client, queues.url, ["poison"], group_of={"poison": "a"})
+    arrivals = Arrivals(app_env.client, queues.url, [1.0 + 3 * n for n in range(5)])
+
+    def handler(message: SqsMessage) -> None:
+        if message.body == "poison":
+            raise ValueError("cannot be handled")
+        arrivals.note(message)
+
+    options = replace(FAST, backoff_base_seconds=2, wait_time_seconds=2, max_concurrency=1)
+    arrivals.start()
+    try:
+        summary = drain(app_env.client, queues.url, handler, options)
+    finally:
+        arrivals.join()
+
+    waits = arrivals.waits()
+    assert drain_all(app_env.client, queues.dlq_url) == ["poison"]
+    # Handled within one receive wait, plus a second, of arrival (issue 23's bound).
+    assert max(waits.values()) <= options.wait_time_seconds + 1, f"waits {waits}, {summary}"
