@@ -36,6 +36,7 @@ gives out no more of its group until its delete is done.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import enum
 import inspect
@@ -222,7 +223,8 @@ class Handlers:
     def stop_starting(self) -> None:
         """No message starts from now on (thread-safe): units waiting for a slot, in the prefetch
         buffer or back from a wait, give their messages back at once."""
-        self.loop.call_soon_threadsafe(self.slots.close)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: no unit is left to stop
+            self.loop.call_soon_threadsafe(self.slots.close)
 
     def room_to_wait(self) -> bool:
         """Fewer units wait out of their slots than ``waiting_limit``: receiving may go on."""
