@@ -77,11 +77,9 @@ class _Delete:
     """A delete to send: its attempt, when it may go (after a pause), and what waits for it."""
 
     message: SqsMessage
-    # A FIFO group waits for it: it goes at once when no ack call is in flight, else with the
-    # answer of one or after the linger, whichever comes first (Nagle: batches form under load).
+    # A FIFO group waits for it: it goes at once when no ack call is in flight, else after the
+    # linger, with what queued meanwhile (batches form under load: fewer calls per message).
     awaited: bool = False
-    # The ack calls answered when it was queued: one more answer lets an awaited delete go.
-    answers_before: int = 0
     attempt: int = 1
     not_before: float = 0.0
     confirmed: Future[bool] = field(default_factory=Future)
@@ -116,7 +114,6 @@ class Acknowledger(threading.Thread):
         self.past_hold: set[str] = set()  # heartbeats stopped: the hold ended (told once)
         self.heartbeating: set[str] = set()
         self.calls_in_flight = 0
-        self.answers = 0  # ack calls answered so far
         self.heartbeats_in_flight = 0
         self.closing = False
         self.ack_calls = ThreadPoolExecutor(options.max_ack_calls_in_flight, thread_name_prefix="sqs-ack")
@@ -153,10 +150,10 @@ class Acknowledger(threading.Thread):
 
     def delete(self, message: SqsMessage, *, awaited: bool = False) -> Future[bool]:
         """Delete ``message``; the future says whether SQS confirmed it (False: it comes back).
-        ``awaited``: something waits for that answer, so the delete goes out at once."""
+        ``awaited``: something waits for that answer, so the delete goes out without the linger
+        when no ack call is in flight (else it waits for the linger, and batches with others)."""
         delete = _Delete(message, awaited)
         with self.lock:
-            delete.answers_before = self.answers
             held = self.held.get(message.receipt_handle)
             if held:
                 held.deleting = True
@@ -248,9 +245,8 @@ class Acknowledger(threading.Thread):
         return False
 
     def _may_go_now(self, delete: _Delete) -> bool:
-        """An awaited delete goes without the linger when no ack call is in flight, or once one has
-        been answered since it was queued (what queued meanwhile goes with it)."""
-        return delete.awaited and (not self.calls_in_flight or self.answers > delete.answers_before)
+        """An awaited delete goes without the linger when no ack call is in flight."""
+        return delete.awaited and not self.calls_in_flight
 
     def _ready_deletes(self, now: float) -> list[_Delete]:
         """Deletes that may go now: those not pausing. Closing waits out a retry's pause too, so
@@ -384,7 +380,6 @@ class Acknowledger(threading.Thread):
     def _answered(self) -> None:
         """An ack call is answered (under the lock)."""
         self.calls_in_flight -= 1
-        self.answers += 1
         self.lock.notify_all()
 
     def _let_go(self, message: SqsMessage) -> None:

@@ -1,18 +1,19 @@
 """One drain pass: receive -> hold -> prefetch -> handle -> acknowledge, within a budget.
 
 The pass's own thread decides when a receive may go out: while the sizing allows more
-receives in flight (sizing.py), prefetch credits are free, and deletes keep up
-(acknowledging.py). When deletes fall behind, receiving waits: backpressure. It stops
-receiving when the queue has looked empty for the linger (receiving.py), the budget
-is spent, ``stop`` is set, or SQS keeps failing; then it waits for the running
-handlers and for every ack.
+receives in flight (sizing.py), prefetch credits are free, deletes keep up
+(acknowledging.py), and fewer units wait out of their handler slots than the bound
+(handling.py). Otherwise receiving waits: backpressure. It stops receiving when the queue
+has looked empty for the linger (receiving.py), the budget is spent, ``stop`` is set, or
+SQS keeps failing; then it waits for the running and waiting units and for every ack.
 
 The queue looks empty when a receive says so, never because of what the pass holds. On a
 FIFO queue a group held in hand (retrying a failure, running a slow handler, waiting for
 its delete) hides its next messages, so an empty receive proves the queue empty only if it
-went out while the pass held nothing; until then the pass keeps polling for the other
-groups, at least ``HELD_POLL_SECONDS`` a poll (a held group may wait for minutes: no busy
-polling), so a failing or slow group never holds up the receiving of another.
+went out while the pass held nothing and no other receive was in flight (one may bring a
+group); until then the pass keeps polling for the other groups, at least
+``HELD_POLL_SECONDS`` a poll (a held group may wait for minutes: no busy polling), so a
+failing or slow group never holds up the receiving of another.
 
 However it ends (a handler's ``KeyboardInterrupt`` or ``SystemExit`` included, which stop
 it like ``stop`` and are raised again at the end), a pass joins every thread it started
