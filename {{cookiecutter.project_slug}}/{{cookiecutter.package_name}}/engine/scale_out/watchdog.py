@@ -65,7 +65,8 @@ EARLY_SECONDS = 60.0
 TIME_ZONE_SETTING = "WEBSITE_TIME_ZONE"
 # A watchdog never expires: the chain must outlive an app stopped for days.
 NEVER_EXPIRES = -1
-# A tick may come this much after its time (a TimeSpan's next one counts from when it came).
+# A TimeSpan's occurrences count from when a tick came: a tick this late (at most a tenth of the
+# interval) is on time. NCRONTAB occurrences are fixed times: a late tick finds the same ones.
 LATE_TICK_SECONDS = 2.0
 
 
@@ -131,7 +132,8 @@ class WatchdogChain:
 
     def far_enough(self, armed: Armed, now: float) -> bool:
         """``armed`` is dormant and due late enough after a tick at ``now`` (which may be a little late)."""
-        return not armed.awake_since and armed.due_at >= self.dormant_due(now) - LATE_TICK_SECONDS
+        slack = min(LATE_TICK_SECONDS, self.schedule.interval_seconds / 10)
+        return not armed.awake_since and armed.due_at >= self.dormant_due(now) - slack
 
     def keep_dormant(self) -> Armed | None:
         """A tick came: keep the watchdog at least ``missed_ticks`` ticks away (every other tick it is
