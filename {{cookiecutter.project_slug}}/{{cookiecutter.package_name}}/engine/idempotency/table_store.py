@@ -31,7 +31,9 @@ progress (the store refused the write, or the write is still being retried), a l
 delivery of the key in this process does not wait for the lease: it takes the record
 over at once, or skips the body if that attempt completed it. This is sound because the
 record read names that ended attempt as its holder, and the take-over is conditional on
-the ETag read: no live attempt holds the key. Another process cannot know that the
+the ETag read: no live attempt holds the key. (Work that a cancelled ``async`` body handed to
+a thread, ``asyncio.to_thread`` say, runs on: cancelling cannot stop a thread. Such work must
+not rely on the key alone.) Another process cannot know that the
 attempt ended (SQS redelivering a message proves only that its visibility ran out, not
 that its body stopped), so there the lease decides, as after a crash.
 
