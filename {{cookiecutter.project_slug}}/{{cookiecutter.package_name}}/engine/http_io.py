@@ -14,7 +14,7 @@ from typing import Any
 
 import azure.functions as func
 
-from .producer import MessageRejected, OutgoingMessage
+from .producer import MessageRejected, OutgoingMessage, PayloadNotStored
 from .queues import SQS_BATCH_LIMIT
 from .settings import SettingsError
 
@@ -51,6 +51,9 @@ def answer(send: Callable[[], func.HttpResponse]) -> func.HttpResponse:
         return error_response(413, str(error))
     except BadRequest as error:
         return error_response(400, str(error))
+    except PayloadNotStored:
+        logger.exception("storing a large payload in S3 failed")
+        return error_response(502, "the payload could not be stored; retry later")
     except MessageRejected as error:
         return error_response(413 if error.code == "MessageTooLarge" else 400, str(error))
     except SettingsError:

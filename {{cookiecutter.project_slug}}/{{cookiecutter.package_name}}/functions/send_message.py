@@ -15,6 +15,11 @@ bp = func.Blueprint()
 @bp.route(route="messages", methods=["POST"])
 @sqs_output_http()
 def send_message(req: func.HttpRequest) -> OutgoingMessage:
-    max_bytes = Settings.from_env().max_message_bytes
-    text, _ = request_json(req, max_bytes, "SQS_MAX_MESSAGE_BYTES")
+    settings = Settings.from_env()
+    if settings.large_payload_bucket:  # a larger body goes to S3 (engine/large_payloads.py)
+        from ..engine.large_payloads import MAX_OFFLOADED_BYTES  # at the first send, not at indexing
+
+        text, _ = request_json(req, MAX_OFFLOADED_BYTES, "the largest payload stored in S3")
+    else:
+        text, _ = request_json(req, settings.max_message_bytes, "SQS_MAX_MESSAGE_BYTES")
     return outgoing_message(text, req)

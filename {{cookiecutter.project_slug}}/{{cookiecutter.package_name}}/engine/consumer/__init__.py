@@ -21,7 +21,7 @@ the DLQ after ``maxReceiveCount`` attempts, so no message behind it pays for its
 from .drain_pass import drain
 from .fifo import by_group
 from .message import Handler, SqsMessage
-from .observer import PassObserver
+from .observer import PassObserver, PassObservers
 from .options import SQS_MAX_VISIBILITY_SECONDS, DrainOptions
 from .summary import DrainSummary
 
@@ -31,6 +31,7 @@ __all__ = [
     "DrainSummary",
     "Handler",
     "PassObserver",
+    "PassObservers",
     "SqsMessage",
     "by_group",
     "drain",

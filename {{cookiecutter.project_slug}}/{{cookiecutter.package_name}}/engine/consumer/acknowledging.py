@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..queues import SQS_BATCH_LIMIT
 from .fifo import Ordering
 from .message import SqsMessage
+from .observer import PassObserver
 from .options import DrainOptions
 from .sizing import HEARTBEAT_CALLS_IN_FLIGHT, Sizing
 from .summary import Counts
@@ -59,8 +60,10 @@ class Acknowledger(threading.Thread):
         sizing: Sizing,
         ordering: Ordering,
         wake: Callable[[], None],
+        observer: PassObserver | None = None,
     ) -> None:
         super().__init__(name="sqs-acknowledger", daemon=True)
+        self.observer = observer or PassObserver()
         self.client = client
         self.queue_url = queue_url
         self.options = options
@@ -252,10 +255,10 @@ class Acknowledger(threading.Thread):
         self.sizing.ack_round_trip.add(time.monotonic() - started)
         self.counts.deleted(len(batch) - len(failed))
         refused: list[tuple[SqsMessage, str]] = []
+        confirmed = [message for index, (message, _) in enumerate(batch) if str(index) not in failed]
         with self.lock:
-            for index, (message, _) in enumerate(batch):
-                if str(index) not in failed:
-                    self.held.pop(message.receipt_handle, None)
+            for message in confirmed:
+                self.held.pop(message.receipt_handle, None)
             for entry_id, (retryable, reason) in failed.items():
                 message, attempt = batch[int(entry_id)]
                 if retryable and attempt < DELETE_ATTEMPTS:
@@ -270,6 +273,11 @@ class Acknowledger(threading.Thread):
             logger.error("could not delete message %s: %s", message.message_id, reason)
             self.counts.add(delete_failed=1)
             self.counts.refused("DeleteMessageBatch", reason)
+        if confirmed:
+            try:
+                self.observer.deleted(confirmed)
+            except Exception:  # an observer's fault never costs an ack
+                logger.exception("a pass observer failed on confirmed deletes")
         self.wake()
 
     def _change_visibility_batch(self, entries: list[tuple[SqsMessage, int]]) -> None:
