@@ -23,6 +23,7 @@ field AWS adds later never fails a message. AWS Lambda Powertools' parser models
 taken (docs/message-sources.md says why).
 """
 
+# ruff: noqa: UP046, UP047 (Generic and TypeVar: the bakes for Python 3.11 cannot use type parameters)
 from __future__ import annotations
 
 import functools
@@ -35,6 +36,7 @@ from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
+from pydantic.alias_generators import to_camel
 
 from .consumer import SqsMessage
 
@@ -75,7 +77,7 @@ class SnsNotification(BaseModel, Generic[T]):
     topic_arn: str = Field(alias="TopicArn")
     subject: str | None = Field(default=None, alias="Subject")
     timestamp: datetime = Field(alias="Timestamp")
-    message: Json[T] = Field(alias="Message")  # type: ignore[valid-type]
+    message: Json[T] = Field(alias="Message")
     message_attributes: dict[str, SnsAttribute] = Field(default_factory=dict, alias="MessageAttributes")
 
 
@@ -122,10 +124,12 @@ class _S3Bucket(BaseModel):
 
 
 class _S3ObjectFields(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel)
+
     key: str
     size: int | None = None
-    eTag: str | None = None
-    versionId: str | None = None
+    e_tag: str | None = None
+    version_id: str | None = None
     sequencer: str | None = None
 
 
@@ -135,14 +139,16 @@ class _S3Entity(BaseModel):
 
 
 class _S3Record(BaseModel):
-    eventName: str
-    eventTime: datetime
-    awsRegion: str
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    event_name: str
+    event_time: datetime
+    aws_region: str
     s3: _S3Entity
 
 
 class _S3Event(BaseModel):
-    Records: list[_S3Record] = Field(min_length=1)
+    records: list[_S3Record] = Field(alias="Records", min_length=1)
 
 
 def parse_sns(message: SqsMessage, model: type[T]) -> SnsNotification[T]:
@@ -174,7 +180,7 @@ def parse_s3(message: SqsMessage, model: type[ObjectT]) -> list[ObjectT]:
     except ValidationError as error:
         raise _invalid(message, "S3 event notification", error) from None
     objects = []
-    for index, record in enumerate(event.Records):
+    for index, record in enumerate(event.records):
         fields = record.s3.object
         try:
             objects.append(
@@ -183,12 +189,12 @@ def parse_s3(message: SqsMessage, model: type[ObjectT]) -> list[ObjectT]:
                     # S3 encodes keys as an HTML form does: '+' is a space, %XX UTF-8 bytes.
                     key=unquote_plus(fields.key),
                     size=fields.size,
-                    etag=fields.eTag,
-                    version_id=fields.versionId,
+                    etag=fields.e_tag,
+                    version_id=fields.version_id,
                     sequencer=fields.sequencer,
-                    event_name=record.eventName,
-                    event_time=record.eventTime,
-                    region=record.awsRegion,
+                    event_name=record.event_name,
+                    event_time=record.event_time,
+                    region=record.aws_region,
                 )
             )
         except ValidationError as error:
@@ -211,10 +217,14 @@ def _then(result: Any, after: Callable[[], Result]) -> Result:
     return chained()
 
 
-def from_sns(model: type[T]) -> Callable[[Callable[[SnsNotification[T], SqsMessage], Result]], Callable[[SqsMessage], Result]]:
+def from_sns(
+    model: type[T],
+) -> Callable[[Callable[[SnsNotification[T], SqsMessage], Result]], Callable[[SqsMessage], Result]]:
     """A handler of SNS notifications whose ``Message`` is a ``model`` (JSON)."""
 
-    def decorate(handler: Callable[[SnsNotification[T], SqsMessage], Result]) -> Callable[[SqsMessage], Result]:
+    def decorate(
+        handler: Callable[[SnsNotification[T], SqsMessage], Result],
+    ) -> Callable[[SqsMessage], Result]:
         @functools.wraps(handler)
         def handle(message: SqsMessage) -> Result:
             return handler(parse_sns(message, model), message)
@@ -229,7 +239,9 @@ def from_eventbridge(
 ) -> Callable[[Callable[[EventBridgeEvent[T], SqsMessage], Result]], Callable[[SqsMessage], Result]]:
     """A handler of EventBridge events whose ``detail`` is a ``model``."""
 
-    def decorate(handler: Callable[[EventBridgeEvent[T], SqsMessage], Result]) -> Callable[[SqsMessage], Result]:
+    def decorate(
+        handler: Callable[[EventBridgeEvent[T], SqsMessage], Result],
+    ) -> Callable[[SqsMessage], Result]:
         @functools.wraps(handler)
         def handle(message: SqsMessage) -> Result:
             return handler(parse_eventbridge(message, model), message)
@@ -239,7 +251,9 @@ def from_eventbridge(
     return decorate
 
 
-def from_s3(model: type[ObjectT]) -> Callable[[Callable[[ObjectT, SqsMessage], Result]], Callable[[SqsMessage], Result]]:
+def from_s3(
+    model: type[ObjectT],
+) -> Callable[[Callable[[ObjectT, SqsMessage], Result]], Callable[[SqsMessage], Result]]:
     """A handler of S3 event notifications, called once per record, in order, with a ``model``."""
 
     def decorate(handler: Callable[[ObjectT, SqsMessage], Result]) -> Callable[[SqsMessage], Result]:

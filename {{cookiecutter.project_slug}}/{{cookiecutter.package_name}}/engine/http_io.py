@@ -51,11 +51,11 @@ def answer(send: Callable[[], func.HttpResponse]) -> func.HttpResponse:
         return error_response(413, str(error))
     except BadRequest as error:
         return error_response(400, str(error))
-    except PayloadNotStored:
-        logger.exception("storing a large payload in S3 failed")
-        return error_response(502, "the payload could not be stored; retry later")
     except MessageRejected as error:
-        return error_response(413 if error.code == "MessageTooLarge" else 400, str(error))
+        # PayloadNotStored: S3 failed (logged by the sender), the caller may retry.
+        stored = not isinstance(error, PayloadNotStored)
+        status = 502 if not stored else 413 if error.code == "MessageTooLarge" else 400
+        return error_response(status, str(error))
     except SettingsError:
         logger.exception("the app is misconfigured")
         return error_response(500, "the app is misconfigured; its logs say which setting")

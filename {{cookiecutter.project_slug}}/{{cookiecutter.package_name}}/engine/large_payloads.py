@@ -126,7 +126,11 @@ class PayloadBucket:
             )
         payload = self.client.get_object(Bucket=pointer.bucket, Key=pointer.key)["Body"].read()
         expected = next(
-            (message.message_attributes[n].get("StringValue") for n in SIZE_ATTRIBUTES if n in message.message_attributes),
+            (
+                message.message_attributes[n].get("StringValue")
+                for n in SIZE_ATTRIBUTES
+                if n in message.message_attributes
+            ),
             None,
         )
         if expected is not None and expected.isdigit() and int(expected) != len(payload):
@@ -152,7 +156,9 @@ class PayloadBucket:
                     Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": True}
                 )
             except Exception as error:
-                logger.warning("could not delete %d payload object(s) from %s: %s", len(chunk), self.bucket, error)
+                logger.warning(
+                    "could not delete %d payload object(s) from %s: %s", len(chunk), self.bucket, error
+                )
                 continue
             for failed in answer.get("Errors", []):
                 logger.warning(

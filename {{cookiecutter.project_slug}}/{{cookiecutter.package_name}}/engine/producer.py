@@ -23,12 +23,12 @@ from .queues import SQS_BATCH_LIMIT, is_fifo, queue_name
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-
-    from .large_payloads import Offloader
     from mypy_boto3_sqs.type_defs import (
         MessageAttributeValueTypeDef,
         SendMessageBatchRequestEntryTypeDef,
     )
+
+    from .large_payloads import Offloader
 
 logger = logging.getLogger(__name__)
 
@@ -137,9 +137,9 @@ class Sender:
     ) -> BatchResult:
         result = BatchResult()
         sendable: list[int] = []
-        for index, message in enumerate(messages):
+        for index in range(len(messages)):
             try:
-                message = self.offloaded(message)
+                messages[index] = message = self.offloaded(messages[index])
                 self.check(message)
             except MessageRejected as rejected:
                 refused = not isinstance(rejected, PayloadNotStored)
