@@ -107,6 +107,7 @@ class StackOutputs:
     dlq_url: str
     role_arn: str = ""
     operator_role_arn: str = ""
+    large_payload_bucket: str = ""
 
     @classmethod
     def from_stack(cls, outputs: Mapping[str, str]) -> StackOutputs:
@@ -116,6 +117,7 @@ class StackOutputs:
             dlq_url=outputs["DeadLetterQueueUrl"],
             role_arn=outputs.get("RoleArn", ""),
             operator_role_arn=outputs.get("OperatorRoleArn", ""),
+            large_payload_bucket=outputs.get("LargePayloadBucketName", ""),
         )
 
     def app_settings(self) -> dict[str, str]:
@@ -124,6 +126,8 @@ class StackOutputs:
             "SQS_INPUT_QUEUE": self.input_queue_url,
             "SQS_OUTPUT_QUEUE": self.output_queue_url,
             "SQS_DLQ": self.dlq_url,
+            # Empty without the stack's payload bucket: large payloads off.
+            "SQS_LARGE_PAYLOAD_BUCKET": self.large_payload_bucket,
         }
         if self.role_arn:
             settings["AWS_OIDC_ROLE_ARN"] = self.role_arn
@@ -135,6 +139,7 @@ class StackOutputs:
             "AWS_STACK_INPUT_QUEUE_URL": self.input_queue_url,
             "AWS_STACK_OUTPUT_QUEUE_URL": self.output_queue_url,
             "AWS_STACK_DLQ_URL": self.dlq_url,
+            "AWS_STACK_LARGE_PAYLOAD_BUCKET": self.large_payload_bucket,
         }
         if self.role_arn:
             values["AWS_STACK_ROLE_ARN"] = self.role_arn

@@ -45,7 +45,9 @@ def main(argv: list[str]) -> int:
     ).get("Messages", [])
     received = []
     for message in messages:
-        received.append({**digest(message["Body"]), "attributes": sorted(message.get("MessageAttributes", {}))})
+        received.append(
+            {**digest(message["Body"]), "attributes": sorted(message.get("MessageAttributes", {}))}
+        )
         client.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     print(json.dumps(received))
     return 0

@@ -37,7 +37,7 @@ from .conftest import AppUnderTest, MakeQueue, drain_all
 from .test_consumer import FAST, drain_until_empty, send
 
 KEY = "incoming/2026 orders/Zoë's order #1.json"
-SECRET = "4111-1111-1111-1111"
+PERSONAL = "4111-1111-1111-1111"
 
 
 class Order(BaseModel):
@@ -117,12 +117,24 @@ def test_the_documented_eventbridge_event_gives_its_detail_as_the_model() -> Non
 @pytest.mark.parametrize(
     ("parse", "body", "field"),
     [
-        (lambda m: parse_sns(m, Order), sns_notification("t", json.dumps({"id": SECRET, "amount": -1})), "Message.amount"),
-        (lambda m: parse_sns(m, Order), json.dumps({"Type": "Notification", "Message": SECRET}), "MessageId"),
-        (lambda m: parse_eventbridge(m, Order), eventbridge_event("s", "d", {"id": SECRET}), "detail.amount"),
-        (lambda m: parse_s3(m, OrderFile), s3_notification("b", f"elsewhere/{SECRET}.json"), "key"),
-        (lambda m: parse_s3(m, OrderFile), json.dumps({"Records": [], "card": SECRET}), "Records"),
-        (lambda m: parse_s3(m, OrderFile), SECRET, "body"),
+        (
+            lambda m: parse_sns(m, Order),
+            sns_notification("t", json.dumps({"id": PERSONAL, "amount": -1})),
+            "Message.amount",
+        ),
+        (
+            lambda m: parse_sns(m, Order),
+            json.dumps({"Type": "Notification", "Message": PERSONAL}),
+            "MessageId",
+        ),
+        (
+            lambda m: parse_eventbridge(m, Order),
+            eventbridge_event("s", "d", {"id": PERSONAL}),
+            "detail.amount",
+        ),
+        (lambda m: parse_s3(m, OrderFile), s3_notification("b", f"elsewhere/{PERSONAL}.json"), "key"),
+        (lambda m: parse_s3(m, OrderFile), json.dumps({"Records": [], "card": PERSONAL}), "Records"),
+        (lambda m: parse_s3(m, OrderFile), PERSONAL, "body"),
     ],
     ids=["sns-payload", "sns-envelope", "eventbridge-detail", "s3-key-pattern", "s3-no-records", "not-json"],
 )
@@ -134,7 +146,7 @@ def test_an_invalid_envelope_or_payload_names_the_field_not_the_value(
     text = str(raised.value)
     assert "m-broken" in text
     assert field in text
-    assert SECRET not in text
+    assert PERSONAL not in text
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
 
 

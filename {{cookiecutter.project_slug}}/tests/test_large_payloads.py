@@ -47,7 +47,7 @@ def bucket(app_env: AppUnderTest, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
 
 def peer(*args: str) -> Any:
     """AWS's extended client in a process of its own (tests/extended_client_peer.py), on the same emulator."""
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-m", "tests.extended_client_peer", *args],
         cwd=Path(__file__).resolve().parents[1],
         env={**os.environ, "AWS_REGION": REGION},
@@ -71,7 +71,10 @@ def sha256(body: str) -> str:
 
 
 def objects(bucket: str) -> list[str]:
-    return [o["Key"] for o in boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=bucket).get("Contents", [])]
+    return [
+        o["Key"]
+        for o in boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=bucket).get("Contents", [])
+    ]
 
 
 def payload(size: int) -> str:
@@ -252,7 +255,9 @@ def test_request_cost_of_one_large_message_both_ways(
     from {{ cookiecutter.package_name }}.engine.aws_session import sqs_client
 
     sends = count_requests(sqs_client(Settings.from_env()), "SendMessage")
-    response = functions["send_message"](http_post("messages", payload(TWO_MIB).encode(), send_params(app_env.queues.input_url)))
+    response = functions["send_message"](
+        http_post("messages", payload(TWO_MIB).encode(), send_params(app_env.queues.input_url))
+    )
     assert response.status_code == 202
     assert (s3_calls.get("PutObject"), sends["SendMessage"]) == (1, 1)
     summary = drain_once(lambda _: None)

@@ -1,4 +1,5 @@
-"""Sample work for the trigger: messages that fit ``handler.WorkItem``, and poison ones.
+"""Sample work for the trigger: messages that fit ``handler.handle_message``, and poison ones; in the
+envelope of what feeds the queue (the message_source answer, {{ cookiecutter.message_source }}).
 
 ``python -m <package> samples`` puts them on the input queue of the endpoint the
 settings point at (``local.settings.json``: the local emulator or LocalStack); the
@@ -10,12 +11,29 @@ from __future__ import annotations
 
 import json
 import uuid
+{%- if cookiecutter.message_source in ("sns", "eventbridge") %}
+from typing import Any
+{%- elif cookiecutter.message_source == "s3" %}
+from urllib.parse import unquote_plus
+{%- endif %}
 
 from ...engine.producer import OutgoingMessage
 from ...engine.queues import is_fifo
+{%- if cookiecutter.message_source == "sns" %}
+from .source_events import sns_notification
+{%- elif cookiecutter.message_source == "s3" %}
+from .source_events import s3_notification
+{%- elif cookiecutter.message_source == "eventbridge" %}
+from .source_events import eventbridge_event
+{%- endif %}
 
+# Why the handler refuses the poison sample (the smoke's report says it).
+POISON_WHY = {{ 'not under incoming/' | tojson if cookiecutter.message_source == "s3" else '\'no "action"\'' }}
 GOOD_GROUP = "samples"
 POISON_GROUP = "samples-poison"  # its own FIFO group, so it blocks no good message
+
+
+{%- if cookiecutter.message_source == "http" %}
 
 
 def good_message(run: str, number: int) -> str:
@@ -25,6 +43,75 @@ def good_message(run: str, number: int) -> str:
 def poison_message(run: str, number: int) -> str:
     """Valid JSON the handler refuses (no "action"): it fails on every receive, then goes to the DLQ."""
     return json.dumps({"id": f"{run}-poison-{number}", "payload": {}})
+
+
+def sample_id(body: str) -> str:
+    """The ID a sample body carries (the smoke finds its poison message in the DLQ by it)."""
+    return str(json.loads(body).get("id"))
+{%- elif cookiecutter.message_source == "s3" %}
+
+
+# As the bucket's notifications bring them (source_events.py has AWS's shape): keys with a space and a
+# non-ASCII letter, which S3 URL-encodes.
+BUCKET = "smoke-files"
+
+
+def good_message(run: str, number: int) -> str:
+    return s3_notification(BUCKET, f"incoming/{run} Zoë {number}.json")
+
+
+def poison_message(run: str, number: int) -> str:
+    """A notification of an object the handler refuses (not under incoming/): it fails, then the DLQ."""
+    return s3_notification(BUCKET, f"rejected/{run}-poison-{number}.json")
+
+
+def sample_id(body: str) -> str:
+    """The ID a sample body carries (the smoke finds its poison message in the DLQ by it)."""
+    key = unquote_plus(json.loads(body)["Records"][0]["s3"]["object"]["key"])
+    return key.rsplit("/", 1)[-1].removesuffix(".json")
+{%- else %}
+
+
+def _work_item(run: str, name: str, number: int, action: str | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": f"{run}-{name}", "payload": {"number": number}}
+    return item | ({"action": action} if action else {})
+{%- if cookiecutter.message_source == "sns" %}
+
+
+# As the topic's notifications bring them (source_events.py has AWS's shape): a WorkItem in each Message.
+def good_message(run: str, number: int) -> str:
+    return sns_notification("smoke", json.dumps(_work_item(run, str(number), number, "sample")))
+
+
+def poison_message(run: str, number: int) -> str:
+    """A notification whose WorkItem has no "action": it fails on every receive, then goes to the DLQ."""
+    return sns_notification("smoke", json.dumps(_work_item(run, f"poison-{number}", number, None)))
+
+
+def sample_id(body: str) -> str:
+    """The ID a sample body carries (the smoke finds its poison message in the DLQ by it)."""
+    return str(json.loads(json.loads(body)["Message"]).get("id"))
+{%- else %}
+
+
+# As the rule's events bring them (source_events.py has AWS's shape): a WorkItem in each detail.
+SOURCE = {{ cookiecutter.project_slug | tojson }}  # the rule's EventSource (infra/aws)
+
+
+def good_message(run: str, number: int) -> str:
+    return eventbridge_event(SOURCE, "WorkItem", _work_item(run, str(number), number, "sample"))
+
+
+def poison_message(run: str, number: int) -> str:
+    """An event whose WorkItem has no "action": it fails on every receive, then goes to the DLQ."""
+    return eventbridge_event(SOURCE, "WorkItem", _work_item(run, f"poison-{number}", number, None))
+
+
+def sample_id(body: str) -> str:
+    """The ID a sample body carries (the smoke finds its poison message in the DLQ by it)."""
+    return str(json.loads(body)["detail"].get("id"))
+{%- endif %}
+{%- endif %}
 
 
 def new_run_id() -> str:

@@ -32,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ...engine.queues import QueueSet, is_fifo, queue_depth, queue_name
 from ...engine.settings import APP_NAME, Settings, SettingsError, local_settings_path, use_local_settings
 from .emulator import EmulatorUnavailable, create_local_queues, start_emulator
-from .sample_messages import good_message, new_run_id, poison_message
+from .sample_messages import POISON_WHY, good_message, new_run_id, poison_message, sample_id
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -152,7 +152,7 @@ def _run_flow(smoke: SmokeRun, run_id: str) -> None:
             "messages",
             poison_message(run_id, 1),
             poison_group,
-            '1 poison message (no "action")',
+            f"1 poison message ({POISON_WHY})",
         ),
     ]
     sent = 0
@@ -185,9 +185,7 @@ def _run_flow(smoke: SmokeRun, run_id: str) -> None:
     finally:
         trigger_logger.removeHandler(recorder)
     smoke.ticks = recorder.ticks
-    smoke.dlq_ids = sorted(
-        str(json.loads(body).get("id")) for body in peek_bodies(client, smoke.queues.dlq_url)
-    )
+    smoke.dlq_ids = sorted(sample_id(body) for body in peek_bodies(client, smoke.queues.dlq_url))
     smoke.left = queue_depth(client, smoke.queues.input_url).backlog
     smoke.checks = [
         Check(f"{GOOD_MESSAGES + 1} messages sent over HTTP", GOOD_MESSAGES + 1, sent),

@@ -18,7 +18,9 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def s3_record(bucket: str, key: str, size: int = 1024, event_name: str = "ObjectCreated:Put") -> dict[str, Any]:
+def s3_record(
+    bucket: str, key: str, size: int = 1024, event_name: str = "ObjectCreated:Put"
+) -> dict[str, Any]:
     """One record of S3's notification; the key URL-encoded as S3 sends it ('+' for a space)."""
     return {
         "eventVersion": "2.1",
@@ -81,7 +83,9 @@ def sns_notification(topic: str, message: str, subject: str | None = None) -> st
         "Timestamp": _now(),
         "SignatureVersion": "1",
         "Signature": "EXAMPLElDMXvB8r9R83tGoNn0ecwd5UjllzsvSvbItzfaMpN2nk5HVSw7XnOn/49IkxDKz8YrlH2qJXj2iZB0Zo2O71c4",
-        "SigningCertURL": f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem",
+        "SigningCertURL": (
+            f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem"
+        ),
         "UnsubscribeURL": (
             f"https://sns.{REGION}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic_arn}:{uuid.uuid4()}"
         ),
