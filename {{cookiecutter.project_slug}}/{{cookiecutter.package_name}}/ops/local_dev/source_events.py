@@ -82,7 +82,7 @@ def sns_notification(topic: str, message: str, subject: str | None = None) -> st
         "Message": message,
         "Timestamp": _now(),
         "SignatureVersion": "1",
-        "Signature": "EXAMPLElDMXvB8r9R83tGoNn0ecwd5UjllzsvSvbItzfaMpN2nk5HVSw7XnOn/49IkxDKz8YrlH2qJXj2iZB0Zo2O71c4",
+        "Signature": "EXAMPLElDMXvB8r9R83tGoNn0ecwd5UjllzsvSvbItzfaMpN2nk5HVSw7XnOn/49IkxDKz8YrlH2qJXj2",
         "SigningCertURL": (
             f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-f3ecfb7224c7233fe7bb5f59f96de52f.pem"
         ),
