@@ -181,7 +181,9 @@ def grants(document: dict[str, Any], conditions: dict[str, bool] | None = None) 
     """{queue or '*': actions} of an Allow-only policy document (its conditional statements as
     ``conditions`` say, by default the payload bucket's absent)."""
     granted: dict[str, set[str]] = {}
-    chosen = resolve(document["Statement"], {"AWS::NoValue": None}, conditions or {"CreatePayloadBucket": False})
+    chosen = resolve(
+        document["Statement"], {"AWS::NoValue": None}, conditions or {"CreatePayloadBucket": False}
+    )
     for statement in [s for s in chosen if s is not None]:
         assert statement["Effect"] == "Allow"
         assert set(statement) == {"Sid", "Effect", "Action", "Resource"}
@@ -351,7 +353,9 @@ def test_every_queue_takes_the_answered_message_size(baked: Baked) -> None:
     assert parameter["Default"] == int(baked.combination.answer("max_message_bytes"))
     assert (parameter["MinValue"], parameter["MaxValue"]) == (1024, 1_048_576)
     for queue in QUEUES:
-        assert template["Resources"][queue]["Properties"]["MaximumMessageSize"] == {"Ref": "MaximumMessageSize"}
+        assert template["Resources"][queue]["Properties"]["MaximumMessageSize"] == {
+            "Ref": "MaximumMessageSize"
+        }
     settings = (baked.path / baked.package / "engine" / "settings.py").read_text(encoding="utf-8")
     assert f'"SQS_MAX_MESSAGE_BYTES", {baked.combination.answer("max_message_bytes")},' in settings
 
@@ -371,11 +375,65 @@ def test_the_payload_bucket_gives_the_app_its_objects_only(baked: Baked) -> None
     }
 
 
-SOURCE_PRINCIPALS = {"sns": "sns.amazonaws.com", "s3": "s3.amazonaws.com", "eventbridge": "events.amazonaws.com"}
+def created_resources(template: dict[str, Any]) -> set[str]:
+    """The resources the template creates with its parameters' defaults (its conditions evaluated)."""
+    defaults = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
+
+    def value(node: Any) -> str:
+        return defaults[node["Ref"]] if isinstance(node, dict) else str(node)
+
+    def holds(condition: Any) -> bool:
+        [(function, argument)] = condition.items()
+        if function == "Condition":
+            return holds(template["Conditions"][argument])
+        if function == "Fn::Equals":
+            return value(argument[0]) == value(argument[1])
+        if function == "Fn::Not":
+            return not holds(argument[0])
+        if function == "Fn::And":
+            return all(map(holds, argument))
+        assert function == "Fn::Or", function
+        return any(map(holds, argument))
+
+    return {
+        name
+        for name, resource in template["Resources"].items()
+        if "Condition" not in resource or holds({"Condition": resource["Condition"]})
+    }
+
+
+def test_checkov_evaluates_every_optional_resource_in_the_templates_variants(baked: Baked) -> None:
+    from .infra_tools import checkov_of_template_variants, template_variants
+
+    # checkov leaves out a resource whose condition the defaults make false: the variants' defaults create
+    # each of them (a source, the payload bucket), and checkov passes every variant.
+    variants = template_variants(baked.path / TEMPLATE)
+    assert set().union(*map(created_resources, variants.values())) == set(load(baked)["Resources"])
+    report = checkov_of_template_variants(baked.path / TEMPLATE)
+    assert report["summary"]["parsing_errors"] == 0
+    results = report["results"]
+    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in results["failed_checks"]]
+    assert failed == []
+    scanned = {
+        (c["file_path"].strip("/").removesuffix(".json"), c["resource"].rsplit(".", 1)[-1])
+        for kind in ("passed_checks", "skipped_checks")
+        for c in results[kind]
+    }
+    assert {("sns", "SourceTopic"), ("s3", "SourceBucket")} <= scanned
+    assert {(variant, "PayloadBucket") for variant in variants} <= scanned
+
+
+SOURCE_PRINCIPALS = {
+    "sns": "sns.amazonaws.com",
+    "s3": "s3.amazonaws.com",
+    "eventbridge": "events.amazonaws.com",
+}
 
 
 @pytest.mark.parametrize("source", ["http", "sns", "s3", "eventbridge"])
-def test_only_the_chosen_source_may_send_to_the_input_queue_named_by_its_arn(baked: Baked, source: str) -> None:
+def test_only_the_chosen_source_may_send_to_the_input_queue_named_by_its_arn(
+    baked: Baked, source: str
+) -> None:
     template = load(baked)
     conditions = {
         "FromSns": source == "sns",
@@ -407,7 +465,9 @@ def test_only_the_chosen_source_may_send_to_the_input_queue_named_by_its_arn(bak
         bucket = resolve(resources["SourceBucket"]["Properties"]["BucketName"], {}, conditions)
         assert source_arn == f"arn:<AWS::Partition>:s3:::{bucket}"
         assert resources["SourceBucket"]["DependsOn"] == "TlsOnlyQueuePolicy"  # S3 checks the policy
-        assert len(bucket.replace("<AWS::AccountId>", "1" * 12).replace("<AWS::Region>", "ap-southeast-2")) <= 63
+        assert (
+            len(bucket.replace("<AWS::AccountId>", "1" * 12).replace("<AWS::Region>", "ap-southeast-2")) <= 63
+        )
 
 
 @pytest.mark.parametrize("source", ["sns", "s3", "eventbridge"])
@@ -416,13 +476,24 @@ def test_each_message_source_bakes_a_template_that_cfn_lint_and_checkov_pass(
 ) -> None:
     from .infra_tools import checkov_bin
 
-    result = cookies_session.bake(extra_context={"message_source": source, "project_name": f"Source {source}"})
+    result = cookies_session.bake(
+        extra_context={"message_source": source, "project_name": f"Source {source}"}
+    )
     assert result.exception is None, result.exception
     project = Path(result.project_path)
     lint = run([str(BIN / "cfn-lint"), TEMPLATE], project, clean_env())
     assert lint.returncode == 0, lint.stdout + lint.stderr
     scan = run(
-        [str(checkov_bin()), "-f", TEMPLATE, "--framework", "cloudformation", "--skip-download", "-o", "json"],
+        [
+            str(checkov_bin()),
+            "-f",
+            TEMPLATE,
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "-o",
+            "json",
+        ],
         project,
         {**clean_env(), "BC_SKIP_MAPPING": "TRUE", "CHECKOV_SKIP_VERSION_CHECK": "1", "LOG_LEVEL": "ERROR"},
     )
