@@ -18,6 +18,9 @@ unpatched moto:
   queue's messages without a lock, so two receives at once can hand out one message twice.
   ``moto_sqs_fixes`` puts them under one lock; a long poll scans under it, then waits
   outside it and scans afresh.
+
+And one way infra/aws/template.yaml relies on: CloudFormation drops a list item that is
+``AWS::NoValue``, where moto keeps a null (``moto_cloudformation_fixes``).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from ...engine.settings import (
     use_local_settings,
 )
 from .azurite import AZURITE_VERSION
+from .moto_cloudformation_fixes import fix_moto_cloudformation
 from .moto_sqs_fixes import fix_moto_sqs
 
 LOOPBACK = "127.0.0.1"
@@ -106,10 +110,11 @@ def start_emulator(
 
 
 def make_moto_faithful() -> None:
-    """Patch moto's SQS model in this process where it differs from SQS (see the module's doc)."""
+    """Patch moto's SQS and CloudFormation in this process where they differ from AWS (the module's doc)."""
     from moto.sqs import models
 
     fix_moto_sqs()  # several callers at once: locks, a long poll outside them, no per-message scans
+    fix_moto_cloudformation()  # AWS::NoValue in a list: the item dropped
     if getattr(models, "_faithful_to_sqs", False):
         return
     setattr(models.Queue, "pending_message_groups", property(_groups_in_flight))  # noqa: B010
