@@ -76,7 +76,7 @@ def test_oidc_parts_are_there_only_in_oidc_bakes(baked: Baked) -> None:
         "AlarmEmail",
         "MaximumMessageSize",
         "MessageSource",
-        "SourceBucketName",
+        "SourceBucketPrefix",
         "EventSource",
         "LargePayloadBucket",
     }
@@ -439,7 +439,6 @@ def test_only_the_chosen_source_may_send_to_the_input_queue_named_by_its_arn(
         "FromSns": source == "sns",
         "FromS3": source == "s3",
         "FromEventBridge": source == "eventbridge",
-        "SourceBucketNamed": False,
     }
     statements = resolve(
         template["Resources"]["TlsOnlyQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"],
@@ -465,9 +464,14 @@ def test_only_the_chosen_source_may_send_to_the_input_queue_named_by_its_arn(
         bucket = resolve(resources["SourceBucket"]["Properties"]["BucketName"], {}, conditions)
         assert source_arn == f"arn:<AWS::Partition>:s3:::{bucket}"
         assert resources["SourceBucket"]["DependsOn"] == "TlsOnlyQueuePolicy"  # S3 checks the policy
-        assert (
-            len(bucket.replace("<AWS::AccountId>", "1" * 12).replace("<AWS::Region>", "ap-southeast-2")) <= 63
-        )
+        # The longest prefix the parameter allows, in the longest region: within S3's 63 characters.
+        prefix = template["Parameters"]["SourceBucketPrefix"]
+        assert re.fullmatch(prefix["AllowedPattern"], prefix["Default"])
+        longest = {"SourceBucketPrefix": "p" * 29, "AWS::AccountId": "1" * 12}
+        longest["AWS::Region"] = "ap-southeast-2"
+        assert re.fullmatch(prefix["AllowedPattern"], longest["SourceBucketPrefix"])
+        assert not re.fullmatch(prefix["AllowedPattern"], "p" * 30)
+        assert len(resolve(resources["SourceBucket"]["Properties"]["BucketName"], longest, conditions)) == 63
 
 
 @pytest.mark.parametrize("source", ["sns", "s3", "eventbridge"])
