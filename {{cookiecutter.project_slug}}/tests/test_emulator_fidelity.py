@@ -1,13 +1,14 @@
 """The embedded emulator behaves like SQS where the consumer relies on it.
 
-moto 5.2.5 differs in two places of SQS and two of CloudFormation; local_dev/emulator.py patches
-them where moto starts. Each check runs on the app's emulator (patched) and on a plain
-``python -m moto.server`` in a child process (unpatched): the second proves the bug is moto's, and
-fails once a moto release fixes it, which is the time to drop the patch.
+moto 5.2.5 differs in two places of SQS, two of CloudFormation and one of EventBridge;
+local_dev/emulator.py patches them where moto starts. Each check runs on the app's emulator
+(patched) and on a plain ``python -m moto.server`` in a child process (unpatched): the second proves
+the bug is moto's, and fails once a moto release fixes it, which is the time to drop the patch.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import boto3
 import pytest
@@ -239,3 +241,36 @@ def test_use_previous_value_keeps_a_parameter_the_stack_took_the_default_of(patc
 def test_unpatched_moto_fails_use_previous_value_of_a_defaulted_parameter(unpatched_moto: SQSClient) -> None:
     with pytest.raises((ClientError, ResponseParserError)):  # a KeyError in moto: HTTP 500
         update_keeping_a_defaulted_parameter(unpatched_moto)
+
+
+def event_a_rule_sends_to_a_queue(client: SQSClient) -> dict[str, Any]:
+    """PutEvents through a rule whose target is a queue (as the eventbridge source's stack makes it): the
+    event the queue receives."""
+    url = client.create_queue(QueueName=f"events-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = emulator_session().client("events", endpoint_url=client.meta.endpoint_url)
+    rule = f"to-queue-{uuid.uuid4().hex[:8]}"
+    events.put_rule(Name=rule, EventPattern=json.dumps({"source": [rule]}))
+    events.put_targets(Rule=rule, Targets=[{"Id": "queue", "Arn": arn}])
+    try:
+        entry = {"Source": rule, "DetailType": "Proof", "Detail": json.dumps({"n": 1})}
+        events.put_events(Entries=[entry])  # type: ignore[list-item]
+        [message] = client.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+        event: dict[str, Any] = json.loads(message["Body"])
+        return event
+    finally:
+        events.remove_targets(Rule=rule, Ids=["queue"])
+        events.delete_rule(Name=rule)
+        client.delete_queue(QueueUrl=url)
+
+
+def test_an_event_a_rule_sends_to_a_queue_names_its_account(patched_moto: SQSClient) -> None:
+    event = event_a_rule_sends_to_a_queue(patched_moto)
+    assert event["account"] == "123456789012"
+    assert (event["detail-type"], event["detail"]) == ("Proof", {"n": 1})
+
+
+def test_unpatched_moto_sends_a_rules_event_without_its_account(unpatched_moto: SQSClient) -> None:
+    event = event_a_rule_sends_to_a_queue(unpatched_moto)
+    assert "account" not in event
+    assert (event["detail-type"], event["detail"]) == ("Proof", {"n": 1})

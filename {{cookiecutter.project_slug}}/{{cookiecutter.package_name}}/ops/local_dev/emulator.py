@@ -19,8 +19,9 @@ unpatched moto:
   ``moto_sqs_fixes`` puts them under one lock; a long poll scans under it, then waits
   outside it and scans afresh.
 
-And one way infra/aws/template.yaml relies on: CloudFormation drops a list item that is
-``AWS::NoValue``, where moto keeps a null (``moto_cloudformation_fixes``).
+And moto's CloudFormation and EventBridge differ from AWS where the app's stack and its message
+sources meet them (``moto_service_fixes``): an ``AWS::NoValue`` list item kept as a null, a
+parameter's previous value lost when it took its default, an event sent to a queue without its account.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from ...engine.settings import (
     use_local_settings,
 )
 from .azurite import AZURITE_VERSION
-from .moto_cloudformation_fixes import fix_moto_cloudformation
+from .moto_service_fixes import fix_moto_services
 from .moto_sqs_fixes import fix_moto_sqs
 
 LOOPBACK = "127.0.0.1"
@@ -110,11 +111,11 @@ def start_emulator(
 
 
 def make_moto_faithful() -> None:
-    """Patch moto's SQS and CloudFormation in this process where they differ from AWS (the module's doc)."""
+    """Patch moto in this process where it differs from AWS (the module's doc)."""
     from moto.sqs import models
 
     fix_moto_sqs()  # several callers at once: locks, a long poll outside them, no per-message scans
-    fix_moto_cloudformation()  # AWS::NoValue in a list: the item dropped
+    fix_moto_services()  # CloudFormation and EventBridge, where the stack and its sources meet them
     if getattr(models, "_faithful_to_sqs", False):
         return
     setattr(models.Queue, "pending_message_groups", property(_groups_in_flight))  # noqa: B010

@@ -1,5 +1,5 @@
-"""Fixes for moto's CloudFormation, applied where the embedded emulator starts (emulator.py), for the two
-ways it differs from CloudFormation that deploy/aws_stack.py and infra/aws/template.yaml meet:
+"""Fixes for moto's CloudFormation and EventBridge, applied where the embedded emulator starts (emulator.py),
+where they differ from AWS in what deploy/aws_stack.py, infra/aws/template.yaml and its message sources meet:
 
 - **AWS::NoValue in a list.** CloudFormation drops the item; moto 5.2.5 keeps a null. The template grants
   the payload bucket's objects in a statement that exists only with ``LargePayloadBucket=create``
@@ -10,6 +10,9 @@ ways it differs from CloudFormation that deploy/aws_stack.py and infra/aws/templ
   it up among the values given at create only, and answers HTTP 500 (a KeyError) when the stack took the
   parameter's default, as a stack does when the deploy leaves ``LargePayloadBucket`` unasked. Fix: the
   stack's value, default or given.
+- **An EventBridge event without its account.** A rule's target receives the whole event; moto's default
+  input template for a target leaves out ``account``, so the event an SQS target gets is no EventBridge
+  event (engine/envelopes.py requires the field, as AWS always sends it). Fix: the template with it.
 
 tests/test_emulator_fidelity.py proves each on an unpatched moto.
 
@@ -25,11 +28,11 @@ from typing import Any
 
 from .moto_sqs_fixes import PROVEN_MOTO_VERSION, UnprovenMotoError
 
-_APPLIED = "_app_cloudformation_fixes"
+_APPLIED = "_app_service_fixes"
 CLEAN_JSON_PARAMETERS = ["resource_json", "resources_map"]
 
 
-def fix_moto_cloudformation() -> None:
+def fix_moto_services() -> None:
     """Idempotent; moto is imported here, when an emulator starts (it is a dev dependency)."""
     from moto.cloudformation import parsing
 
@@ -39,8 +42,8 @@ def fix_moto_cloudformation() -> None:
     evaluate: Any = getattr(parsing, "clean_json", None)
     if installed != PROVEN_MOTO_VERSION or not callable(evaluate):
         raise UnprovenMotoError(
-            f"moto {installed}'s CloudFormation is not moto {PROVEN_MOTO_VERSION}'s, which the patches in "
-            "local_dev/moto_cloudformation_fixes.py are proven on: install "
+            f"moto {installed} is not moto {PROVEN_MOTO_VERSION}, which the patches in "
+            "local_dev/moto_service_fixes.py are proven on: install "
             f"moto[server]=={PROVEN_MOTO_VERSION}"
         )
     if list(inspect.signature(evaluate).parameters) != CLEAN_JSON_PARAMETERS:
@@ -56,6 +59,7 @@ def fix_moto_cloudformation() -> None:
 
     setattr(parsing, "clean_json", clean_json)  # noqa: B010
     _fix_use_previous_value()
+    _fix_event_account()
     setattr(parsing, _APPLIED, True)
 
 
@@ -80,3 +84,17 @@ def _fix_use_previous_value() -> None:
         return resolved
 
     backend._resolve_update_parameters = _resolve_update_parameters
+
+
+def _fix_event_account() -> None:
+    from moto.events.utils import EventTemplateParser
+
+    template = EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE
+    if '"account"' in template:
+        return
+    paths = EventTemplateParser.DEFAULT_EVENT_INPUT_PATHS_MAP
+    if '"source": "<source>", ' not in template or "account" not in paths:
+        raise UnprovenMotoError(f"moto {version('moto')}'s EventBridge input template has moved")
+    EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = template.replace(
+        '"source": "<source>", ', '"source": "<source>", "account": "<account>", '
+    )
