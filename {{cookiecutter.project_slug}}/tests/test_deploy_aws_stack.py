@@ -22,7 +22,6 @@ from deploy.aws_stack import (
     queue_names_for,
     source_bucket_prefix_for,
     stack_name_for,
-    stack_outputs,
     stack_parameters,
     stack_status,
 )
@@ -236,6 +235,8 @@ def test_the_payload_bucket_is_made_when_asked_kept_when_not_and_the_app_offload
 
 def test_each_azd_environment_gets_its_own_s3_source_bucket(deployer: boto3.Session) -> None:
     # (S3 notifies standard queues only: a FIFO bake has no s3 source, and no bucket to name.)
+    from deploy.aws_stack import stack_outputs
+
     environments = [f"dev{uuid.uuid4().hex[:6]}", f"prod{uuid.uuid4().hex[:6]}"]
     account = deployer.client("sts").get_caller_identity()["Account"]
     buckets = [f"{source_bucket_prefix_for(e)}-{account}-{REGION}-files" for e in environments]

@@ -22,8 +22,9 @@ Models are pydantic's (the app's dependency already); they read only the envelop
 field AWS adds later never fails a message. AWS Lambda Powertools' parser models were measured and not
 taken (docs/message-sources.md says why).
 """
-
+{% if cookiecutter.python_version != "3.11" %}
 # ruff: noqa: UP046, UP047 (Generic and TypeVar: the bakes for Python 3.11 cannot use type parameters)
+{%- endif %}
 from __future__ import annotations
 
 import functools
