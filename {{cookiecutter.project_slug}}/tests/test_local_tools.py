@@ -19,6 +19,7 @@ import pytest
 from {{ cookiecutter.package_name }}.engine.settings import use_local_settings
 from {{ cookiecutter.package_name }}.ops import cli
 from {{ cookiecutter.package_name }}.ops.local_dev import emulator as local_emulator
+from {{ cookiecutter.package_name }}.ops.local_dev.sample_messages import POISON_WHY, sample_id
 
 from .conftest import CONFIGURED_QUEUES, AppUnderTest, drain_all
 
@@ -64,7 +65,7 @@ def test_the_smoke_command_runs_the_whole_flow_and_prints_the_counts_it_promised
     for line in (
         "send_message        POST /api/messages        202  1 message",
         "send_message_batch  POST /api/messages/batch  200  10 messages",
-        'send_message        POST /api/messages        202  1 poison message (no "action")',
+        f"send_message        POST /api/messages        202  1 poison message ({POISON_WHY})",
         "ok      12 messages sent over HTTP",
         "ok      11 good messages handled by the trigger",
         "ok      11 handled messages deleted",
@@ -167,8 +168,9 @@ def test_without_moto_the_emulator_says_how_to_install_it(monkeypatch: pytest.Mo
 def test_sample_messages_puts_good_and_poison_messages_on_the_input_queue(app_env: AppUnderTest) -> None:
     assert cli.main(["samples", "--settings", "", "--count", "3", "--poison", "2"]) == 0
 
-    bodies = [json.loads(body) for body in drain_all(app_env.client, app_env.queues.input_url)]
-    assert sorted("action" in body for body in bodies) == [False, False, True, True, True]
+    # In the envelope of the message_source ({{ cookiecutter.message_source }}): each one's sample ID says which.
+    ids = [sample_id(body) for body in drain_all(app_env.client, app_env.queues.input_url)]
+    assert sorted("-poison-" in sample for sample in ids) == [False, False, False, True, True]
 
 
 def test_local_settings_fill_only_what_the_environment_lacks_and_overrides_win(tmp_path: Path) -> None:
