@@ -55,6 +55,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# What the smoke sends, and what the handler acknowledges besides the good messages (S3's test event).
+{%- if cookiecutter.message_source == "sns" %}
+SOURCE_LINES = ("Publish             topic smoke-", "PublishBatch        topic smoke-", "through SNS")
+{%- elif cookiecutter.message_source == "s3" %}
+SOURCE_LINES = ("PutObject           bucket smoke-", "  sent  10 events", "through S3")
+{%- elif cookiecutter.message_source == "eventbridge" %}
+SOURCE_LINES = ("PutEvents           bus smoke-", "  sent  10 events", "through EventBridge")
+{%- endif %}
+EXTRA = {{ 1 if cookiecutter.message_source == "s3" else 0 }}
+HANDLED = "11 good messages" + (" and S3's test event" if EXTRA else "")
+
+
 def test_the_smoke_command_runs_the_whole_flow_and_prints_the_counts_it_promised() -> None:
     result = run_command("smoke")
 
@@ -63,19 +75,29 @@ def test_the_smoke_command_runs_the_whole_flow_and_prints_the_counts_it_promised
     out = result.stdout
     assert "on an embedded SQS emulator (moto)" in out
     for line in (
+{%- if cookiecutter.message_source == "http" %}
         "send_message        POST /api/messages        202  1 message",
         "send_message_batch  POST /api/messages/batch  200  10 messages",
         f"send_message        POST /api/messages        202  1 poison message ({POISON_WHY})",
         "ok      12 messages sent over HTTP",
-        "ok      11 good messages handled by the trigger",
-        "ok      11 handled messages deleted",
+{%- else %}
+        # Through the source itself, on the emulator (source_on_emulator.py).
+        *SOURCE_LINES,
+        f"  sent  1 poison event ({POISON_WHY})",
+        "ok      12 events sent through",
+{%- endif %}
+        f"ok      {HANDLED} handled by the trigger",
+        f"ok      {11 + EXTRA} handled messages deleted",
         "ok      poison message failed on {{ cookiecutter.max_receive_count }} receives (maxReceiveCount)",
         "ok      DLQ holds the poison message, and only it",
         "ok      input queue empty",
     ):
         assert line in out
     assert "FAILED" not in out
-    assert ": 12 sent, 11 handled, 1 in the DLQ, 0 left." in out
+    assert f": 12 sent, {11 + EXTRA} handled, 1 in the DLQ, 0 left." in out
+
+
+{%- if cookiecutter.message_source == "http" %}
 
 
 def test_the_smoke_command_fails_and_names_the_count_that_does_not_hold() -> None:
@@ -86,6 +108,7 @@ def test_the_smoke_command_fails_and_names_the_count_that_does_not_hold() -> Non
     assert "send_message_batch  POST /api/messages/batch  413" in result.stdout
     assert "FAILED  12 messages sent over HTTP: expected 12, got 2" in result.stdout
     assert "FAILED: 3 of 6 checks did not hold." in result.stdout
+{%- endif %}
 
 
 @pytest.fixture

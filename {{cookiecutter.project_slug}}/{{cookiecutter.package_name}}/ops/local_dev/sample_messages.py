@@ -3,7 +3,8 @@ envelope of what feeds the queue (the message_source answer, {{ cookiecutter.mes
 
 ``python -m <package> samples`` puts them on the input queue of the endpoint the
 settings point at (``local.settings.json``: the local emulator or LocalStack); the
-trigger drains them on its next tick. The smoke command sends the same ones.
+trigger drains them on its next tick. The smoke command sends the same ones, through the
+source itself (``good_payload`` and ``poison_payload``: what the source carries).
 When you change the message model, change these too.
 """
 
@@ -27,6 +28,10 @@ from .source_events import s3_notification
 from .source_events import eventbridge_event
 {%- endif %}
 
+# What feeds the queue (the smoke sends through it), and the source of the events the stack's rule takes
+# (infra/aws, EventSource; for eventbridge).
+MESSAGE_SOURCE = "{{ cookiecutter.message_source }}"
+EVENT_SOURCE = {{ cookiecutter.project_slug | tojson }}
 # Why the handler refuses the poison sample (the smoke's report says it).
 POISON_WHY = {{ 'not under incoming/' | tojson if cookiecutter.message_source == "s3" else '\'no "action"\'' }}
 GOOD_GROUP = "samples"
@@ -36,13 +41,18 @@ POISON_GROUP = "samples-poison"  # its own FIFO group, so it blocks no good mess
 {%- if cookiecutter.message_source == "http" %}
 
 
-def good_message(run: str, number: int) -> str:
+def good_payload(run: str, number: int) -> str:
     return json.dumps({"id": f"{run}-{number}", "action": "sample", "payload": {"number": number}})
 
 
-def poison_message(run: str, number: int) -> str:
+def poison_payload(run: str, number: int) -> str:
     """Valid JSON the handler refuses (no "action"): it fails on every receive, then goes to the DLQ."""
     return json.dumps({"id": f"{run}-poison-{number}", "payload": {}})
+
+
+def envelope(payload: str) -> str:
+    """The body is the payload itself: the app's send functions and your own senders send it as it is."""
+    return payload
 
 
 def sample_id(body: str) -> str:
@@ -56,13 +66,19 @@ def sample_id(body: str) -> str:
 BUCKET = "smoke-files"
 
 
-def good_message(run: str, number: int) -> str:
-    return s3_notification(BUCKET, f"incoming/{run} Zoë {number}.json")
+def good_payload(run: str, number: int) -> str:
+    """The key of a new object."""
+    return f"incoming/{run} Zoë {number}.json"
 
 
-def poison_message(run: str, number: int) -> str:
-    """A notification of an object the handler refuses (not under incoming/): it fails, then the DLQ."""
-    return s3_notification(BUCKET, f"rejected/{run}-poison-{number}.json")
+def poison_payload(run: str, number: int) -> str:
+    """The key of an object the handler refuses (not under incoming/): it fails, then the DLQ."""
+    return f"rejected/{run}-poison-{number}.json"
+
+
+def envelope(key: str) -> str:
+    """The bucket's notification of a new object."""
+    return s3_notification(BUCKET, key)
 
 
 def sample_id(body: str) -> str:
@@ -75,17 +91,22 @@ def sample_id(body: str) -> str:
 def _work_item(run: str, name: str, number: int, action: str | None) -> dict[str, Any]:
     item: dict[str, Any] = {"id": f"{run}-{name}", "payload": {"number": number}}
     return item | ({"action": action} if action else {})
+
+
+def good_payload(run: str, number: int) -> str:
+    """A WorkItem, {{ "the Message of a notification" if cookiecutter.message_source == "sns" else "the detail of an event" }}."""
+    return json.dumps(_work_item(run, str(number), number, "sample"))
+
+
+def poison_payload(run: str, number: int) -> str:
+    """A WorkItem without "action": it fails on every receive, then goes to the DLQ."""
+    return json.dumps(_work_item(run, f"poison-{number}", number, None))
 {%- if cookiecutter.message_source == "sns" %}
 
 
-# As the topic's notifications bring them (source_events.py has AWS's shape): a WorkItem in each Message.
-def good_message(run: str, number: int) -> str:
-    return sns_notification("smoke", json.dumps(_work_item(run, str(number), number, "sample")))
-
-
-def poison_message(run: str, number: int) -> str:
-    """A notification whose WorkItem has no "action": it fails on every receive, then goes to the DLQ."""
-    return sns_notification("smoke", json.dumps(_work_item(run, f"poison-{number}", number, None)))
+def envelope(payload: str) -> str:
+    """The topic's notification (source_events.py has AWS's shape), the payload its Message."""
+    return sns_notification("smoke", payload)
 
 
 def sample_id(body: str) -> str:
@@ -94,17 +115,9 @@ def sample_id(body: str) -> str:
 {%- else %}
 
 
-# As the rule's events bring them (source_events.py has AWS's shape): a WorkItem in each detail.
-SOURCE = {{ cookiecutter.project_slug | tojson }}  # the rule's EventSource (infra/aws)
-
-
-def good_message(run: str, number: int) -> str:
-    return eventbridge_event(SOURCE, "WorkItem", _work_item(run, str(number), number, "sample"))
-
-
-def poison_message(run: str, number: int) -> str:
-    """An event whose WorkItem has no "action": it fails on every receive, then goes to the DLQ."""
-    return eventbridge_event(SOURCE, "WorkItem", _work_item(run, f"poison-{number}", number, None))
+def envelope(payload: str) -> str:
+    """The rule's event (source_events.py has AWS's shape), the payload its detail."""
+    return eventbridge_event(EVENT_SOURCE, "WorkItem", json.loads(payload))
 
 
 def sample_id(body: str) -> str:
@@ -112,6 +125,14 @@ def sample_id(body: str) -> str:
     return str(json.loads(body)["detail"].get("id"))
 {%- endif %}
 {%- endif %}
+
+
+def good_message(run: str, number: int) -> str:
+    return envelope(good_payload(run, number))
+
+
+def poison_message(run: str, number: int) -> str:
+    return envelope(poison_payload(run, number))
 
 
 def new_run_id() -> str:
