@@ -59,9 +59,9 @@ def free_port() -> int:
 {%- if cookiecutter.message_source == "sns" %}
 SOURCE_LINES = ("Publish             topic smoke-", "PublishBatch        topic smoke-", "through SNS")
 {%- elif cookiecutter.message_source == "s3" %}
-SOURCE_LINES = ("PutObject           bucket smoke-", "  sent  10 events", "through S3")
+SOURCE_LINES = ("PutObject           bucket smoke-", " sent  10 events", "through S3")
 {%- elif cookiecutter.message_source == "eventbridge" %}
-SOURCE_LINES = ("PutEvents           bus smoke-", "  sent  10 events", "through EventBridge")
+SOURCE_LINES = ("PutEvents           bus smoke-", " sent  10 events", "through EventBridge")
 {%- endif %}
 EXTRA = {{ 1 if cookiecutter.message_source == "s3" else 0 }}
 HANDLED = "11 good messages" + (" and S3's test event" if EXTRA else "")
@@ -83,7 +83,7 @@ def test_the_smoke_command_runs_the_whole_flow_and_prints_the_counts_it_promised
 {%- else %}
         # Through the source itself, on the emulator (source_on_emulator.py).
         *SOURCE_LINES,
-        f"  sent  1 poison event ({POISON_WHY})",
+        f" sent  1 poison event ({POISON_WHY})",
         "ok      12 events sent through",
 {%- endif %}
         f"ok      {HANDLED} handled by the trigger",
