@@ -240,6 +240,10 @@ def apply_what_moto_cloudformation_skips(
         subscriptions = sns.list_subscriptions_by_topic(TopicArn=source_arn)["Subscriptions"]
         if not any(s["Endpoint"] == queue_arn for s in subscriptions):
             subscription = declared("SourceSubscription", deployer, stack)
+            assert (subscription["TopicArn"], subscription["Endpoint"]) == (
+                {"Ref": "SourceTopic"},
+                {"Fn::GetAtt": ["InputQueue", "Arn"]},
+            )
             raw = str(subscription["RawMessageDelivery"]).lower()
             sns.subscribe(
                 TopicArn=source_arn,
