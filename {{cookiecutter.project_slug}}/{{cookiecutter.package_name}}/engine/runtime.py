@@ -9,12 +9,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from .attempt_ledger import attempt_ledger
 from .aws_session import sqs_client
 from .consumer import DrainOptions, DrainSummary, Handler, PassObserver, PassObservers, drain
 from .consumer.drain_pass import PROGRESS_EVERY_SECONDS
 from .large_payloads import LargePayloads, Offloader, payload_bucket
 from .producer import Sender
-from .queues import queue_url
+from .queues import is_fifo, queue_url
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ def drain_input_queue(
         progress_every_seconds=progress_every_seconds,
         observer=observer,
         poll_until=_monotonic_at(next_tick) if settings.poll_until_next_tick and next_tick else None,
+        # FIFO: attempts retried inside a pass outlive a hand-back (consumer/attempts.py).
+        attempts=attempt_ledger(url) if is_fifo(url) else None,
     )
     summary.depth_requests = record_queue_depths(client, url, settings.dlq)
     return summary
