@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode_str
 
-from .conftest import BIN, Baked, clean_env, load_hook, run
+from .conftest import BIN, Baked, Combination, _bake, clean_env, combinations, load_hook, run
 
 TEMPLATE = "infra/aws/template.yaml"
 FEDERATION_APP_ID = "fb60f99c-7a34-4190-8149-302f77469936"
@@ -402,13 +402,20 @@ def created_resources(template: dict[str, Any]) -> set[str]:
     }
 
 
-def test_checkov_evaluates_every_optional_resource_in_the_templates_variants(baked: Baked) -> None:
-    from .infra_tools import checkov_of_template_variants, template_variants
+def test_the_templates_variants_create_every_optional_resource(baked: Baked) -> None:
+    from .infra_tools import template_variants
 
     # checkov leaves out a resource whose condition the defaults make false: the variants' defaults create
-    # each of them (a source, the payload bucket), and checkov passes every variant.
+    # each of them (a source, the payload bucket), so that checkov sees them all (the test below).
     variants = template_variants(baked.path / TEMPLATE)
     assert set().union(*map(created_resources, variants.values())) == set(load(baked)["Resources"])
+
+
+@pytest.mark.slow  # checkov
+def test_checkov_passes_every_optional_resource_in_the_templates_variants(baked: Baked) -> None:
+    from .infra_tools import checkov_of_template_variants, template_variants
+
+    variants = template_variants(baked.path / TEMPLATE)
     report = checkov_of_template_variants(baked.path / TEMPLATE)
     assert report["summary"]["parsing_errors"] == 0
     results = report["results"]
@@ -474,17 +481,23 @@ def test_only_the_chosen_source_may_send_to_the_input_queue_named_by_its_arn(
         assert len(resolve(resources["SourceBucket"]["Properties"]["BucketName"], longest, conditions)) == 63
 
 
-@pytest.mark.parametrize("source", ["sns", "s3", "eventbridge"])
-def test_each_message_source_bakes_a_template_that_cfn_lint_and_checkov_pass(
-    cookies_session: Any, source: str
-) -> None:
+# Each source with every other answer at its default (the matrix pairs each with other answers).
+SOURCE_BAKES = [
+    Combination(f"source-{source}", {"message_source": source, "project_name": f"Source {source}"})
+    for source in ("sns", "s3", "eventbridge")
+]
+
+
+@pytest.fixture(scope="session", params=combinations(SOURCE_BAKES))
+def baked_source(request: pytest.FixtureRequest, cookies_session: Any) -> Baked:
+    return _bake(cookies_session, request.param)
+
+
+def test_each_message_source_bakes_a_template_that_cfn_lint_and_checkov_pass(baked_source: Baked) -> None:
     from .infra_tools import checkov_bin
 
-    result = cookies_session.bake(
-        extra_context={"message_source": source, "project_name": f"Source {source}"}
-    )
-    assert result.exception is None, result.exception
-    project = Path(result.project_path)
+    source = baked_source.combination.answer("message_source")
+    project = baked_source.path
     lint = run([str(BIN / "cfn-lint"), TEMPLATE], project, clean_env())
     assert lint.returncode == 0, lint.stdout + lint.stderr
     scan = run(
