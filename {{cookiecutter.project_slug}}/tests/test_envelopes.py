@@ -172,6 +172,7 @@ def sources(bucket: str) -> dict[str, tuple[Any, list[str], str]]:
     }
 
 
+@pytest.mark.slow  # drains
 @pytest.mark.parametrize("kind", ["sns", "eventbridge", "s3"])
 def test_each_kind_is_handled_by_the_consumer_and_a_broken_one_goes_to_the_dlq(
     app_env: AppUnderTest, make_queue: MakeQueue, caplog: pytest.LogCaptureFixture, kind: str
@@ -206,6 +207,7 @@ def test_each_kind_is_handled_by_the_consumer_and_a_broken_one_goes_to_the_dlq(
     assert "InvalidEnvelope" in (failures[0].exc_text or "")
 
 
+@pytest.mark.slow  # drains
 def test_one_s3_message_with_several_records_fails_whole_and_runs_them_all_again(
     app_env: AppUnderTest, make_queue: MakeQueue
 ) -> None:

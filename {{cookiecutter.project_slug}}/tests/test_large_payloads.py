@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
 from {{ cookiecutter.package_name }}.engine.settings import Settings
 
 from .conftest import AppUnderTest, BatchEntryFaults, count_requests, drain_all, http_post, send_params
+
+pytestmark = pytest.mark.slow  # drains, and runs the extended client in processes of its own
 
 TWO_MIB = 2 * 1024 * 1024
 REGION = "{{ cookiecutter.aws_region }}"
@@ -128,14 +130,18 @@ def test_the_object_stays_without_the_delete_setting_and_until_sqs_confirms_the_
             large.add(message.receipt_handle)
 
     # SQS refuses the handled large message's delete for good: the object must outlive it (it comes back).
+    # A standard queue gives up on a refusal at once; FIFO retries any, GROUP_DELETE_ATTEMPTS in all (~18 s).
     from {{ cookiecutter.package_name }}.engine.aws_session import sqs_client
+    from {{ cookiecutter.package_name }}.engine.consumer.acknowledging import GROUP_DELETE_ATTEMPTS
 
     faults = BatchEntryFaults(
         sqs_client(Settings.from_env()),
         "DeleteMessageBatch",
         lambda entry: entry["ReceiptHandle"] in large,
+        times=GROUP_DELETE_ATTEMPTS if fifo else 1,
         sender_fault=True,
         code="ReceiptHandleIsInvalid",
+        whole_calls=True,  # its delete may go alone in its call
     )
     try:
         summary = drain_once(handler)
@@ -223,6 +229,56 @@ def test_a_batch_offloads_only_its_large_items_and_a_small_one_stays_inline(
     received += peer("receive", app_env.queues.output_url, bucket)
     large = json.dumps(items[1])
     assert sorted(m["sha256"] for m in received) == sorted([sha256(json.dumps(items[0])), sha256(large)])
+
+
+def s3_fails(operation: str) -> Callable[[], None]:
+    """The app's S3 client answers ``operation`` as S3 does when it fails (503 SlowDown, after botocore's
+    retries), unsent, at botocore's ``before-call``; returns the undo."""
+    from botocore.awsrequest import AWSResponse
+
+    from {{ cookiecutter.package_name }}.engine.aws_session import s3_client
+
+    events = s3_client(Settings.from_env()).meta.events
+    failure = {
+        "Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."},
+        "ResponseMetadata": {"HTTPStatusCode": 503},
+    }
+
+    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("", 503, {}, None), failure  # type: ignore[arg-type]
+
+    name, unique_id = f"before-call.s3.{operation}", f"s3-fails-{operation}"
+    events.register(name, answer, unique_id=unique_id)
+    return lambda: events.unregister(name, unique_id=unique_id)
+
+
+def test_a_payload_s3_did_not_store_is_a_503_to_retry_later_and_is_not_sent(
+    app_env: AppUnderTest, bucket: str, functions: dict[str, Any]
+) -> None:
+    params = send_params(app_env.queues.output_url)
+    small, large = {"id": "small"}, {"id": "large", "blob": "x" * app_env.settings.max_message_bytes}
+    undo = s3_fails("PutObject")
+    try:
+        one = functions["send_message"](http_post("messages", json.dumps(large).encode(), params))
+        some = functions["send_message_batch"](
+            http_post("messages/batch", json.dumps([small, large]).encode(), params)
+        )
+        none = functions["send_message_batch"](
+            http_post("messages/batch", json.dumps([large]).encode(), params)
+        )
+    finally:
+        undo()
+
+    # Our storage failed, not the caller's request: a retry may get past it (docs/sending.md).
+    assert (one.status_code, one.headers.get("Retry-After")) == (503, "5")
+    assert json.loads(one.get_body())["code"] == "PayloadNotStored"
+    assert json.loads(one.get_body())["retryable"] is True
+    assert some.status_code == 207
+    [failure] = json.loads(some.get_body())["failures"]
+    assert failure == {"index": 1, "code": "PayloadNotStored", "retryable": True}
+    assert (none.status_code, none.headers.get("Retry-After")) == (503, "5")
+    assert drain_all(app_env.client, app_env.queues.output_url) == [json.dumps(small)]
+    assert objects(bucket) == []
 
 
 _counts: dict[str, int] = {}
