@@ -256,7 +256,7 @@ def check_email(value: str) -> None:
 
 def check_one_line(value: str, field: str) -> None:
     """Free text: one line of printable characters. Each file gets it through its language's filter
-    (local_extensions.py); a line break or a control character has no place in a title or a docstring."""
+    (language_filters.py); a line break or a control character has no place in a title or a docstring."""
     unprintable = [c for c in value if not c.isprintable()]
     if unprintable:
         raise AnswerError(field, f"{value!r} must be one line of printable text, without {unprintable[0]!r}")
