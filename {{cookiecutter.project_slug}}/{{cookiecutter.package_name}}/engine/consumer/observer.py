@@ -23,8 +23,10 @@ class PassObserver:
         return nullcontext()
 
     def deleted(self, messages: Sequence[SqsMessage]) -> None:
-        """SQS confirmed the delete of these messages (handled, or moved to the DLQ by the consumer);
-        called on an ack thread, so it must be quick and must not raise."""
+        """SQS confirmed the delete of these messages (handled, or moved to the DLQ by the consumer), after
+        any retries; never told of a delete given up on. Called on an ack thread once the delete's waiters
+        are answered, outside the acknowledger's lock: keep it quick. An error here is logged, and costs no
+        ack."""
 
     def pass_finished(self, summary: DrainSummary) -> None:
         """The pass ended, every ack done; ``summary`` is what it returns."""
