@@ -80,6 +80,9 @@ TOKEN_AUDIENCE = re.compile(
 
 SQS_QUEUE_NAME_MAX = 80
 MAX_RECEIVE_COUNT_RANGE = (1, 1000)
+MESSAGE_SOURCES = ("http", "sns", "s3", "eventbridge")
+# SQS's MaximumMessageSize range: 1 KiB to 1 MiB.
+MAX_MESSAGE_BYTES_RANGE = (1024, 1_048_576)
 
 
 class AnswerError(ValueError):
@@ -201,6 +204,24 @@ def check_max_receive_count(value: str) -> None:
         raise AnswerError("max_receive_count", f"{value!r} must be a whole number from {low} to {high}")
 
 
+def check_max_message_bytes(value: str) -> None:
+    low, high = MAX_MESSAGE_BYTES_RANGE
+    if not ASCII_DIGITS.fullmatch(value) or not low <= int(value) <= high:
+        raise AnswerError(
+            "max_message_bytes", f"{value!r} must be a whole number of bytes from {low} to {high} (1 MiB)"
+        )
+
+
+def check_source_fits_queue(message_source: str, input_queue: str) -> None:
+    # S3 event notifications go to standard queues only.
+    if message_source == "s3" and input_queue.endswith(".fifo"):
+        raise AnswerError(
+            "message_source",
+            f"s3 cannot feed FIFO queue {input_queue!r}: S3 notifies standard queues only; "
+            "choose sns or eventbridge, or a standard input queue",
+        )
+
+
 def check_poll_schedule(value: str) -> None:
     fields = value.split()
     if len(fields) != 6 or not all(NCRONTAB_FIELD.match(f) for f in fields):
@@ -235,7 +256,7 @@ def check_email(value: str) -> None:
 
 def check_one_line(value: str, field: str) -> None:
     """Free text: one line of printable characters. Each file gets it through its language's filter
-    (local_extensions.py); a line break or a control character has no place in a title or a docstring."""
+    (language_filters.py); a line break or a control character has no place in a title or a docstring."""
     unprintable = [c for c in value if not c.isprintable()]
     if unprintable:
         raise AnswerError(field, f"{value!r} must be one line of printable text, without {unprintable[0]!r}")
@@ -267,6 +288,8 @@ def validate(answers: Mapping[str, str]) -> list[AnswerError]:
         ("dlq_name", lambda v: check_queue_name(v, "dlq_name")),
         ("max_receive_count", check_max_receive_count),
         ("poll_schedule", check_poll_schedule),
+        ("message_source", check_choice("message_source", MESSAGE_SOURCES)),
+        ("max_message_bytes", check_max_message_bytes),
         ("aws_auth", check_choice("aws_auth", AWS_AUTH_MODES)),
         ("aws_role_arn", check_role_arn),
         ("token_audience", check_audience),
@@ -295,6 +318,11 @@ def validate(answers: Mapping[str, str]) -> list[AnswerError]:
     if not any(e.field in ("input_queue_name", "dlq_name") for e in errors):
         try:
             check_dlq_matches_input(str(answers["input_queue_name"]), str(answers["dlq_name"]))
+        except AnswerError as error:
+            errors.append(error)
+    if not any(e.field in ("message_source", "input_queue_name") for e in errors):
+        try:
+            check_source_fits_queue(str(answers["message_source"]), str(answers["input_queue_name"]))
         except AnswerError as error:
             errors.append(error)
     return errors

@@ -65,6 +65,7 @@ MATRIX = [
             "input_queue_name": "orders.fifo",
             "output_queue_name": "shipments.fifo",
             "max_receive_count": "3",
+            "message_source": "sns",
         },
         run_app_tests=True,
     ),
@@ -82,6 +83,8 @@ MATRIX = [
             ),
             "managed_identity_client_id": "11111111-2222-3333-4444-555555555555",
             "token_audience": "api://my-app-id",
+            "message_source": "s3",
+            "max_message_bytes": "1048576",
             # GitHub: the workflow's Premium deploy path (publish_package) is baked and checked.
         },
     ),
@@ -92,6 +95,7 @@ MATRIX = [
             "aws_auth": "default_chain",
             "azure_identity": "system_assigned",
             "package_name": "queue_worker",
+            "message_source": "eventbridge",
         },
     ),
 ]

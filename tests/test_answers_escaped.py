@@ -1,5 +1,5 @@
 """Every answer lands escaped for its file's language: free text reaches Python, JSON, YAML, TOML, Bicep and
-Markdown only through that language's filter (local_extensions.py), or the pre-gen hook refuses it; hostile
+Markdown only through that language's filter (language_filters.py), or the pre-gen hook refuses it; hostile
 answers bake into an app whose every file compiles or parses, and says the answer back as it was typed."""
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def test_hostile_answers_bake_an_app_whose_every_file_parses(tmp_path: Path, ans
 
 
 def test_the_python_and_bicep_filters_say_back_what_they_were_given() -> None:
-    from local_extensions import bicep_string, python_text
+    from language_filters import bicep_string, python_text
 
     hostile = [value for answers in HOSTILE.values() for value in answers.values()]
     hostile += ["line\nbreak\ttab\x00nul\u2028", "\\", "'", '"', "${x}"]

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 
 from .attempt_ledger import attempt_ledger
 from .aws_session import sqs_client
-from .consumer import DrainOptions, DrainSummary, Handler, drain
+from .consumer import DrainOptions, DrainSummary, Handler, PassObserver, PassObservers, drain
 from .consumer.drain_pass import PROGRESS_EVERY_SECONDS
+from .large_payloads import LargePayloads, Offloader, payload_bucket
 from .producer import Sender
 from .queues import is_fifo, queue_url
 from .scale_out.pass_leases import SAMPLE_EVERY_SECONDS
@@ -47,6 +48,12 @@ def drain_input_queue(
 
     client = sqs_client(settings)
     url = queue_url(client, settings.input_queue)
+    observer: PassObserver = PassTelemetry(url)
+    if (bucket := payload_bucket(settings)) is not None:
+        # Pointers resolved before the handler; objects deleted once SQS confirmed their message's delete.
+        payloads = LargePayloads(bucket, delete_after=settings.large_payload_delete)
+        handler = payloads.resolving(handler)
+        observer = PassObservers(observer, payloads)
     summary = drain(
         client,
         url,
@@ -55,7 +62,7 @@ def drain_input_queue(
         stop=stop,
         progress=progress,
         progress_every_seconds=progress_every_seconds,
-        observer=PassTelemetry(url),
+        observer=observer,
         poll_until=_monotonic_at(next_tick) if settings.poll_until_next_tick and next_tick else None,
         # FIFO: attempts retried inside a pass outlive a hand-back (consumer/attempts.py).
         attempts=attempt_ledger(url) if is_fifo(url) else None,
@@ -100,10 +107,12 @@ def output_sender(settings: Settings | None = None, *, queue: str | None = None)
     """A sender to ``queue`` (a name or URL), by default SQS_OUTPUT_QUEUE."""
     settings = settings or Settings.from_env()
     client = sqs_client(settings)
+    bucket = payload_bucket(settings)
     return Sender(
         client,
         queue_url(client, queue or settings.output_queue),
         max_message_bytes=settings.max_message_bytes,
+        offloader=Offloader(bucket) if bucket else None,
     )
 
 

@@ -26,7 +26,7 @@ from .attempts import AttemptLedger
 from .drain_pass import drain
 from .fifo import by_group
 from .message import DependencyUnavailable, Handler, SqsMessage
-from .observer import PassObserver
+from .observer import PassObserver, PassObservers
 from .options import SQS_MAX_VISIBILITY_SECONDS, DrainOptions
 from .summary import DrainSummary
 
@@ -38,6 +38,7 @@ __all__ = [
     "DrainSummary",
     "Handler",
     "PassObserver",
+    "PassObservers",
     "SqsMessage",
     "by_group",
     "drain",
