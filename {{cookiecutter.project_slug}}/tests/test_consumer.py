@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 from mypy_boto3_sqs import SQSClient
 
-from {{ cookiecutter.package_name }}.engine.consumer import DrainOptions, DrainSummary, Handler, SqsMessage, drain
+from {{ cookiecutter.package_name }}.engine.consumer import (
+    DependencyUnavailable,
+    DrainOptions,
+    DrainSummary,
+    Handler,
+    SqsMessage,
+    drain,
+)
 from {{ cookiecutter.package_name }}.engine.producer import OutgoingMessage, Sender
 
 from .conftest import (
@@ -232,6 +239,39 @@ def test_delete_batch_entries_that_fail_are_retried(app_env: AppUnderTest, make_
     assert sorted(recorder.succeeded) == bodies
 
 
+def test_a_delete_sqs_fails_for_a_moment_is_retried_after_a_pause(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    """Standard queue: SQS fails the delete entry (InternalError) for 0.4 s from the first failure;
+    the retries pause 0.25 s, then 0.5 s, so the third attempt lands, where three attempts back to
+    back would all fail within milliseconds and the message would run again."""
+    queues = make_queue(visibility_timeout=4)
+    send(app_env.client, queues.url, ["one"])
+    failing_until: list[float] = []
+
+    def failing(_: dict[str, object]) -> bool:
+        if not failing_until:
+            failing_until.append(time.monotonic() + 0.4)
+        return time.monotonic() < failing_until[0]
+
+    faults = BatchEntryFaults(app_env.client, "DeleteMessageBatch", failing, times=10, whole_calls=True)
+    recorder = Recorder()
+    options = replace(FAST, visibility_timeout_seconds=4)
+    try:
+        summary = drain(app_env.client, queues.url, recorder.success, options)
+    finally:
+        faults.remove()
+    # Had it been given up on, it would come back when its visibility ends.
+    later = drain(
+        app_env.client, queues.url, recorder.success, replace(options, wait_time_seconds=5, linger_seconds=5)
+    )
+
+    context = f"failed {len(faults.injected)} times, {summary}, {later}"
+    assert len(faults.injected) == 2, context
+    assert (summary.deleted, summary.delete_failed) == (1, 0), context
+    assert recorder.succeeded == ["one"], context
+
+
 def test_a_delete_that_sqs_refuses_for_good_is_reported_and_the_message_comes_back(
     app_env: AppUnderTest, make_queue: MakeQueue
 ) -> None:
@@ -341,6 +381,34 @@ def test_a_failed_message_gets_its_backoff_from_sqs_and_stays_hidden(
     assert (summary.failed, sent) == (1, [120])  # receive 1: the base
     assert visible_count(app_env.client, queues.url) == 0
     assert queue_depth(app_env.client, queues.url).backlog == 1  # hidden, not lost
+
+
+@pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
+def test_a_dependency_down_runs_the_message_again_without_counting_an_attempt(
+    app_env: AppUnderTest, make_queue: MakeQueue, fifo: bool
+) -> None:
+    """``DependencyUnavailable`` is not the message's failure: the message waits in the pass, out of
+    its slot, and runs again after a growing pause (1 s, 2 s) with the same attempt, where a failure
+    would count one (with maxReceiveCount 2: the DLQ after the second)."""
+    queues = make_queue(fifo=fifo, max_receive_count=2)
+    bodies = ["down", "o-1", "o-2"]
+    send(app_env.client, queues.url, bodies, group_of={body: body for body in bodies} if fifo else None)
+    runs: list[tuple[str, int]] = []
+
+    def handler(message: SqsMessage) -> None:
+        runs.append((message.body, message.receive_count))
+        if message.body == "down" and runs.count(("down", 1)) <= 2:
+            raise DependencyUnavailable("the payments API is down")
+
+    options = replace(FAST, max_concurrency=1, backoff_base_seconds=1)
+    summary = drain(app_env.client, queues.url, handler, options)
+
+    context = f"runs {runs}, {summary}"
+    assert [count for body, count in runs if body == "down"] == [1, 1, 1], context
+    assert sorted(body for body, _ in runs if body != "down") == ["o-1", "o-2"], context
+    assert (summary.succeeded, summary.failed, summary.unavailable) == (3, 0, 2), context
+    assert drain_all(app_env.client, queues.dlq_url) == [], context
+    assert queue_depth(app_env.client, queues.url).backlog == 0
 
 
 def test_no_more_than_max_concurrency_handlers_run_at_once(

@@ -14,12 +14,26 @@ import logging
 import threading
 import time
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from mypy_boto3_sqs import SQSClient
 
-from {{ cookiecutter.package_name }}.engine.attempt_ledger import TableAttemptLedger, attempt_ledger
-from {{ cookiecutter.package_name }}.engine.consumer import DrainOptions, DrainSummary, Handler, SqsMessage, drain
+from {{ cookiecutter.package_name }}.engine.attempt_ledger import (
+    RECORD_LIFETIME,
+    TABLE,
+    TableAttemptLedger,
+    attempt_ledger,
+    purge_expired_records,
+)
+from {{ cookiecutter.package_name }}.engine.consumer import (
+    DependencyUnavailable,
+    DrainOptions,
+    DrainSummary,
+    Handler,
+    SqsMessage,
+    drain,
+)
 from {{ cookiecutter.package_name }}.engine.consumer.acknowledging import GROUP_DELETE_ATTEMPTS
 from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
 
@@ -202,3 +216,65 @@ def received_again(client: SQSClient, url: str) -> list[SqsMessage]:
                 )
             return [SqsMessage.from_sqs(message) for message in raw]
     return []
+
+
+def test_a_dependency_down_at_the_end_of_a_pass_hands_the_message_back_with_its_attempts_unchanged(
+    app_env: AppUnderTest, make_queue: MakeQueue, storage_connection: str
+) -> None:
+    """The first run fails (an attempt, retried in the pass); the second finds a dependency down (no
+    attempt) and the pass ends while it waits: it goes back noting its uncounted attempts as they
+    were, so the next pass's receive, which SQS counts, makes it attempt 3."""
+    queues = make_queue(fifo=True, max_receive_count=5)
+    send(app_env.client, queues.url, ["flaky", "g-1"], group_of={"flaky": "g", "g-1": "g"})
+    ledger = attempt_ledger(queues.url)
+    runs: list[int] = []
+    handled: list[str] = []
+    stop = threading.Event()
+    message_id: list[str] = []
+
+    def handler(message: SqsMessage) -> None:
+        if message.body != "flaky":
+            handled.append(message.body)
+            return
+        runs.append(message.receive_count)
+        message_id[:] = [message.message_id]
+        if len(runs) == 1:
+            raise ValueError("fails once")
+        if len(runs) == 2:
+            stop.set()  # the pass ends while the message waits for the dependency
+            raise DependencyUnavailable("the payments API is down")
+
+    options = replace(FAST, backoff_base_seconds=1)
+    first = drain(app_env.client, queues.url, handler, options, stop=stop, attempts=ledger)
+    assert ledger is not None
+    noted = ledger.recall(message_id)
+    later = drain_on(app_env.client, queues.url, handler, options, ledger)
+
+    context = f"runs {runs}, noted {noted}, passes {[first, *later]}"
+    assert (first.failed, first.unavailable, first.released) == (1, 1, 2), context
+    assert noted == {message_id[0]: 1}, context  # the in-pass retry only
+    assert runs == [1, 2, 3], context
+    assert handled == ["g-1"], context
+    assert queue_depth(app_env.client, queues.url).backlog == 0
+
+
+def test_ledger_records_expire_and_the_purge_takes_them(
+    app_env: AppUnderTest, make_queue: MakeQueue, storage_connection: str
+) -> None:
+    """A record left behind (its delete skipped: the ledger failed in that pass, or the pass died)
+    expires once SQS can no longer hand its message out; ``idempotency purge`` deletes it."""
+    from azure.data.tables import TableClient
+
+    queues = make_queue(fifo=True)
+    fresh = attempt_ledger(queues.url)
+    assert fresh is not None
+    long_ago = datetime.now(UTC) - RECORD_LIFETIME - timedelta(minutes=1)
+    table = TableClient.from_connection_string(storage_connection, TABLE)
+    TableAttemptLedger(table, queues.url, clock=lambda: long_ago).note({"left-behind": 2})
+    fresh.note({"in-use": 1})
+    assert fresh.recall(["left-behind", "in-use"]) == {"left-behind": 2, "in-use": 1}
+
+    purged = purge_expired_records()
+
+    assert purged["deleted"] >= 1, purged
+    assert fresh.recall(["left-behind", "in-use"]) == {"in-use": 1}

@@ -1,22 +1,24 @@
 """FIFO: a group moves on only once SQS has confirmed the delete of the message before.
 
 A delete SQS refuses (an entry of ``DeleteMessageBatch`` answered as failed) is retried while
-the rest of its group waits in hand, heartbeated: of a handled message, and of a message the
-consumer moved to the DLQ. Otherwise the refused message would come back after the ones behind
-it, and run again. The refusal is injected at botocore's boundary (``BatchEntryFaults``), on the
-real client against the real endpoint.
+the rest of its group waits in hand, heartbeated, after a growing pause (also while the pass
+closes): of a handled message, and of a message the consumer moved to the DLQ. Otherwise the
+refused message would come back after the ones behind it, and run again. The refusal is
+injected at botocore's boundary (``BatchEntryFaults``), on the real client against the real
+endpoint.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 from mypy_boto3_sqs import SQSClient
 
-from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
+from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage, drain
 from {{ cookiecutter.package_name }}.engine.consumer.acknowledging import GROUP_DELETE_ATTEMPTS
 
 from .conftest import AppUnderTest, BatchEntryFaults, MakeQueue, drain_all, queue_depth
@@ -162,3 +164,47 @@ def test_sqs_gives_out_nothing_of_a_group_while_an_earlier_message_is_in_flight(
     again = app_env.client.receive_message(QueueUrl=queues.url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
 
     assert [m["Body"] for m in again.get("Messages", [])] == []  # g-0 is still in flight
+
+
+def test_a_delete_refused_for_a_second_as_the_pass_closes_is_retried_with_its_pauses(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    """The pass closes right after its last handler returns, so the last delete of a group often
+    retries during the close: it keeps its pauses (0.25 s, doubling) there too, and outlasts a
+    refusal of 1.5 s, where back-to-back attempts would all fail within milliseconds."""
+    queues = make_queue(fifo=True, visibility_timeout=VISIBILITY)
+    send(app_env.client, queues.url, ["g-0"], group_of={"g-0": "g"})
+    log = GroupLog()
+    stop = threading.Event()
+    refused_until: list[float] = []
+
+    def refusing(entry: dict[str, object]) -> bool:
+        # SQS fails this message's delete entry (InternalError) for 1.5 s from the first refusal.
+        if entry["ReceiptHandle"] != log.receipts.get("g-0"):
+            return False
+        if not refused_until:
+            refused_until.append(time.monotonic() + 1.5)
+        return time.monotonic() < refused_until[0]
+
+    faults = refuse(app_env.client, refusing, "failed", times=100)
+
+    def handler(message: SqsMessage) -> None:
+        log.called(message)
+        stop.set()  # the pass stops receiving; it closes as soon as this handler returns
+        time.sleep(0.5)
+
+    options = replace(FAST, visibility_timeout_seconds=VISIBILITY)
+    try:
+        first = drain(app_env.client, queues.url, handler, options, stop=stop)
+    finally:
+        faults.remove()
+    # Had the delete been given up on, the message would come back when its visibility ends.
+    later = drain(
+        app_env.client, queues.url, handler, replace(options, wait_time_seconds=6, linger_seconds=6)
+    )
+
+    context = f"refused {len(faults.injected)} times, calls {log.calls}, {first}, {later}"
+    assert 2 <= len(faults.injected) < GROUP_DELETE_ATTEMPTS, context
+    assert first.delete_failed == 0, context
+    assert log.calls == [("g-0", 1)], context
+    assert queue_depth(app_env.client, queues.url).backlog == 0

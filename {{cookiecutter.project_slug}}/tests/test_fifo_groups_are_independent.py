@@ -2,8 +2,11 @@
 
 The pass decides that the queue is empty from what its receives return, not from what it holds:
 while a group waits in hand (its retries, its slow handler), the pass goes on polling for the
-others. Against the real endpoint over HTTP; every time is taken on the test's side (when a send
-returned, when the handler started) and held to a correctness bound, not a speed figure.
+others. A group that waits (for its next retry, for a delete SQS refused) does so out of its
+handler slot, so it never keeps another group's handler from running either; and the groups
+waiting at once are bounded. Against the real endpoint over HTTP; every time is taken on the
+test's side (when a send returned, when the handler started) and held to a correctness bound,
+not a speed figure.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from mypy_boto3_sqs import SQSClient
 
 from {{ cookiecutter.package_name }}.engine.consumer import DrainOptions, DrainSummary, SqsMessage, drain
 
-from .conftest import AppUnderTest, MakeQueue, count_requests, drain_all, queue_depth
+from .conftest import AppUnderTest, BatchEntryFaults, MakeQueue, count_requests, drain_all, queue_depth
 from .test_consumer import FAST, send
 
 pytestmark = pytest.mark.slow
@@ -141,3 +144,106 @@ def test_a_long_slow_group_never_delays_another_group_after_a_lull(
     assert len(waits) == 4, context
     assert max(waits.values()) <= options.wait_time_seconds + 1, context
     assert queue_depth(app_env.client, queues.url).backlog == 0
+
+
+def test_a_group_backing_off_does_not_hold_a_handler_slot_from_another_group(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    """One slot (SQS_MAX_CONCURRENCY=1, as for a rate-limited downstream; or as many failing groups
+    as slots at the default): group a waits for its retries out of the slot, so b's messages run."""
+    queues = make_queue(fifo=True, max_receive_count=5)
+    send(app_env.client, queues.url, ["poison"], group_of={"poison": "a"})
+    arrivals = Arrivals(app_env.client, queues.url, [1.0 + 3 * n for n in range(5)])
+
+    def handler(message: SqsMessage) -> None:
+        if message.body == "poison":
+            raise ValueError("cannot be handled")
+        arrivals.note(message)
+
+    options = replace(FAST, backoff_base_seconds=2, wait_time_seconds=2, max_concurrency=1)
+    arrivals.start()
+    try:
+        summary = drain(app_env.client, queues.url, handler, options)
+    finally:
+        arrivals.join()
+
+    waits = arrivals.waits()
+    assert drain_all(app_env.client, queues.dlq_url) == ["poison"]
+    # Handled within one receive wait, plus a second, of arrival (issue 23's bound).
+    assert max(waits.values()) <= options.wait_time_seconds + 1, f"waits {waits}, {summary}"
+    assert summary.peak_waiting >= 1, summary  # the poison waited out of the slot
+
+
+def test_a_group_waiting_for_a_refused_delete_does_not_hold_a_handler_slot(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    """Two slots: group s's slow handler holds one; group a's first delete is refused for 5 s, and a
+    waits for it (its retries pause 0.25, 0.5, 1, 2, 4 s) out of the other, where b's messages run."""
+    queues = make_queue(fifo=True)
+    send(app_env.client, queues.url, ["a-0", "a-1"], group_of={"a-0": "a", "a-1": "a"})
+    send(app_env.client, queues.url, ["slow"], group_of={"slow": "s"})
+    receipts: dict[str, str] = {}
+    order: list[str] = []
+    refused_until: list[float] = []
+
+    def refusing(entry: dict[str, object]) -> bool:
+        if entry["ReceiptHandle"] != receipts.get("a-0"):
+            return False
+        if not refused_until:
+            refused_until.append(time.monotonic() + 5)
+        return time.monotonic() < refused_until[0]
+
+    faults = BatchEntryFaults(
+        app_env.client, "DeleteMessageBatch", refusing, times=100, sender_fault=False, whole_calls=True
+    )
+    arrivals = Arrivals(app_env.client, queues.url, [1.0, 2.5])
+
+    def handler(message: SqsMessage) -> None:
+        if message.body.startswith("b-"):
+            arrivals.note(message)
+            return
+        receipts[message.body] = message.receipt_handle
+        order.append(message.body)
+        if message.body == "slow":
+            time.sleep(10)
+
+    options = replace(FAST, wait_time_seconds=2, max_concurrency=2)
+    arrivals.start()
+    try:
+        summary = drain(app_env.client, queues.url, handler, options)
+    finally:
+        arrivals.join()
+        faults.remove()
+
+    waits = arrivals.waits()
+    context = f"waits {waits}, refused {len(faults.injected)} times, {summary}"
+    assert [body for body in order if body.startswith("a-")] == ["a-0", "a-1"], context  # in order, once
+    assert len(faults.injected) >= 3 and summary.delete_failed == 0, context
+    assert max(waits.values()) <= options.wait_time_seconds + 1, context
+    assert queue_depth(app_env.client, queues.url).backlog == 0
+
+
+def test_many_failing_groups_wait_out_of_their_slots_within_a_bound(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    """Each failing group waits for its retry in hand, held and heartbeated; once as many wait as
+    the bound (SQS_MAX_CONCURRENCY, at least 10), receiving pauses: a pass never takes in every
+    failing group of a queue, whatever their number."""
+    groups = 30
+    queues = make_queue(fifo=True, max_receive_count=5)
+    bodies = [f"poison-{n:02d}" for n in range(groups)]
+    send(app_env.client, queues.url, bodies, group_of={body: body for body in bodies})
+
+    def handler(_: SqsMessage) -> None:
+        raise ValueError("cannot be handled")
+
+    options = replace(FAST, max_concurrency=1, backoff_base_seconds=30, budget_seconds=6)
+    summary = drain(app_env.client, queues.url, handler, options)
+
+    bound = max(options.max_concurrency, 10)
+    context = f"{summary}"
+    assert bound <= summary.peak_waiting <= bound + 2, context  # it filled up to the bound, no further
+    assert summary.received <= bound + 4, context  # what waits, and what was on its way to a slot
+    # Each ran once, or went back unstarted at the budget's end; none moved, none lost.
+    assert summary.failed + summary.released == summary.received, context
+    assert queue_depth(app_env.client, queues.url).backlog == groups, context

@@ -390,7 +390,11 @@ def test_the_purge_command_deletes_records_past_their_ttl(
     command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "idempotency", "purge", "--settings", ""]
     result = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"table": table_name, "deleted": 3, "kept": 0}
+    printed = json.loads(result.stdout)
+    idempotency = {key: printed[key] for key in ("table", "deleted", "kept")}
+    assert idempotency == {"table": table_name, "deleted": 3, "kept": 0}
+    # And the FIFO attempt ledger's expired records (tests/test_fifo_attempts_across_passes.py).
+    assert printed["attempt_ledger"]["table"] == "sqsattempts"
 
 
 def test_a_failing_body_releases_its_key_so_the_retry_runs_at_once(
@@ -666,39 +670,51 @@ def test_a_claim_the_store_refuses_for_a_while_is_retried_without_burning_a_rece
     assert drain_all(app_env.client, queue.dlq_url) == []
 
 
-def test_a_claim_the_store_refuses_for_the_whole_window_fails_the_message_as_the_stores_failure(
+@QUEUE_KINDS
+def test_a_claim_outage_past_the_retry_window_counts_no_attempt_and_the_body_runs_once_storage_is_back(
     app_env: AppUnderTest,
     make_queue: MakeQueue,
     table_name: str,
     storage_connection: str,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    fifo: bool,
 ) -> None:
+    """Storage refuses claims for about 6 s, several retry windows: each window ends in
+    ``StoreUnavailable``, which the drain takes as no attempt. It holds the message in the pass
+    and runs it again after a growing pause, until storage is back: before, each window counted,
+    and with ``maxReceiveCount`` 3 a message whose body never ran went to the DLQ."""
     monkeypatch.setenv("IDEMPOTENCY_IN_PROGRESS_SECONDS", "3")  # a 1 s retry window
-    queue = make_queue(max_receive_count=5)
+    queue = make_queue(fifo=fifo, max_receive_count=3)
     faults = TableFaults()
     faults.down.add("insert")
-    runs: list[str] = []
+    runs: list[int] = []
 
     @idempotent(scope="claim", store=faulty_store(storage_connection, table_name, faults))
     def ship(message: SqsMessage) -> None:
-        runs.append(message.message_id)
+        runs.append(message.receive_count)
 
     message_id = send_one(app_env, queue.url, json.dumps({"id": "order-1"}))
     options = replace(consumer.DrainOptions.from_settings(app_env.settings), backoff_base_seconds=1)
-    with caplog.at_level(logging.WARNING):
-        down = consumer.drain(app_env.client, queue.url, ship, options)
-    assert runs == []  # the body never runs unguarded
-    assert down.failed >= 1 and down.succeeded == 0
-    told = [r.getMessage() for r in caplog.records if "failed while claiming key" in r.getMessage()]
-    assert told and all("the store's failure, not the message's" in line for line in told)
-    assert all(message_id in line and "The body did not run" in line for line in told)
+    storage_back = threading.Timer(6, faults.down.clear)
+    storage_back.start()
+    try:
+        with caplog.at_level(logging.WARNING):
+            summary = consumer.drain(app_env.client, queue.url, ship, options)
+    finally:
+        storage_back.cancel()
+        faults.down.clear()
 
-    faults.down.clear()
-    drain_queue(app_env, queue.url, ship)
-    assert runs == [message_id]
-    assert queue_depth(app_env.client, queue.url).backlog == 0
-    assert drain_all(app_env.client, queue.dlq_url) == []
+    context = f"claims refused {faults.failed['insert']}, runs {runs}, {summary}"
+    assert runs == [1], context  # once, on its first receive: no attempt and no receive spent
+    assert (summary.succeeded, summary.failed) == (1, 0), context
+    assert summary.unavailable >= 2, context  # two or three retry windows ran out
+    assert drain_all(app_env.client, queue.dlq_url) == [], context
+    assert queue_depth(app_env.client, queue.url).backlog == 0, context
+    told = [r.getMessage() for r in caplog.records if "failed while claiming key" in r.getMessage()]
+    assert len(told) == summary.unavailable, context
+    assert all("the store's failure, not the message's" in line for line in told)
+    assert all(message_id in line and "The body did not run" in line for line in told)
 
 
 @QUEUE_KINDS

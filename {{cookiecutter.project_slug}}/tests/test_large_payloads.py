@@ -281,6 +281,43 @@ def test_a_payload_s3_did_not_store_is_a_503_to_retry_later_and_is_not_sent(
     assert objects(bucket) == []
 
 
+def test_a_payload_read_s3_does_not_answer_counts_no_attempt_and_runs_once_s3_answers(
+    app_env: AppUnderTest, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 failing the read (503 SlowDown after botocore's retries, twice) is S3's failure, not the
+    message's: no attempt counted, no receive burned; the handler runs once, with the payload."""
+    from botocore.awsrequest import AWSResponse
+
+    from {{ cookiecutter.package_name }}.engine.aws_session import s3_client
+
+    monkeypatch.setenv("SQS_RETRY_BACKOFF_BASE_SECONDS", "1")
+    sent = peer_sends(app_env, bucket, 300_000)
+    refused: list[str] = []
+
+    def slow_down(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if len(refused) >= 2:
+            return None  # S3 answers again
+        refused.append("GetObject")
+        failure = {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."},
+                   "ResponseMetadata": {"HTTPStatusCode": 503}}  # fmt: skip
+        return AWSResponse("", 503, {}, None), failure  # type: ignore[arg-type]
+
+    events = s3_client(Settings.from_env()).meta.events
+    events.register("before-call.s3.GetObject", slow_down, unique_id="s3-slow-down")
+    handled: list[SqsMessage] = []
+    try:
+        summary = drain_once(handled.append)
+    finally:
+        events.unregister("before-call.s3.GetObject", unique_id="s3-slow-down")
+
+    context = f"refused {len(refused)}, {summary}"
+    assert len(refused) == 2, context
+    [message] = handled
+    assert (sha256(message.body), message.receive_count) == (sent["sha256"], 1), context
+    assert (summary.succeeded, summary.failed, summary.unavailable) == (1, 0, 2), context
+    assert drain_all(app_env.client, app_env.queues.dlq_url) == []
+
+
 _counts: dict[str, int] = {}
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from mypy_boto3_sqs import SQSClient
@@ -127,3 +129,48 @@ def test_a_handlers_keyboard_interrupt_stops_the_pass_gives_back_its_messages_an
     assert "m-05" in receivable_now
     assert sorted(handled + receivable_now) == bodies
     assert queue_depth(app_env.client, queues.url).backlog == 0
+
+
+def test_a_keyboard_interrupt_while_fifo_groups_wait_out_of_their_slots_gives_every_message_back(
+    app_env: AppUnderTest, make_queue: MakeQueue
+) -> None:
+    """Five groups fail and wait for their retry out of their slots (30 s backoff) when another
+    group's handler raises ``KeyboardInterrupt``: the pass gives each message back (the waiting
+    ones with what is left of their backoff, the other at once), joins every thread, and raises it."""
+    queues = make_queue(fifo=True, max_receive_count=5, visibility_timeout=60)
+    failing = [f"f-{n}" for n in range(5)]
+    bodies = [*failing, "interrupt"]
+    send(app_env.client, queues.url, bodies, group_of={body: body for body in bodies})
+    given_back: set[str] = set()
+    failed: list[str] = []
+    all_waiting = threading.Event()
+
+    def changed(params: dict[str, Any], **_: object) -> None:
+        given_back.update(str(entry["ReceiptHandle"]) for entry in params["Entries"])
+
+    app_env.client.meta.events.register("before-parameter-build.sqs.ChangeMessageVisibilityBatch", changed)
+    receipts: dict[str, str] = {}
+    error = KeyboardInterrupt()
+
+    def handler(message: SqsMessage) -> None:
+        receipts[message.body] = message.receipt_handle
+        if message.body == "interrupt":
+            all_waiting.wait(timeout=30)
+            time.sleep(0.2)  # the last failure is waiting too
+            raise error
+        failed.append(message.body)
+        if len(failed) == len(failing):
+            all_waiting.set()
+        raise ValueError("cannot be handled")
+
+    options = replace(FAST, backoff_base_seconds=30, visibility_timeout_seconds=60)
+    before = set(threading.enumerate())
+    with pytest.raises(KeyboardInterrupt) as raised:
+        drain(app_env.client, queues.url, handler, options)
+
+    assert raised.value is error
+    assert new_threads(before) == []
+    assert sorted(failed) == failing
+    assert set(receipts.values()) <= given_back, (receipts, given_back)  # none left in flight
+    assert drain_all(app_env.client, queues.url) == ["interrupt"]  # the waiting ones: hidden, backing off
+    assert queue_depth(app_env.client, queues.url).backlog == len(failing)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from mypy_boto3_sqs import SQSClient
 
-from {{ cookiecutter.package_name }}.engine.consumer import SQS_MAX_VISIBILITY_SECONDS, DrainOptions, SqsMessage, drain
+from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage, drain
 
 from .conftest import AppUnderTest, MakeQueue, drain_all, queue_depth
 from .test_consumer import FAST, send
@@ -70,11 +70,6 @@ class Wire:
     def asked(self) -> list[tuple[float, int]]:
         with self.lock:
             return [(round(sent - self.received_at[r], 1), seconds) for r, sent, seconds in self.requests]
-
-
-def test_the_hold_is_sqs_twelve_hours_less_a_margin() -> None:
-    assert SQS_MAX_VISIBILITY_SECONDS == 12 * 60 * 60  # SQS's limit, as its API reference gives it
-    assert 0 < SQS_MAX_VISIBILITY_SECONDS - DrainOptions().hold_limit_seconds <= 600
 
 
 def test_a_fifo_group_retrying_goes_back_before_its_hold_ends(

@@ -45,10 +45,17 @@ from {{ cookiecutter.package_name }}.engine.scale_out.pass_leases import (
     TABLE,
     TICK_SLOT,
     pass_slots,
+    passes_table,
     reset_pass_slot_clients,
 )
-from {{ cookiecutter.package_name }}.engine.scale_out.token_queue import reset_token_queue_clients
-from {{ cookiecutter.package_name }}.engine.scale_out.watchdog import RECORD_ROW, Armed, WatchdogChain, watchdog_chain
+from {{ cookiecutter.package_name }}.engine.scale_out.token_queue import reset_token_queue_clients, token_queue_client
+from {{ cookiecutter.package_name }}.engine.scale_out.watchdog import (
+    LATE_TICK_SECONDS,
+    RECORD_ROW,
+    Armed,
+    WatchdogChain,
+    watchdog_chain,
+)
 from {{ cookiecutter.package_name }}.engine.schedule import ScheduleError, parse_schedule
 from {{ cookiecutter.package_name }}.engine.settings import Settings
 from {{ cookiecutter.package_name }}.ops.local_dev.azurite import Azurite
@@ -424,6 +431,55 @@ def storage_requests(azurite: Azurite, since: int, until: int) -> dict[str, int]
         "table": sum(1 for r in requests if TABLE in r or "/Tables" in r),
         "queue": sum(1 for r in requests if TABLE not in r and "/Tables" not in r),
     }
+
+
+def test_ticks_of_a_timespan_a_little_late_push_the_watchdog_every_other_tick(token_queue: Queues) -> None:
+    """A TimeSpan's occurrences count from when a tick came, so each tick finds the watchdog due a
+    little earlier than its own ``missed_ticks`` ticks on: within ``LATE_TICK_SECONDS`` (at most a
+    tenth of the interval: 1 s here) that is no reason to push it again (one more queue and table
+    write a tick)."""
+    settings = Settings.from_env()
+    now = [time.time()]
+    chain = WatchdogChain(
+        table=passes_table(),
+        queue=token_queue_client(settings.scale_out_queue),
+        input_queue=settings.input_queue,
+        schedule=parse_schedule("00:00:10"),
+        missed_ticks=2,
+        clock=lambda: now[0],
+    )
+    start = now[0]
+    dues = []
+    for tick, late in enumerate([0.0, 0.3, 0.5, 0.1, 0.4, 0.2, 0.5]):  # lateness seen on Premium
+        now[0] = start + 10 * tick + late
+        armed = chain.keep_dormant()
+        assert armed is not None
+        dues.append(armed.due_at)
+        assert armed.due_at >= chain.dormant_due(now[0]) - min(LATE_TICK_SECONDS, 1.0)  # never nearer
+
+    pushed = [tick for tick in range(1, len(dues)) if dues[tick] != dues[tick - 1]]
+    assert pushed == [2, 4, 6], dues
+
+
+def test_a_short_timespan_never_leaves_the_watchdog_due_before_the_missed_ticks(token_queue: Queues) -> None:
+    """The lateness taken as on time is at most a tenth of the interval: on a 1 s TimeSpan with one
+    missed tick, 2 s of it would leave a watchdog due before the next tick, awake beside a live timer."""
+    settings = Settings.from_env()
+    now = [time.time()]
+    chain = WatchdogChain(
+        table=passes_table(),
+        queue=token_queue_client(settings.scale_out_queue),
+        input_queue=settings.input_queue,
+        schedule=parse_schedule("00:00:01"),
+        missed_ticks=1,
+        clock=lambda: now[0],
+    )
+    start = now[0]
+    for tick, late in enumerate([0.0, 0.5, 0.9, 0.3, 0.7]):
+        now[0] = start + tick + late
+        armed = chain.keep_dormant()
+        assert armed is not None
+        assert armed.due_at >= now[0] + 1 - 0.1 + 1e-6, (tick, armed.due_at - now[0])
 
 
 @pytest.mark.slow

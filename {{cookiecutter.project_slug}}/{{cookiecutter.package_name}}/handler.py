@@ -2,7 +2,9 @@
 
 Raise to fail a message: it is retried with backoff and, after the queue's
 ``maxReceiveCount`` receives, moved to the DLQ. Return to succeed: it is deleted.
-A body that is not JSON or does not fit ``WorkItem`` fails the same way.
+A body that is not JSON or does not fit ``WorkItem`` fails the same way. When what
+fails is not the message but something it needs (an API, a database down), raise
+``engine.consumer.DependencyUnavailable``: it runs again later, with no attempt counted.
 
 This module loads at the first drain, not when the host indexes ``function_app``,
 so pydantic (and whatever your handler imports) costs nothing at cold start.

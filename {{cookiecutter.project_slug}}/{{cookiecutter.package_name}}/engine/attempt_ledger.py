@@ -1,43 +1,48 @@
 """The FIFO attempt ledger (consumer/attempts.py) in the app's storage account: a Table entity
 per message that a pass gave back with attempts SQS did not count.
 
-Partition: the input queue's name; row: the message ID; ``Uncounted``: the attempts SQS missed.
-Table transactions: one upsert per hand-back of a message mid-retry (budget, stop, the 12-hour
-limit) and per move to the DLQ after retries in the pass; one query per received unit of a FIFO
-group that holds a message SQS delivered before; one delete once such a message is gone. None
-at all on a queue where nothing fails. The table is made by the first write that finds it
-missing.
+Partition: the input queue's name; row: the message ID; ``Uncounted``: the attempts SQS missed;
+``ExpiresAt``: when no SQS queue can hand the message out any more (14 days, SQS's longest
+retention). Table transactions: one upsert per hand-back of a message mid-retry (budget, stop,
+the 12-hour limit) and per move to the DLQ after retries in the pass; one query per received
+unit of a FIFO group that holds a message SQS delivered before; one delete once such a message
+is gone, off the group's path. None at all on a queue where nothing fails. The table is made
+by the first write that finds it missing. A record whose delete was skipped (the ledger failed
+in that pass, or the pass died) stays until ``idempotency purge`` takes it after its expiry.
 
 azure-data-tables (and azure-identity, in Azure) load at the first call, not at cold start.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import logging
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .queues import queue_name
-from .storage_account import StorageAddress, StorageUnavailable, storage_address
+from .storage_account import StorageUnavailable, storage_address
+from .storage_tables import purge_expired, quick_table_client, table_client, with_table
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-logger = logging.getLogger(__name__)
-
 TABLE = "sqsattempts"
 # A query names at most 15 keys: the partition and up to 14 rows.
 ROWS_PER_QUERY = 14
+# SQS keeps a message 14 days at most: its record is of no use after that.
+RECORD_LIFETIME = timedelta(days=14)
 
 
 class TableAttemptLedger:
     """``AttemptLedger`` on a Table; thread-safe as the SDK client is."""
 
-    def __init__(self, table: TableClient, queue: str) -> None:
+    def __init__(
+        self, table: TableClient, queue: str, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self._table = table
         self._partition = queue_name(queue)
+        self._clock = clock
 
     def recall(self, message_ids: Sequence[str]) -> dict[str, int]:
         from azure.core.exceptions import ResourceNotFoundError
@@ -58,18 +63,19 @@ class TableAttemptLedger:
         return found
 
     def note(self, uncounted: Mapping[str, int]) -> None:
-        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
         from azure.data.tables import UpdateMode
 
+        expires_at = self._clock() + RECORD_LIFETIME
         for message_id, count in uncounted.items():
-            entity = {"PartitionKey": self._partition, "RowKey": message_id, "Uncounted": count}
-            try:
-                self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
-            except ResourceNotFoundError:
-                logger.info("table %s does not exist; creating it", TABLE)
-                with contextlib.suppress(ResourceExistsError):  # another pass made it first
-                    self._table.create_table()
-                self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+            entity = {
+                "PartitionKey": self._partition,
+                "RowKey": message_id,
+                "Uncounted": count,
+                "ExpiresAt": expires_at,
+            }
+            with_table(
+                self._table, functools.partial(self._table.upsert_entity, entity, mode=UpdateMode.REPLACE)
+            )
 
     def forget(self, message_ids: Sequence[str]) -> None:
         for message_id in message_ids:
@@ -83,20 +89,13 @@ def attempt_ledger(queue: str, environ: Mapping[str, str] | None = None) -> Tabl
         address = storage_address("table", "the FIFO attempt ledger", environ)
     except StorageUnavailable:
         return None
-    return TableAttemptLedger(_table(address), queue)
-
-
-@functools.cache
-def _table(address: StorageAddress) -> TableClient:
-    from azure.data.tables import TableClient
-
     # On a pass's path (a hand-back, a received message): an unreachable account fails in seconds.
-    options: dict[str, Any] = {"retry_total": 2, "connection_timeout": 5, "read_timeout": 10}
-    if address.connection_string:
-        return TableClient.from_connection_string(address.connection_string, TABLE, **options)
-    return TableClient(address.service_uri, TABLE, credential=address.credential(), **options)
+    return TableAttemptLedger(quick_table_client(address, TABLE), queue)
 
 
-def reset_attempt_ledger_clients() -> None:
-    """Forget cached clients (tests, or after rotating settings)."""
-    _table.cache_clear()
+def purge_expired_records(
+    environ: Mapping[str, str] | None = None, *, now: datetime | None = None
+) -> dict[str, int]:
+    """Deletes the records past their expiry, of every queue (``idempotency purge`` runs it)."""
+    address = storage_address("table", "the FIFO attempt ledger", environ)
+    return purge_expired(table_client(address, TABLE), now or datetime.now(UTC))

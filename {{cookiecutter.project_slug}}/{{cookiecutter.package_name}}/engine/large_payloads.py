@@ -16,7 +16,9 @@ With SQS_LARGE_PAYLOAD_BUCKET set, this app speaks the same format both ways:
 - the drain resolves a pointer before the handler runs (``LargePayloads.resolving``): the handler gets
   the payload as the body, the reserved attribute gone, as the extended client hands it over. A pointer
   to another bucket, a malformed pointer, or a missing object fails the message like an invalid body
-  (retried, then dead-lettered as it came: the pointer, so the object must outlive it);
+  (retried, then dead-lettered as it came: the pointer, so the object must outlive it). S3 failing to
+  answer the read (5xx, throttling, no connection, after botocore's retries) is S3's failure, not the
+  message's: ``DependencyUnavailable``, so the drain runs it again later and counts no attempt;
 - with SQS_LARGE_PAYLOAD_DELETE, the object is deleted once SQS has confirmed the delete of a message
   whose handler succeeded (``deleted``, a ``PassObserver`` hook), never before it, and never for a
   message that went to the DLQ. The extended client deletes the object first, then the message: a refused
@@ -47,6 +49,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .consumer.handling import is_async
+from .consumer.message import DependencyUnavailable
 from .consumer.observer import PassObserver
 from .producer import MessageRejected, OutgoingMessage, default_deduplication_id
 
@@ -68,6 +71,8 @@ MAX_OWN_ATTRIBUTES = 9
 MAX_OFFLOADED_BYTES = 32 * 1024 * 1024
 # DeleteObjects takes up to 1,000 keys; one delete batch of SQS brings at most 10.
 DELETE_OBJECTS_LIMIT = 1_000
+# S3's answers that say S3 is busy, not that the request is wrong (besides any 5xx).
+S3_BUSY_CODES = ("SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestLimitExceeded")
 
 
 class InvalidPointer(ValueError):
@@ -124,7 +129,15 @@ class PayloadBucket:
                 f"message {message.message_id} points to bucket {pointer.bucket}, not to "
                 f"SQS_LARGE_PAYLOAD_BUCKET ({self.bucket}), the only one the app may read"
             )
-        payload = self.client.get_object(Bucket=pointer.bucket, Key=pointer.key)["Body"].read()
+        try:
+            payload = self.client.get_object(Bucket=pointer.bucket, Key=pointer.key)["Body"].read()
+        except Exception as error:
+            if s3_unavailable(error):
+                raise DependencyUnavailable(
+                    f"S3 did not answer the read of message {message.message_id}'s payload from "
+                    f"{self.bucket} ({type(error).__name__}: {error})"
+                ) from error
+            raise
         expected = next(
             (
                 message.message_attributes[n].get("StringValue")
@@ -167,6 +180,19 @@ class PayloadBucket:
                     self.bucket,
                     failed.get("Code"),
                 )
+
+
+def s3_unavailable(error: Exception) -> bool:
+    """S3 failed, not the request: a 5xx or a busy answer, or no answer at all."""
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as NoConnection
+
+    if isinstance(error, NoConnection | HTTPClientError):
+        return True
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return status >= 500 or error.response.get("Error", {}).get("Code") in S3_BUSY_CODES
+    return False
 
 
 class LargePayloads(PassObserver):

@@ -16,6 +16,7 @@ from .consumer.drain_pass import PROGRESS_EVERY_SECONDS
 from .large_payloads import LargePayloads, Offloader, payload_bucket
 from .producer import Sender
 from .queues import is_fifo, queue_url
+from .scale_out.pass_leases import SAMPLE_EVERY_SECONDS
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,32 @@ def drain_input_queue(
     )
     summary.depth_requests = record_queue_depths(client, url, settings.dlq)
     return summary
+
+
+def drain_and_report(
+    settings: Settings,
+    *,
+    stop: threading.Event | None,
+    progress: Callable[[DrainSummary], None],
+    let_go: Callable[[], None] | None = None,
+    next_tick: datetime | None = None,
+    **log_fields: object,
+) -> None:
+    """A function's pass: it drains, sampled every ``SAMPLE_EVERY_SECONDS`` (each sample renews the
+    pass's slot), lets its slot go however it ends (``let_go``), then logs its summary with
+    ``log_fields``; a problem fails the invocation (``DrainFailed``)."""
+    try:
+        summary = drain_input_queue(
+            settings,
+            stop=stop,
+            progress=progress,
+            progress_every_seconds=SAMPLE_EVERY_SECONDS,
+            next_tick=next_tick,
+        )
+    finally:
+        if let_go is not None:
+            let_go()
+    report({**summary.as_log_fields(), **log_fields}, summary.problem)
 
 
 def _monotonic_at(moment: datetime) -> float:

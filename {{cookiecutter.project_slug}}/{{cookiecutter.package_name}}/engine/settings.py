@@ -214,8 +214,9 @@ SQS_POLL_UNTIL_NEXT_TICK = Setting(
     "and Consumption); false: it stops after the linger.",
 )  # fmt: skip
 SQS_MAX_CONCURRENCY = Setting(
-    "SQS_MAX_CONCURRENCY", 32, Whole(1, 1000), "Messages handled at once by one drain."
-)
+    "SQS_MAX_CONCURRENCY", 32, Whole(1, 1000),
+    "Handlers running at once in one drain; a message waiting for a retry or a delete holds none.",
+)  # fmt: skip
 SQS_DRAIN_BUDGET_SECONDS = Setting[float](
     "SQS_DRAIN_BUDGET_SECONDS", {{ cookiecutter.__drain_budget_seconds }}, Number(1, 86_400),
     "A drain stops receiving after this long; keep it under functionTimeout. It holds no message "

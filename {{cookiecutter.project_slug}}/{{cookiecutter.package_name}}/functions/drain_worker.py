@@ -17,10 +17,9 @@ import logging
 
 import azure.functions as func
 
-from ..engine.runtime import drain_input_queue, report
+from ..engine.runtime import drain_and_report
 from ..engine.scale_out.drain_token import BadToken, WatchdogToken, decode_token
 from ..engine.scale_out.fan_out import claim_token_slot
-from ..engine.scale_out.pass_leases import SAMPLE_EVERY_SECONDS
 from ..engine.scale_out.watchdog import stand_in
 from ..engine.settings import Settings
 
@@ -67,13 +66,10 @@ def drain_input_queue_on_token(token: func.QueueMessage) -> None:
             settings.scale_out_max_workers,
         )
         return
-    try:
-        summary = drain_input_queue(
-            settings,
-            stop=lease.lost,
-            progress=lease.on_progress,
-            progress_every_seconds=SAMPLE_EVERY_SECONDS,
-        )
-    finally:
-        lease.release()
-    report({**summary.as_log_fields(), "fan_out_id": drain_token.fan_out_id}, summary.problem)
+    drain_and_report(
+        settings,
+        stop=lease.lost,
+        progress=lease.on_progress,
+        let_go=lease.release,
+        fan_out_id=drain_token.fan_out_id,
+    )

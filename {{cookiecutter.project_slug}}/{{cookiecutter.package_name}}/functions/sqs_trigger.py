@@ -16,9 +16,8 @@ from datetime import datetime
 import azure.functions as func
 
 from ..engine.consumer import DrainSummary
-from ..engine.runtime import drain_input_queue, report
+from ..engine.runtime import drain_and_report
 from ..engine.scale_out.fan_out import fan_out_for
-from ..engine.scale_out.pass_leases import SAMPLE_EVERY_SECONDS
 from ..engine.scale_out.watchdog import keep_watchdog_dormant
 from ..engine.settings import Settings
 
@@ -44,18 +43,13 @@ def drain_input_queue_on_timer(timer: func.TimerRequest) -> None:
         if watchdog:
             watchdog.on_progress(summary)
 
-    try:
-        summary = drain_input_queue(
-            settings,
-            stop=fan_out.stop if fan_out else None,
-            progress=progress,
-            progress_every_seconds=SAMPLE_EVERY_SECONDS,
-            next_tick=next_occurrence(timer),
-        )
-    finally:
-        if fan_out:
-            fan_out.finish()
-    report(summary.as_log_fields(), summary.problem)
+    drain_and_report(
+        settings,
+        stop=fan_out.stop if fan_out else None,
+        progress=progress,
+        let_go=fan_out.finish if fan_out else None,
+        next_tick=next_occurrence(timer),
+    )
 
 
 def next_occurrence(timer: func.TimerRequest) -> datetime | None:

@@ -2,7 +2,8 @@
 
 Its parts, one module each:
 
-- ``message``: what a handler gets (``SqsMessage``) and what a handler is (sync or async);
+- ``message``: what a handler gets (``SqsMessage``), what a handler is (sync or async), and what
+  it raises when the failure is not the message's (``DependencyUnavailable``);
 - ``receiving``: the receive call and the polling policy (short idle ticks, the linger);
 - ``handling``: the pass's event loop, handler slots and the prefetch buffer;
 - ``acknowledging``: batched deletes, backoffs, releases, and the heartbeat;
@@ -24,7 +25,7 @@ never holds up the receiving of other groups.
 from .attempts import AttemptLedger
 from .drain_pass import drain
 from .fifo import by_group
-from .message import Handler, SqsMessage
+from .message import DependencyUnavailable, Handler, SqsMessage
 from .observer import PassObserver, PassObservers
 from .options import SQS_MAX_VISIBILITY_SECONDS, DrainOptions
 from .summary import DrainSummary
@@ -32,6 +33,7 @@ from .summary import DrainSummary
 __all__ = [
     "SQS_MAX_VISIBILITY_SECONDS",
     "AttemptLedger",
+    "DependencyUnavailable",
     "DrainOptions",
     "DrainSummary",
     "Handler",

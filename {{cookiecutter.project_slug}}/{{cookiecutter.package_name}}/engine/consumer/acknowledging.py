@@ -15,13 +15,15 @@ Each message's hold ends ``DrainOptions.hold_limit_seconds`` after the receive w
 with nothing left to give is not sent (the message turns visible when its hold ends), and
 handling.py gives a message back before its hold could end while the pass still needs it.
 
-``delete`` returns a future that says whether SQS confirmed the delete. On a standard
-queue nobody waits for it: an entry SQS fails through no fault of the caller is retried
-at once, up to ``DELETE_ATTEMPTS``, then reported (the message comes back: at least once).
+``delete`` returns a future that says whether SQS confirmed the delete (``_confirmed`` and
+``_refused`` settle it, one place each). A failed delete is retried after a pause that grows
+from 0.25 s (what failed has time to pass), held and heartbeated meanwhile. On a standard
+queue nobody waits for it: an entry SQS fails through no fault of the caller is retried up to
+``DELETE_ATTEMPTS`` (within 0.75 s), then reported (the message comes back: at least once).
 On FIFO the rest of the message's group waits for it (handling.py), so any refusal, the
-caller's fault or not, and a failed call are retried while the group waits, held and
-heartbeated, with a growing pause, up to ``GROUP_DELETE_ATTEMPTS`` (about 18 s): a delete
-that fails once costs a retry, never the group's order.
+caller's fault or not, and a failed call are retried up to ``GROUP_DELETE_ATTEMPTS`` (about
+18 s): a delete that fails once costs a retry, never the group's order. Closing the pass
+waits for those pauses too.
 
 The pass's observer hears of each delete SQS confirmed (``PassObserver.deleted``), once, from
 ``_tell_deleted``: the one place that calls it.
@@ -52,10 +54,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DELETE_ATTEMPTS = 3
-# FIFO: a group waits for its delete. Pauses between attempts: 0.25 s, doubling, at most 5 s.
+# FIFO: a group waits for its delete.
 GROUP_DELETE_ATTEMPTS = 8
-GROUP_DELETE_FIRST_PAUSE_SECONDS = 0.25
-GROUP_DELETE_LONGEST_PAUSE_SECONDS = 5.0
+# Pauses between a delete's attempts: 0.25 s, doubling, at most 5 s.
+DELETE_FIRST_PAUSE_SECONDS = 0.25
+DELETE_LONGEST_PAUSE_SECONDS = 5.0
 # Entry failures that only mean the message is already gone (deleted while its heartbeat flew).
 GONE = ("ReceiptHandleIsInvalid", "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight")
 
@@ -78,8 +81,8 @@ class _Delete:
     """A delete to send: its attempt, when it may go (after a pause), and what waits for it."""
 
     message: SqsMessage
-    # A FIFO group waits for it: it goes at once when no ack call is in flight, else with the
-    # answer of one or after the linger, whichever comes first (Nagle: batches form under load).
+    # A FIFO group waits for it: it goes at once when no ack call is in flight, else after the
+    # linger, with what queued meanwhile (batches form under load: fewer calls per message).
     awaited: bool = False
     attempt: int = 1
     not_before: float = 0.0
@@ -153,7 +156,8 @@ class Acknowledger(threading.Thread):
 
     def delete(self, message: SqsMessage, *, awaited: bool = False) -> Future[bool]:
         """Delete ``message``; the future says whether SQS confirmed it (False: it comes back).
-        ``awaited``: something waits for that answer, so the delete goes out at once."""
+        ``awaited``: something waits for that answer, so the delete goes out without the linger
+        when no ack call is in flight (else it waits for the linger, and batches with others)."""
         delete = _Delete(message, awaited)
         with self.lock:
             held = self.held.get(message.receipt_handle)
@@ -218,7 +222,7 @@ class Acknowledger(threading.Thread):
                 lingered = (
                     self.closing
                     or (first_pending_at is not None and now - first_pending_at >= linger)
-                    or (not self.calls_in_flight and any(d.awaited for d in ready))
+                    or any(self._may_go_now(d) for d in ready)
                 )
                 sent_partial = self._send(now, everything=lingered)
                 if sent_partial:
@@ -246,9 +250,14 @@ class Acknowledger(threading.Thread):
         self.counts.add(released=len(leftovers))
         return False
 
+    def _may_go_now(self, delete: _Delete) -> bool:
+        """An awaited delete goes without the linger when no ack call is in flight."""
+        return delete.awaited and not self.calls_in_flight
+
     def _ready_deletes(self, now: float) -> list[_Delete]:
-        """Deletes that may go now: all of them once closing, else those not pausing."""
-        return [d for d in self.deletes if self.closing or d.not_before <= now]
+        """Deletes that may go now: those not pausing. Closing waits out a retry's pause too, so
+        what failed has time to pass (at most ``GROUP_DELETE_ATTEMPTS``' pauses, about 18 s)."""
+        return [d for d in self.deletes if d.not_before <= now]
 
     def _send(self, now: float, *, everything: bool) -> bool:
         """Start ack calls while the sizing allows: whole batches, or also partial ones when ``everything``.
@@ -336,12 +345,11 @@ class Acknowledger(threading.Thread):
         )
         now = time.monotonic()
         self.sizing.ack_round_trip.add(now - started)
-        self.counts.deleted(len(batch) - len(failed))
+        confirmed = [delete for index, delete in enumerate(batch) if str(index) not in failed]
         refused: list[tuple[_Delete, str]] = []
         with self.lock:
-            for index, delete in enumerate(batch):
-                if str(index) not in failed:
-                    self._let_go(delete.message)
+            for delete in confirmed:
+                self._let_go(delete.message)
             for entry_id, (retryable, reason) in failed.items():
                 delete = batch[int(entry_id)]
                 if self._retry(delete, retryable, now):
@@ -355,27 +363,39 @@ class Acknowledger(threading.Thread):
                 else:
                     self._let_go(delete.message)
                     refused.append((delete, reason))
-            self.calls_in_flight -= 1
-            self.lock.notify_all()
-        for index, delete in enumerate(batch):
-            if str(index) not in failed:
-                delete.confirmed.set_result(True)
+            self._answered()
+        self._confirmed(confirmed)
+        self._refused(refused)
+        self.wake()
+        self._tell_deleted(confirmed)
+
+    def _confirmed(self, deletes: list[_Delete]) -> None:
+        """SQS confirmed these deletes: the messages are gone (their groups may go on)."""
+        self.counts.deleted(len(deletes))
+        for delete in deletes:
+            delete.confirmed.set_result(True)
+
+    def _refused(self, refused: list[tuple[_Delete, str]]) -> None:
+        """Deletes given up on, with SQS's reason: the messages come back."""
         for delete, reason in refused:
             # SQS will redeliver it and it will be handled again: at least once, never lost.
             logger.error("could not delete message %s: %s", delete.message.message_id, reason)
             self.counts.add(delete_failed=1)
             self.counts.refused("DeleteMessageBatch", reason)
             delete.confirmed.set_result(False)
-        self.wake()
-        self._tell_deleted([d.message for index, d in enumerate(batch) if str(index) not in failed])
 
-    def _tell_deleted(self, messages: list[SqsMessage]) -> None:
+    def _answered(self) -> None:
+        """An ack call is answered (under the lock)."""
+        self.calls_in_flight -= 1
+        self.lock.notify_all()
+
+    def _tell_deleted(self, deletes: list[_Delete]) -> None:
         """The observer hears of deletes SQS confirmed (after any retries): never under the lock, and
         last, so that neither a FIFO group nor the pass waits for it. Its fault never costs an ack."""
-        if not messages:
+        if not deletes:
             return
         try:
-            self.observer.deleted(messages)
+            self.observer.deleted([delete.message for delete in deletes])
         except Exception:
             logger.exception("a pass observer failed on confirmed deletes")
 
@@ -386,15 +406,17 @@ class Acknowledger(threading.Thread):
         self.past_hold.discard(message.receipt_handle)
 
     def _retry(self, delete: _Delete, retryable: bool, now: float) -> bool:
-        """Whether to try a failed delete again; sets its next attempt (under the lock)."""
-        if not self.ordering.fifo:
-            if not retryable or delete.attempt >= DELETE_ATTEMPTS:
-                return False
-        elif delete.attempt >= GROUP_DELETE_ATTEMPTS:
+        """Whether to try a failed delete again; sets when, after a pause (under the lock)."""
+        if self.ordering.fifo:
+            attempts = GROUP_DELETE_ATTEMPTS  # its group waits: any refusal is worth a retry
+        elif retryable:
+            attempts = DELETE_ATTEMPTS
+        else:
             return False
-        else:  # its group waits: pause, so that what failed has time to pass
-            pause = GROUP_DELETE_FIRST_PAUSE_SECONDS * 2 ** (delete.attempt - 1)
-            delete.not_before = now + min(pause, GROUP_DELETE_LONGEST_PAUSE_SECONDS)
+        if delete.attempt >= attempts:
+            return False
+        pause = DELETE_FIRST_PAUSE_SECONDS * 2 ** (delete.attempt - 1)
+        delete.not_before = now + min(pause, DELETE_LONGEST_PAUSE_SECONDS)
         delete.attempt += 1
         return True
 
@@ -404,8 +426,7 @@ class Acknowledger(threading.Thread):
             for message, _ in entries:
                 self.returning.pop(message.receipt_handle, None)
                 self._let_go(message)
-            self.calls_in_flight -= 1
-            self.lock.notify_all()
+            self._answered()
         for message, reason in failed.values():
             # Harmless for the message: it becomes visible when its current timeout ends.
             logger.warning("could not change the visibility of %s: %s", message.message_id, reason)

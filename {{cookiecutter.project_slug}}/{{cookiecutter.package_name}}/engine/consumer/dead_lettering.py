@@ -25,7 +25,10 @@ ledger had its attempts before the move. So the DLQ holds one copy while the vis
 timeout plus the time until a pass polls again stays under 5 minutes (60 s and a 1-minute
 tick by default). Beyond that (a visibility timeout of more than about 4 minutes, or no pass
 for minutes), or without the ledger, that rare crash can leave a second copy with the same
-message ID; without the ledger the message also runs again before it moves.
+message ID; without the ledger the message also runs again before it moves. A message moved
+once SQS had counted all its attempts (no uncounted ones, so no ledger record: ``maxReceiveCount``
+1, say) comes back past ``maxReceiveCount``, and SQS's own redrive moves it, with its own
+deduplication ID: a second copy too (whether SQS drops it is not known).
 
 Cost: a retry costs no request; a dead-lettered message one ``SendMessage`` (plus its
 share of a delete batch) and, with the ledger, a Table write and a delete; the first

@@ -1,18 +1,19 @@
 """One drain pass: receive -> hold -> prefetch -> handle -> acknowledge, within a budget.
 
 The pass's own thread decides when a receive may go out: while the sizing allows more
-receives in flight (sizing.py), prefetch credits are free, and deletes keep up
-(acknowledging.py). When deletes fall behind, receiving waits: backpressure. It stops
-receiving when the queue has looked empty for the linger (receiving.py), the budget
-is spent, ``stop`` is set, or SQS keeps failing; then it waits for the running
-handlers and for every ack.
+receives in flight (sizing.py), prefetch credits are free, deletes keep up
+(acknowledging.py), and fewer units wait out of their handler slots than the bound
+(handling.py). Otherwise receiving waits: backpressure. It stops receiving when the queue
+has looked empty for the linger (receiving.py), the budget is spent, ``stop`` is set, or
+SQS keeps failing; then it waits for the running and waiting units and for every ack.
 
 The queue looks empty when a receive says so, never because of what the pass holds. On a
 FIFO queue a group held in hand (retrying a failure, running a slow handler, waiting for
 its delete) hides its next messages, so an empty receive proves the queue empty only if it
-went out while the pass held nothing; until then the pass keeps polling for the other
-groups, at least ``HELD_POLL_SECONDS`` a poll (a held group may wait for minutes: no busy
-polling), so a failing or slow group never holds up the receiving of another.
+went out while the pass held nothing and no other receive was in flight (one may bring a
+group); until then the pass keeps polling for the other groups, at least
+``HELD_POLL_SECONDS`` a poll (a held group may wait for minutes: no busy polling), so a
+failing or slow group never holds up the receiving of another.
 
 However it ends (a handler's ``KeyboardInterrupt`` or ``SystemExit`` included, which stop
 it like ``stop`` and are raised again at the end), a pass joins every thread it started
@@ -214,8 +215,8 @@ class _Pass:
             self.stopped_because = self.stopped_because or reason
         self.woken.set()
         if reason in RELEASE_WHEN_STOPPED_BECAUSE:
-            for unit in self.handlers.take_queued():
-                self._release(unit)
+            # Units not started, and units waiting out of their slots, give their messages back.
+            self.handlers.stop_starting()
 
     def _release(self, messages: list[SqsMessage]) -> None:
         """Messages not started: SQS may hand them out again at once."""
@@ -235,17 +236,22 @@ class _Pass:
         # it is confirmed; more receiving would only make them wait longer.
         if self.acks.deletes_behind():
             return False
+        # Units waiting out of their slots (FIFO backoffs, a dependency down) are held too: bounded.
+        if not self.handlers.room_to_wait():
+            return False
         return self.prefetch.reserve(self.batch, self.batch * in_flight_allowed)
 
     def _start_receive(self) -> None:
         now = time.monotonic()
-        nothing_in_hand = self.acks.is_idle()
+        with self.lock:
+            others_in_flight = self.receives_in_flight
+            self.receives_in_flight += 1
+            in_flight = self.receives_in_flight
+        # A receive still in flight may bring a group whose next messages this one cannot see.
+        nothing_in_hand = not others_in_flight and self.acks.is_idle()
         wait = self.polling.wait_seconds(now, self.deadline)
         if self.ordering.fifo and not nothing_in_hand:
             wait = max(wait, self._held_poll_seconds(now))
-        with self.lock:
-            self.receives_in_flight += 1
-            in_flight = self.receives_in_flight
         self.counts.peaks(receives_in_flight=in_flight)
         self.receives.submit(self._receive, wait, nothing_in_hand)
 
@@ -265,9 +271,10 @@ class _Pass:
             return
         messages, sent_at = result
         self.observer.received(messages)
-        self.polling.received(len(messages), self.batch, sent_at, time.monotonic())
-        # Visibility runs from when SQS got the call: count from when it was sent.
+        # Visibility runs from when SQS got the call: count from when it was sent. Held before the
+        # polling hears of them: a receive sent once it does sees them in hand (see _start_receive).
         overtakers = self.acks.hold(messages, sent_at)
+        self.polling.received(len(messages), self.batch, sent_at, time.monotonic())
         if overtakers:
             # They would overtake earlier messages of their group that are on their way back.
             self._release(overtakers)

@@ -1,4 +1,4 @@
-"""Handling: units of work run on the pass's own event loop, at most ``max_concurrency`` at once.
+"""Handling: units of work run on the pass's own event loop, at most ``max_concurrency`` handlers at once.
 
 ``async def`` handlers run on that loop; plain functions on its thread pool. Either way
 the same slots, heartbeat, FIFO order and budget apply. If a plain function returns an
@@ -7,41 +7,54 @@ awaitable, it is awaited: the message is done when the awaitable is.
 A handler that raises fails its message, whatever it raises (``asyncio.CancelledError``
 included), except ``KeyboardInterrupt`` and ``SystemExit``: those give the message back,
 stop the pass (see drain_pass.py), and are raised again by ``drain`` once it has let go of
-everything it holds.
+everything it holds; and ``DependencyUnavailable`` (message.py): not the message's failure,
+so it runs again after a backoff, with no attempt counted.
+
+Each unit is a task on the loop. It runs while it holds one of ``max_concurrency`` slots: a
+slot is held while a handler runs, and for the pass's own calls around it (the attempt ledger,
+a move to the DLQ). A unit that waits (a FIFO retry's backoff, a delete SQS has not answered
+yet, a dependency that is down) leaves its slot, and takes one again when its wait is over,
+before any unit not started yet. So waiting groups never keep other groups' handlers from
+running. Waiting units stay in hand (held and heartbeated, acknowledging.py); at most
+``waiting_limit`` wait at once before receiving pauses (``room_to_wait``), which bounds what a
+pass holds, and what its heartbeats cost, however many groups fail.
 
 Received messages wait in the prefetch buffer until a slot is free; each receive in
 flight reserves its credits there (see sizing.py), so prefetching is bounded apart from
-the slots.
+the slots. Once the pass stops starting work (``stop_starting``: budget, stop, interrupt),
+every unit waiting for a slot, in the buffer or back from a wait, gives its messages back.
 
-On FIFO a unit is one group's messages, run in order in one slot. The next message starts
-only once SQS has confirmed the delete of the one before (handled, or moved to the DLQ): a
-refused delete is retried while the group waits (acknowledging.py), and one never confirmed
-sends the rest of the group back to SQS behind it, so nothing overtakes it. This costs a
-delete's round trip between two messages of a group in one receive, and a delete call of
-their own when no other group's delete shares it; the last message of a unit waits for
-nothing, since SQS itself gives out no more of its group until its delete is done.
+On FIFO a unit is one group's messages, run in order. The next message starts only once SQS
+has confirmed the delete of the one before (handled, or moved to the DLQ): a refused delete
+is retried while the group waits (acknowledging.py), and one never confirmed sends the rest
+of the group back to SQS behind it, so nothing overtakes it. This costs a delete's round trip
+between two messages of a group in one receive, and a delete call of their own when no other
+group's delete shares it; the last message of a unit waits for nothing, since SQS itself
+gives out no more of its group until its delete is done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import enum
 import inspect
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
-from enum import Enum
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
-from ..queues import RedriveTarget
+from ..queues import SQS_BATCH_LIMIT, RedriveTarget
 from .acknowledging import Acknowledger
 from .attempts import PassLedger
 from .dead_lettering import DeadLetterer
-from .message import Handler, SqsMessage
+from .message import DependencyUnavailable, Handler, SqsMessage
 from .observer import PassObserver
 from .options import DrainOptions
 from .sizing import Sizing
@@ -50,9 +63,16 @@ from .summary import Counts
 logger = logging.getLogger(__name__)
 
 Unit = list[SqsMessage]
+T = TypeVar("T")
+
+# Threads beyond the handlers' own, for the pass's calls made out of a slot (a ledger write when
+# a waiting unit goes back, a ledger record dropped once its message is deleted).
+CALLS_OUT_OF_SLOTS = 2
+# A unit waiting for a time checks this often whether the pass ends.
+WAIT_CHECK_SECONDS = 0.1
 
 
-class Verdict(Enum):
+class Verdict(enum.Enum):
     """What comes after a failed attempt."""
 
     RETRY = "retry"  # FIFO: again, inside the pass
@@ -60,11 +80,12 @@ class Verdict(Enum):
     GIVE_BACK = "give_back"  # to SQS, hidden for its backoff (or what is left of it)
 
 
-class Outcome(Enum):
+class Outcome(enum.Enum):
     """What handling one message came to."""
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    UNAVAILABLE = "unavailable"  # DependencyUnavailable: not the message's failure, no attempt
     INTERRUPTED = "interrupted"  # KeyboardInterrupt or SystemExit: the pass stops
 
 
@@ -85,6 +106,57 @@ class Prefetch:
     def give(self, count: int) -> None:
         with self._lock:
             self._in_use -= count
+
+
+class Slots:
+    """The handler slots (on the loop only): units back from a wait are served before new ones."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.back: deque[asyncio.Future[bool]] = deque()
+        self.new: deque[asyncio.Future[bool]] = deque()
+        self.closed = False  # no more slots are given: waiters get False
+
+    async def take(self, *, new: bool = False) -> bool:
+        """A slot, once one is free; False (and no slot) once ``close`` is called."""
+        if self.closed:
+            return False
+        if self.free and not self.back and not self.new:
+            self.free -= 1
+            return True
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        (self.new if new else self.back).append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.result():
+                self.give()  # granted as the task was being cancelled
+            raise
+
+    def give(self) -> None:
+        """A slot freed: to the first waiter, if any."""
+        for waiters in (self.back, self.new):
+            while waiters:
+                waiter = waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(True)
+                    return
+        self.free += 1
+
+    def close(self) -> None:
+        self.closed = True
+        for waiter in (*self.back, *self.new):
+            if not waiter.done():
+                waiter.set_result(False)
+        self.back.clear()
+        self.new.clear()
+
+
+@dataclass
+class Turn:
+    """One unit's hold on a slot."""
+
+    held: bool = False
 
 
 def is_async(handler: Handler) -> bool:
@@ -128,10 +200,17 @@ class Handlers:
         self.ledger = ledger or PassLedger(None, counts)
         self.recorded: set[str] = set()  # message IDs the ledger has a record of
         self.wake = wake
-        self.threads = ThreadPoolExecutor(options.max_concurrency, thread_name_prefix="sqs-handler")
+        self.threads = ThreadPoolExecutor(
+            options.max_concurrency + CALLS_OUT_OF_SLOTS, thread_name_prefix="sqs-handler"
+        )
         self.loop = asyncio.new_event_loop()
-        # Units waiting for a slot: the prefetch buffer. None closes one slot.
-        self.units: asyncio.Queue[Unit | None] = asyncio.Queue()
+        self.slots = Slots(options.max_concurrency)
+        # Units out of their slot, waiting for a time or an answer (on the loop; read anywhere).
+        self.waiting = 0
+        # Receiving pauses while this many wait: the groups a pass holds, and heartbeats, stay bounded.
+        self.waiting_limit = max(options.max_concurrency, SQS_BATCH_LIMIT)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.closing = asyncio.Event()
         self._thread = threading.Thread(target=self._serve, name="sqs-handlers-loop", daemon=True)
 
     def start(self) -> None:
@@ -139,19 +218,23 @@ class Handlers:
 
     def submit(self, units: list[Unit]) -> None:
         """Queue units (thread-safe); each waits in the prefetch buffer for a free slot."""
-        for unit in units:
-            self.loop.call_soon_threadsafe(self.units.put_nowait, unit)
+        self.loop.call_soon_threadsafe(self._start_units, units)
 
-    def take_queued(self) -> list[Unit]:
-        """Units not started yet, taken out of the buffer (thread-safe)."""
-        return asyncio.run_coroutine_threadsafe(self._take_queued(), self.loop).result()
+    def stop_starting(self) -> None:
+        """No message starts from now on (thread-safe): units waiting for a slot, in the prefetch
+        buffer or back from a wait, give their messages back at once."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: no unit is left to stop
+            self.loop.call_soon_threadsafe(self.slots.close)
+
+    def room_to_wait(self) -> bool:
+        """Fewer units wait out of their slots than ``waiting_limit``: receiving may go on."""
+        return self.waiting < self.waiting_limit
 
     def close(self) -> None:
-        """Wait for every queued and running unit, then stop the loop and the threads."""
+        """Wait for every unit, queued, waiting or running, then stop the loop and the threads."""
         try:
             if self._thread.is_alive():
-                for _ in range(self.options.max_concurrency):
-                    self.loop.call_soon_threadsafe(self.units.put_nowait, None)
+                self.loop.call_soon_threadsafe(self.closing.set)
                 self._thread.join()
         finally:
             self.threads.shutdown(wait=True)
@@ -165,45 +248,57 @@ class Handlers:
             self.loop.close()
 
     async def _main(self) -> None:
-        workers = [asyncio.create_task(self._slot()) for _ in range(self.options.max_concurrency)]
-        await asyncio.gather(*workers)
+        await self.closing.wait()
+        while self.tasks:  # a unit may start another task (a ledger record dropped) as it ends
+            await asyncio.wait(set(self.tasks))
 
-    async def _take_queued(self) -> list[Unit]:
-        taken, closing = [], 0
-        while not self.units.empty():
-            unit = self.units.get_nowait()
-            if unit is None:
-                closing += 1
-            else:
-                taken.append(unit)
-        for _ in range(closing):
-            self.units.put_nowait(None)
-        for unit in taken:
-            self.prefetch.give(len(unit))
-        return taken
+    def _start_units(self, units: list[Unit]) -> None:
+        for unit in units:
+            self._spawn(self._unit(unit))
 
-    async def _slot(self) -> None:
-        """One handler slot: takes the next unit, runs it, again until closed."""
-        while (unit := await self.units.get()) is not None:
-            self.prefetch.give(len(unit))
-            self.wake()
-            await self._run(unit)
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self._ended)
 
-    async def _run(self, unit: Unit) -> None:
-        unit = await self._with_earlier_attempts(unit)
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # Not a handler's failure (those are caught): the acknowledger gives its messages back
+            # as the pass closes.
+            logger.error("a unit of work ended unexpectedly", exc_info=error)
+
+    def _ending(self) -> bool:
+        """No message starts from now on: the pass stops (budget, stop, interrupt)."""
+        return self.slots.closed or self.stopping()
+
+    async def _unit(self, unit: Unit) -> None:
+        """One unit of work: it waits in the prefetch buffer for a slot, then runs."""
+        turn = Turn(held=await self.slots.take(new=True))
+        self.prefetch.give(len(unit))
+        self.wake()
+        try:
+            await self._run(unit, turn)
+        finally:
+            if turn.held:
+                self.slots.give()
+
+    async def _run(self, unit: Unit, turn: Turn) -> None:
+        if turn.held:
+            unit = await self._with_earlier_attempts(unit)
         for position in range(len(unit)):
-            if self.stopping() or self._hold_ends_soon(unit[position]):
+            if not turn.held or self._ending() or self._hold_ends_soon(unit[position]):
                 # Never started: SQS may hand them out again at once.
                 self.acks.change_visibility(unit[position:], 0)
                 self.counts.add(released=len(unit) - position)
                 return
-            deleted = await self._settle(unit[position:])
+            deleted = await self._settle(unit[position:], turn)
             if deleted is None:  # given back to SQS, the rest of its group behind it
                 return
-            if not await self._group_goes_on(deleted, unit[position + 1 :]):
+            if not await self._group_goes_on(deleted, unit[position + 1 :], turn):
                 return
 
-    async def _settle(self, unit: Unit) -> Future[bool] | None:
+    async def _settle(self, unit: Unit, turn: Turn) -> Future[bool] | None:
         """Handle ``unit[0]`` until it succeeds or is moved to the DLQ, then delete it; returns
         the delete. None: it went back to SQS, with the rest of ``unit`` (its group) behind it."""
         attempt, rest = unit[0], unit[1:]
@@ -215,63 +310,106 @@ class Handlers:
             if moved is None:
                 await self._give_back(unit, 0, attempt, released=len(unit))
             return moved
+        unavailable = 0  # runs in a row that found a dependency down
         while True:
             started = time.monotonic()
-            outcome = await self._handle(attempt)
+            outcome = await self._handle(attempt, unavailable)
             self.sizing.handler_seconds.add(time.monotonic() - started)
             if outcome is Outcome.SUCCEEDED:
                 self.counts.add(succeeded=1)
-                return await self._delete(attempt, awaited)
+                return self._delete(attempt, awaited)
             if outcome is Outcome.INTERRUPTED:
                 # Not the message's fault: it and the rest of its unit may be handled again at once.
                 # The run it lost is no attempt: the next receive counts one.
                 uncounted = replace(attempt, uncounted_attempts=max(0, attempt.uncounted_attempts - 1))
                 await self._give_back(unit, 0, uncounted, released=len(unit))
                 return None
-            backoff = self.options.backoff_seconds(attempt.receive_count)
-            verdict, seconds = await self._retry_in_pass(attempt, backoff)
-            if verdict is Verdict.MOVED:
-                return await self._delete(attempt, awaited)
-            if verdict is Verdict.GIVE_BACK:
-                # The rest of a FIFO group must not overtake the failed message: it goes back
-                # with it, in the same call, with the same backoff.
-                await self._give_back(unit, seconds, attempt, released=len(rest))
+            if outcome is Outcome.UNAVAILABLE:
+                # Not the message's failure either: no attempt; it runs again after a growing pause.
+                unavailable += 1
+                left = await self._wait(attempt, self.options.backoff_seconds(unavailable), turn)
+                if left is None:
+                    continue
+                await self._give_back(unit, left, attempt, released=len(unit))
                 return None
-            attempt = replace(attempt, uncounted_attempts=attempt.uncounted_attempts + 1)
+            unavailable = 0
+            backoff = self.options.backoff_seconds(attempt.receive_count)
+            verdict = await self._after_failure(attempt)
+            if verdict is Verdict.MOVED:
+                return self._delete(attempt, awaited)
+            if verdict is Verdict.RETRY:
+                left = await self._wait(attempt, backoff, turn)
+                if left is None:
+                    attempt = replace(attempt, uncounted_attempts=attempt.uncounted_attempts + 1)
+                    continue
+                backoff = left
+            # The rest of a FIFO group must not overtake the failed message: it goes back with
+            # it, in the same call, with the same backoff.
+            await self._give_back(unit, backoff, attempt, released=len(rest))
+            return None
 
-    async def _group_goes_on(self, deleted: Future[bool], rest: Unit) -> bool:
+    async def _group_goes_on(self, deleted: Future[bool], rest: Unit, turn: Turn) -> bool:
         """FIFO: whether the rest of the group may run, once SQS has answered the delete before it.
 
-        Not confirmed (refused or failed through every retry): the message comes back, so the
-        rest goes back to SQS now, behind it (SQS hands out none of them while it is in flight)."""
+        The group waits for the answer out of its slot. Not confirmed (refused or failed through
+        every retry): the message comes back, so the rest goes back to SQS now, behind it (SQS
+        hands out none of them while it is in flight)."""
         if not self.fifo or not rest:
             return True
-        if await asyncio.wrap_future(deleted):
+        if not deleted.done():
+            await self._away(turn, asyncio.wrap_future(deleted))
+        if deleted.result():
             return True
         self.acks.change_visibility(rest, 0)
         self.counts.add(released=len(rest))
         return False
 
-    async def _retry_in_pass(self, message: SqsMessage, backoff: int) -> tuple[Verdict, int]:
-        """FIFO: retry the failed ``message`` after its backoff (its group waits, heartbeated), or
-        move it to the DLQ once it has had ``maxReceiveCount`` attempts. Else, and on a standard
-        queue, give it back to SQS (the redrive policy takes over), with the visibility to give it."""
+    async def _after_failure(self, message: SqsMessage) -> Verdict:
+        """FIFO: retry the failed ``message`` in the pass, or move it to the DLQ once it has had
+        ``maxReceiveCount`` attempts. Else, and on a standard queue, give it back to SQS (the
+        redrive policy takes over)."""
         target = await self._target()
         if target is None:  # a standard queue, or no redrive policy
-            return Verdict.GIVE_BACK, backoff
+            return Verdict.GIVE_BACK
         if message.receive_count >= target.max_receive_count:
-            return await self._move_to_dlq(message, target), backoff
-        if self.acks.hold_left(message) < backoff + self.options.visibility_timeout_seconds:
-            # SQS would not keep it hidden through the wait and its next run (12 hours from its
-            # receive): it goes back now, hidden for what is left of its hold at most.
-            return Verdict.GIVE_BACK, backoff
-        retry_at = time.monotonic() + backoff
-        while (now := time.monotonic()) < retry_at:
-            if self.stopping():
-                # The budget or a stop ends the wait: SQS keeps it hidden for what is left of it.
-                return Verdict.GIVE_BACK, math.ceil(retry_at - now)
-            await asyncio.sleep(min(0.1, retry_at - now))
-        return Verdict.RETRY, 0
+            return await self._move_to_dlq(message, target)
+        return Verdict.RETRY
+
+    async def _wait(self, message: SqsMessage, seconds: int, turn: Turn) -> int | None:
+        """Wait ``seconds`` out of the slot, then take one again: None, and ``message`` runs again.
+        Else the seconds to give it back with: what is left of the wait when the pass ends first,
+        or all of it when its hold would end before its next run could (SQS's 12 hours)."""
+        if self.acks.hold_left(message) < seconds + self.options.visibility_timeout_seconds:
+            return seconds
+        due = time.monotonic() + seconds
+        if await self._away(turn, self._until(due)) and turn.held:
+            return None
+        return max(0, math.ceil(due - time.monotonic()))
+
+    async def _until(self, due: float) -> bool:
+        """Sleep until ``due`` (a ``time.monotonic()`` instant); False as soon as the pass ends."""
+        while (now := time.monotonic()) < due:
+            if self._ending():
+                return False
+            await asyncio.sleep(min(WAIT_CHECK_SECONDS, due - now))
+        return True
+
+    async def _away(self, turn: Turn, wait: Awaitable[T]) -> T:
+        """``wait`` awaited out of the unit's slot, then a slot taken again, before any unit not
+        started yet; unless the pass ends meanwhile (``turn.held`` says which)."""
+        if turn.held:
+            turn.held = False
+            self.slots.give()
+        self.waiting += 1
+        self.counts.peaks(waiting=self.waiting)
+        try:
+            result = await wait
+            if not self._ending():
+                turn.held = await self.slots.take()
+            return result
+        finally:
+            self.waiting -= 1
+            self.wake()
 
     async def _move_to_dlq(self, message: SqsMessage, target: RedriveTarget) -> Verdict:
         if message.uncounted_attempts:
@@ -309,14 +447,19 @@ class Handlers:
             return None
         if not await self.loop.run_in_executor(self.threads, dead_letters.move, message, target):
             return None
-        return await self._delete(message, awaited)
+        return self._delete(message, awaited)
 
-    async def _delete(self, message: SqsMessage, awaited: bool) -> Future[bool]:
+    def _delete(self, message: SqsMessage, awaited: bool) -> Future[bool]:
         deleted = self.acks.delete(message, awaited=awaited)
-        if message.message_id in self.recorded and await asyncio.wrap_future(deleted):
-            await self.loop.run_in_executor(self.threads, self.ledger.forget, [message.message_id])
+        if message.message_id in self.recorded:
             self.recorded.discard(message.message_id)
+            # Off the group's path: the record goes once SQS has confirmed the delete.
+            self._spawn(self._forget(message.message_id, deleted))
         return deleted
+
+    async def _forget(self, message_id: str, deleted: Future[bool]) -> None:
+        if await asyncio.wrap_future(deleted):
+            await self.loop.run_in_executor(self.threads, self.ledger.forget, [message_id])
 
     async def _give_back(self, unit: Unit, seconds: int, attempt: SqsMessage, *, released: int) -> None:
         """Hand ``unit`` back to SQS, hidden ``seconds`` more; ``attempt`` is its first message as
@@ -339,7 +482,9 @@ class Handlers:
         self.recorded.update(found)
         return [replace(m, uncounted_attempts=found.get(m.message_id, 0)) for m in unit]
 
-    async def _handle(self, message: SqsMessage) -> Outcome:
+    async def _handle(self, message: SqsMessage, unavailable: int) -> Outcome:
+        """One run of the handler; ``unavailable``: the runs before it, in a row, that found a
+        dependency down."""
         try:
             with self.observer.handling(message):
                 if self.run_on_loop:
@@ -353,10 +498,21 @@ class Handlers:
         except (KeyboardInterrupt, SystemExit) as error:
             self.interrupt(error)
             return Outcome.INTERRUPTED
+        except DependencyUnavailable as error:
+            self.counts.add(unavailable=1)
+            logger.warning(
+                "message %s: a dependency is unavailable (%s: %s), not the message's failure; run again "
+                "in %d s, no attempt counted",
+                message.message_id,
+                type(error).__name__,
+                error,
+                self.options.backoff_seconds(unavailable + 1),
+            )
+            return Outcome.UNAVAILABLE
         except BaseException:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
-                raise  # this slot itself is being cancelled, not the handler's own doing
+                raise  # this unit itself is being cancelled, not the handler's own doing
             self.counts.add(failed=1)
             logger.warning(
                 "message %s failed on attempt %d; retried in %d s",

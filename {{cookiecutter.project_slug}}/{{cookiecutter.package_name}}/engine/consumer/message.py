@@ -1,4 +1,5 @@
-"""What a handler is given (``SqsMessage``) and what a handler is (sync or async)."""
+"""What a handler is given (``SqsMessage``), what a handler is (sync or async), and what it may raise
+when the failure is not the message's (``DependencyUnavailable``)."""
 
 from __future__ import annotations
 
@@ -68,3 +69,14 @@ class SqsMessage:
 # A handler returns normally (or its awaitable completes) on success and raises on failure.
 # ``async def`` handlers run on the drain's own event loop; plain ones on its threads.
 Handler = Callable[[SqsMessage], Awaitable[None] | None]
+
+
+class DependencyUnavailable(Exception):
+    """Not the message's failure: something it needs is down (a store, a downstream API).
+
+    Raise it (``raise DependencyUnavailable("payments API down") from error``) and the drain
+    counts no attempt: it holds the message in the pass, out of its handler slot, and runs it
+    again after a backoff that grows each time in a row, until it runs through or the pass ends;
+    then it goes back to SQS as any message does (each hand-back is a receive SQS counts). The
+    idempotency store raises it (``StoreUnavailable``) when Table storage stays down.
+    """

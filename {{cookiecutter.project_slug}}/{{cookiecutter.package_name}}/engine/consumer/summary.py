@@ -13,6 +13,8 @@ class DrainSummary:
     received: int = 0
     succeeded: int = 0
     failed: int = 0
+    # Runs that found a dependency down (DependencyUnavailable): run again, no attempt counted.
+    unavailable: int = 0
     deleted: int = 0
     delete_failed: int = 0
     released: int = 0
@@ -36,6 +38,8 @@ class DrainSummary:
     peak_receives_in_flight: int = 0
     peak_ack_calls_in_flight: int = 0
     peak_in_hand: int = 0
+    # Units out of their handler slots at once, waiting (a FIFO backoff or delete, a dependency).
+    peak_waiting: int = 0
     receive_round_trip_ms: float = 0.0
     stopped_because: str = ""
     last_error: str = ""
@@ -80,6 +84,7 @@ class Counts:
         received: int = 0,
         succeeded: int = 0,
         failed: int = 0,
+        unavailable: int = 0,
         delete_failed: int = 0,
         released: int = 0,
         heartbeats: int = 0,
@@ -95,6 +100,7 @@ class Counts:
             summary.received += received
             summary.succeeded += succeeded
             summary.failed += failed
+            summary.unavailable += unavailable
             summary.delete_failed += delete_failed
             summary.released += released
             summary.heartbeats += heartbeats
@@ -105,9 +111,12 @@ class Counts:
             summary.dead_letter_requests += dead_letter_requests
             summary.attempt_ledger_calls += attempt_ledger_calls
 
-    def peaks(self, *, receives_in_flight: int = 0, ack_calls_in_flight: int = 0, in_hand: int = 0) -> None:
+    def peaks(
+        self, *, receives_in_flight: int = 0, ack_calls_in_flight: int = 0, in_hand: int = 0, waiting: int = 0
+    ) -> None:
         with self._lock:
             summary = self.summary
+            summary.peak_waiting = max(summary.peak_waiting, waiting)
             summary.peak_receives_in_flight = max(summary.peak_receives_in_flight, receives_in_flight)
             summary.peak_ack_calls_in_flight = max(summary.peak_ack_calls_in_flight, ack_calls_in_flight)
             summary.peak_in_hand = max(summary.peak_in_hand, in_hand)

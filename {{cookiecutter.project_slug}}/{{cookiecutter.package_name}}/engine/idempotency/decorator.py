@@ -13,8 +13,8 @@ Storage failing is never the message's fault (table_store.py retries it for a wi
 a third of the lease, at most 20 s): a success stays a success, as the handler returns
 even when the completion could not be recorded (logged with the key); a failed release
 lets the body's own error through, and a retry in this process takes the key over at
-once; a claim that storage refuses for the whole window raises ``StoreUnavailable``
-before the body runs, so the message fails and is handed out again.
+once; a claim that storage refuses for the whole window raises ``StoreUnavailable`` before
+the body runs, and the drain runs the message again later without counting an attempt.
 
 Works on sync and async handlers; an async one makes its table calls, and sleeps
 between their retries, in a worker thread (``asyncio.to_thread``), never on the loop.

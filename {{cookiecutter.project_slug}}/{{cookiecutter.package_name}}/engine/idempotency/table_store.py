@@ -15,8 +15,9 @@ still lands within the lease the keeper last renewed. Each table call is bounded
 (``CLIENT_TIMEOUTS``: about 15 s with the SDK's retries, not its 300 s per try). An error
 that no retry can mend (a 4xx) skips the window. When the window runs out:
 
-- ``claim`` raises ``StoreUnavailable``: the body has not run, so the message fails and
-  SQS hands it out again; the log says the store failed, not the message;
+- ``claim`` raises ``StoreUnavailable`` (a ``DependencyUnavailable``): the body has not run,
+  and the drain runs the message again after a backoff without counting an attempt, holding
+  it in the pass (consumer/handling.py); the log says the store failed, not the message;
 - ``complete`` logs the key and returns: the body ran, so the message is deleted as
   handled. The keeper tries the write again until it lands or the lease lapses;
 - ``release`` logs the key and returns (the body's own error goes on to the consumer);
@@ -30,7 +31,9 @@ progress (the store refused the write, or the write is still being retried), a l
 delivery of the key in this process does not wait for the lease: it takes the record
 over at once, or skips the body if that attempt completed it. This is sound because the
 record read names that ended attempt as its holder, and the take-over is conditional on
-the ETag read: no live attempt holds the key. Another process cannot know that the
+the ETag read: no live attempt holds the key. (Work that a cancelled ``async`` body handed to
+a thread, ``asyncio.to_thread`` say, runs on: cancelling cannot stop a thread. Such work must
+not rely on the key alone.) Another process cannot know that the
 attempt ended (SQS redelivering a message proves only that its visibility ran out, not
 that its body stopped), so there the lease decides, as after a crash.
 
@@ -60,8 +63,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from .. import storage_tables
+from ..consumer.message import DependencyUnavailable
 from ..settings import IdempotencySettings
 from ..storage_account import storage_address
+from ..storage_tables import purge_expired, with_table
 from .lease import LeaseKeeper
 from .record import AttemptInProgress, Record, Status, Verdict
 
@@ -111,8 +117,9 @@ def is_transient(error: AzureError) -> bool:
     return status is None or status >= 500 or status in TRANSIENT_STATUSES
 
 
-class StoreUnavailable(RuntimeError):
-    """Table storage failed for the whole retry window: the store's failure, not the message's."""
+class StoreUnavailable(DependencyUnavailable):
+    """Table storage failed for the whole retry window: the store's failure, not the message's
+    (the drain runs the message again later, and counts no attempt)."""
 
 
 class Phase(enum.Enum):
@@ -187,8 +194,8 @@ class TableStore:
         except StoreUnavailable as failure:
             logger.warning(
                 "idempotency store failed while claiming key %s for message %s: the store's failure, "
-                "not the message's. The body did not run; the message fails so that SQS hands it out "
-                "again. %s",
+                "not the message's. The body did not run; the drain runs the message again later and "
+                "counts no attempt. %s",
                 table_key(key),
                 message_id,
                 failure,
@@ -269,16 +276,10 @@ class TableStore:
 
     def _insert(self, record: Record) -> Claim | None:
         """The claim, or None when the key has a record already."""
-        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+        from azure.core.exceptions import ResourceExistsError
 
         try:
-            return Claim(record, self._create(record))
-        except ResourceExistsError:
-            return None
-        except ResourceNotFoundError:  # an insert finds nothing else missing: the table
-            self._create_table()
-        try:
-            return Claim(record, self._create(record))
+            return Claim(record, with_table(self._table, lambda: self._create(record)))
         except ResourceExistsError:
             return None
 
@@ -490,25 +491,7 @@ class TableStore:
     # Cleaning: Table storage has no TTL of its own.
     def purge_expired(self, now: datetime | None = None) -> dict[str, int]:
         """Deletes records past their TTL; a record claimed again meanwhile is kept."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-
-        expired = self._table.query_entities(
-            "ExpiresAt lt @now", parameters={"now": now or self._clock()}, select=["PartitionKey", "RowKey"]
-        )
-        counts = {"deleted": 0, "kept": 0}
-        for entity in expired:
-            try:
-                self._table.delete_entity(
-                    entity["PartitionKey"],
-                    entity["RowKey"],
-                    etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-                counts["deleted"] += 1
-            except (ResourceModifiedError, ResourceNotFoundError):
-                counts["kept"] += 1
-        return counts
+        return purge_expired(self._table, now or self._clock())
 
     # Table calls.
     def _create(self, record: Record) -> str:
@@ -542,12 +525,6 @@ class TableStore:
         )
         return record, str(found.metadata["etag"])
 
-    def _create_table(self) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
-        with contextlib.suppress(ResourceExistsError):  # another process created it meanwhile
-            self._table.create_table()
-
 
 def entity(record: Record) -> dict[str, Any]:
     return {
@@ -570,9 +547,4 @@ def table_client(table: str, environ: Mapping[str, str] | None = None, **options
     with the managed identity (``__credential=managedidentity``, ``__clientId`` for a
     user-assigned one). ``options`` go to the client (retry and pipeline policies).
     """
-    from azure.data.tables import TableClient
-
-    address = storage_address("table", "idempotency", environ)
-    if address.connection_string:
-        return TableClient.from_connection_string(address.connection_string, table, **options)
-    return TableClient(address.service_uri, table, credential=address.credential(), **options)
+    return storage_tables.table_client(storage_address("table", "idempotency", environ), table, **options)

@@ -19,17 +19,17 @@ receiving, since its slot may be taken.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..queues import queue_name
-from ..storage_account import StorageAddress, storage_address
+from ..storage_account import storage_address
+from ..storage_tables import quick_table_client, reset_table_clients, with_table
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -147,7 +147,7 @@ class PassSlots:
             "ExpiresAt": self._clock() + LEASE_SECONDS,
         }
         if etag is None:
-            metadata = self._with_table(lambda: self._table.create_entity(entity))
+            metadata = with_table(self._table, lambda: self._table.create_entity(entity))
         else:
             metadata = self._table.update_entity(
                 entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
@@ -181,22 +181,6 @@ class PassSlots:
             for entity in entities
         }
 
-    def _with_table(self, call: Callable[[], Any]) -> Any:
-        return with_table(self._table, call)
-
-
-def with_table(table: TableClient, call: Callable[[], Any]) -> Any:
-    """``call()`` (an insert: its only 404 is a missing table), creating ``table`` if it is missing."""
-    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-
-    try:
-        return call()
-    except ResourceNotFoundError:
-        logger.info("table %s does not exist; creating it", table.table_name)
-        with contextlib.suppress(ResourceExistsError):  # another pass made it first
-            table.create_table()
-        return call()
-
 
 def pass_slots(
     queue: str, environ: Mapping[str, str] | None = None, *, clock: Callable[[], float] = time.time
@@ -206,21 +190,11 @@ def pass_slots(
 
 
 def passes_table(environ: Mapping[str, str] | None = None) -> TableClient:
-    """The table of the slots, in the ``AzureWebJobsStorage`` account; the watchdog keeps its record there."""
-    return _table(storage_address("table", "the drain passes' leases", environ))
-
-
-@functools.cache
-def _table(address: StorageAddress) -> TableClient:
-    from azure.data.tables import TableClient
-
-    # A tick waits on its slot before it drains: an unreachable account fails in seconds, not minutes.
-    options: dict[str, Any] = {"retry_total": 2, "connection_timeout": 5, "read_timeout": 10}
-    if address.connection_string:
-        return TableClient.from_connection_string(address.connection_string, TABLE, **options)
-    return TableClient(address.service_uri, TABLE, credential=address.credential(), **options)
+    """The table of the slots, in the ``AzureWebJobsStorage`` account; the watchdog keeps its record there.
+    A tick waits on its slot before it drains: an unreachable account fails in seconds, not minutes."""
+    return quick_table_client(storage_address("table", "the drain passes' leases", environ), TABLE)
 
 
 def reset_pass_slot_clients() -> None:
     """Forget cached clients (tests, or after rotating settings)."""
-    _table.cache_clear()
+    reset_table_clients()

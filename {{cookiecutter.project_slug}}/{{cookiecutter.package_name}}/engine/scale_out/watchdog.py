@@ -43,8 +43,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..queues import queue_name
 from ..schedule import Schedule, parse_schedule
+from ..storage_tables import with_table
 from .drain_token import WatchdogToken
-from .pass_leases import SAMPLE_EVERY_SECONDS, passes_table, with_table
+from .pass_leases import passes_table
 from .token_queue import create_token_queue, token_queue_client
 
 if TYPE_CHECKING:
@@ -64,6 +65,9 @@ EARLY_SECONDS = 60.0
 TIME_ZONE_SETTING = "WEBSITE_TIME_ZONE"
 # A watchdog never expires: the chain must outlive an app stopped for days.
 NEVER_EXPIRES = -1
+# A TimeSpan's occurrences count from when a tick came: a tick this late (at most a tenth of the
+# interval) is on time. NCRONTAB occurrences are fixed times: a late tick finds the same ones.
+LATE_TICK_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -126,12 +130,17 @@ class WatchdogChain:
         """The earliest a dormant watchdog may be due after a tick at ``now``: ``missed_ticks`` ticks on."""
         return self.schedule.after(now, self.missed_ticks)
 
+    def far_enough(self, armed: Armed, now: float) -> bool:
+        """``armed`` is dormant and due late enough after a tick at ``now`` (which may be a little late)."""
+        slack = min(LATE_TICK_SECONDS, self.schedule.interval_seconds / 10)
+        return not armed.awake_since and armed.due_at >= self.dormant_due(now) - slack
+
     def keep_dormant(self) -> Armed | None:
         """A tick came: keep the watchdog at least ``missed_ticks`` ticks away (every other tick it is
         pushed to ``missed_ticks`` + 1). Returns the record as it stands."""
         now = self.clock()
         armed = self.read()
-        if armed is not None and not armed.awake_since and armed.due_at >= self.dormant_due(now):
+        if armed is not None and self.far_enough(armed, now):
             return armed
         if armed is not None and armed.awake_since:
             logger.info(
@@ -287,7 +296,7 @@ class TickWatch:
     def on_progress(self, _summary: object) -> None:
         try:
             armed = self.armed
-            if armed is not None and armed.due_at >= self.chain.dormant_due(self.chain.clock()):
+            if armed is not None and self.chain.far_enough(armed, self.chain.clock()):
                 return
             self.armed = self.chain.keep_dormant()
         except Exception as error:  # the next sample tries again
@@ -354,7 +363,7 @@ def stand_in(settings: Settings, message_id: str, token: WatchdogToken) -> None:
 def _drain_in_the_ticks_place(
     settings: Settings, message_id: str, awake_since: float, next_due: float | None
 ) -> None:
-    from ..runtime import drain_input_queue, report
+    from ..runtime import drain_and_report
     from .fan_out import fan_out_for
 
     # Its own message (held by the host while it runs) and its successor are on the token queue.
@@ -371,16 +380,13 @@ def _drain_in_the_ticks_place(
         _when(awake_since),
         _when(next_due) if next_due is not None else "unknown",
     )
-    try:
-        summary = drain_input_queue(
-            settings,
-            stop=fan_out.stop,
-            progress=fan_out.on_progress,
-            progress_every_seconds=SAMPLE_EVERY_SECONDS,
-        )
-    finally:
-        fan_out.finish()
-    report({**summary.as_log_fields(), "started_by": "watchdog"}, summary.problem)
+    drain_and_report(
+        settings,
+        stop=fan_out.stop,
+        progress=fan_out.on_progress,
+        let_go=fan_out.finish,
+        started_by="watchdog",
+    )
 
 
 def _name(error: BaseException) -> str:

@@ -1,4 +1,5 @@
-"""``idempotency purge``: delete the idempotency records past their TTL.
+"""``idempotency purge``: delete the idempotency records past their TTL, and the FIFO attempt
+ledger's records past their expiry (``sqsattempts``: 14 days, SQS's longest retention).
 
 Reads the environment (in Azure: the app settings), or fills it from ``--settings FILE``
 (``local.settings.json``) the way ``func start`` does.
@@ -20,7 +21,11 @@ if TYPE_CHECKING:
 def register_idempotency(commands: Commands) -> None:
     parser = commands.add_parser("idempotency", help="the idempotency records (see docs/idempotency.md)")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    purge = actions.add_parser("purge", help="delete the records past their TTL (IDEMPOTENCY_TTL_SECONDS)")
+    purge = actions.add_parser(
+        "purge",
+        help="delete the records past their TTL (IDEMPOTENCY_TTL_SECONDS), and the FIFO attempt "
+        "ledger's past 14 days",
+    )
     purge.add_argument(
         "--settings", help="settings file (default: ./local.settings.json if present; '' for none)"
     )
@@ -28,11 +33,19 @@ def register_idempotency(commands: Commands) -> None:
 
 
 def run_purge(args: argparse.Namespace) -> int:
+    from ...engine.attempt_ledger import TABLE, purge_expired_records
     from ...engine.idempotency.table_store import TableStore
 
     fill_environment(local_settings_path(args.settings))
     store = TableStore.from_environment()
-    emit({"table": store.settings.table, **store.purge_expired()})
+    records = store.purge_expired()
+    emit(
+        {
+            "table": store.settings.table,
+            **records,
+            "attempt_ledger": {"table": TABLE, **purge_expired_records()},
+        }
+    )
     return EXIT_OK
 
 
