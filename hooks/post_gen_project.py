@@ -52,6 +52,18 @@ def keep_lock(project_dir: Path, python_version: str) -> None:
     shutil.rmtree(project_dir / LOCKS)
 
 
+# cookiecutter copies every file of the template's folder, whatever git ignores: a tool run there by a
+# contributor would leave its cache in every app baked from that checkout.
+TOOL_CACHES = ("__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache")
+
+
+def remove_tool_caches(project_dir: Path) -> None:
+    for name in TOOL_CACHES:
+        for path in sorted(project_dir.rglob(name), reverse=True):
+            if path.is_dir():
+                shutil.rmtree(path)
+
+
 def remove(project_dir: Path, relative: list[Path]) -> None:
     for path in (project_dir / p for p in relative):
         if path.is_dir():
@@ -153,6 +165,7 @@ def main() -> int:
     project_dir = Path.cwd()
     keep_lock(project_dir, str(answers["python_version"]))
     remove(project_dir, unchosen_paths(answers))
+    remove_tool_caches(project_dir)
     write_settings_files(project_dir, str(answers["package_name"]))
     (project_dir / ".cookiecutter.json").write_text(
         json.dumps(replay_answers(answers), indent=2, sort_keys=True) + "\n", encoding="utf-8"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +245,34 @@ def test_post_hook_lists_exactly_the_unchosen_parts() -> None:
     ]
     chosen = {**answers, "include_localstack": "yes", "ci": "github", "aws_auth": "oidc_managed_identity"}
     assert [str(p) for p in post_gen.unchosen_paths(chosen)] == ["tests/test_deploy_aws_stack.py"]
+
+
+def test_tool_caches_left_in_the_template_folder_stay_out_of_the_app(tmp_path: Path) -> None:
+    """cookiecutter copies what git ignores too: caches a contributor's tools left in a checkout."""
+    template = tmp_path / "template"
+    shutil.copytree(
+        TEMPLATE_DIR,
+        template,
+        ignore=shutil.ignore_patterns(".git", ".venv", ".cache", *post_gen.TOOL_CACHES),
+    )
+    project = template / "{{cookiecutter.project_slug}}"
+    for cache in (
+        project / ".ruff_cache",
+        project / "tests" / "__pycache__",
+        project / ".mypy_cache" / "3.11",
+    ):
+        cache.mkdir(parents=True)
+        (cache / "stale.bin").write_bytes(b"\x00\xff")
+    (tmp_path / "out").mkdir()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {tmp_path / 'cc'}\nreplay_dir: {tmp_path / 'replay'}\n", encoding="utf-8"
+    )
+    from cookiecutter.main import cookiecutter
+
+    app = Path(
+        cookiecutter(str(template), no_input=True, output_dir=str(tmp_path / "out"), config_file=str(config))
+    )
+    assert (app / "tests").is_dir()
+    left = [p.relative_to(app) for name in post_gen.TOOL_CACHES for p in app.rglob(name)]
+    assert left == []

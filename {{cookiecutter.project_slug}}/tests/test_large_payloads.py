@@ -21,7 +21,8 @@ import pytest
 from {{ cookiecutter.package_name }}.engine.aws_session import reset_clients
 from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
 from {{ cookiecutter.package_name }}.engine.large_payloads import SIZE_ATTRIBUTE, S3Pointer
-from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
+from {{ cookiecutter.package_name }}.engine.producer import SQS_MAX_DELAY_SECONDS, MessageRejected, OutgoingMessage
+from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue, output_sender
 from {{ cookiecutter.package_name }}.engine.settings import Settings
 
 from .conftest import AppUnderTest, BatchEntryFaults, count_requests, drain_all, http_post, send_params
@@ -199,6 +200,59 @@ def test_without_the_bucket_setting_the_pointer_reaches_the_handler_as_before(ap
     assert SIZE_ATTRIBUTE in message.message_attributes
 
 
+def s3_fails(
+    operation: str, refused: list[str] | None = None, times: int | None = None
+) -> Callable[[], None]:
+    """The app's S3 client answers ``operation`` as S3 does when it fails (503 SlowDown, after botocore's
+    retries), unsent, at botocore's ``before-call``, ``times`` times (None: always), each one noted in
+    ``refused``; returns the undo."""
+    from botocore.awsrequest import AWSResponse
+
+    from {{ cookiecutter.package_name }}.engine.aws_session import s3_client
+
+    events = s3_client(Settings.from_env()).meta.events
+    failure = {
+        "Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."},
+        "ResponseMetadata": {"HTTPStatusCode": 503},
+    }
+    noted = [] if refused is None else refused
+
+    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if times is not None and len(noted) >= times:
+            return None  # S3 answers again
+        noted.append(operation)
+        return AWSResponse("", 503, {}, None), failure  # type: ignore[arg-type]
+
+    name, unique_id = f"before-call.s3.{operation}", f"s3-fails-{operation}"
+    events.register(name, answer, unique_id=unique_id)
+    return lambda: events.unregister(name, unique_id=unique_id)
+
+
+{%- if cookiecutter.http_auth_level == "anonymous" %}
+
+
+def test_an_anonymous_bake_never_stores_a_callers_body_in_s3(
+    app_env: AppUnderTest, bucket: str, functions: dict[str, Any]
+) -> None:
+    """Anyone may call an anonymous bake's send functions: a body above SQS_MAX_MESSAGE_BYTES is refused,
+    as without a bucket, and nothing reaches the owner's bucket (engine/http_io.py, HTTP_SENDS_OFFLOAD)."""
+    params = send_params(app_env.queues.output_url)
+    large = {"id": "large", "blob": "x" * app_env.settings.max_message_bytes}
+    one = functions["send_message"](http_post("messages", json.dumps(large).encode(), params))
+    batch = functions["send_message_batch"](
+        http_post("messages/batch", json.dumps([{"id": "small"}, large]).encode(), params)
+    )
+
+    assert one.status_code == 413, one.get_body()
+    assert batch.status_code == 207, batch.get_body()
+    [failure] = json.loads(batch.get_body())["failures"]
+    assert (failure["index"], failure["code"]) == (1, "MessageTooLarge")
+    assert objects(bucket) == []
+
+
+{%- else %}
+
+
 def test_a_2_mib_body_sent_through_the_http_function_is_read_back_whole_by_the_extended_client(
     app_env: AppUnderTest, bucket: str, functions: dict[str, Any]
 ) -> None:
@@ -231,27 +285,6 @@ def test_a_batch_offloads_only_its_large_items_and_a_small_one_stays_inline(
     assert sorted(m["sha256"] for m in received) == sorted([sha256(json.dumps(items[0])), sha256(large)])
 
 
-def s3_fails(operation: str) -> Callable[[], None]:
-    """The app's S3 client answers ``operation`` as S3 does when it fails (503 SlowDown, after botocore's
-    retries), unsent, at botocore's ``before-call``; returns the undo."""
-    from botocore.awsrequest import AWSResponse
-
-    from {{ cookiecutter.package_name }}.engine.aws_session import s3_client
-
-    events = s3_client(Settings.from_env()).meta.events
-    failure = {
-        "Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."},
-        "ResponseMetadata": {"HTTPStatusCode": 503},
-    }
-
-    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse("", 503, {}, None), failure  # type: ignore[arg-type]
-
-    name, unique_id = f"before-call.s3.{operation}", f"s3-fails-{operation}"
-    events.register(name, answer, unique_id=unique_id)
-    return lambda: events.unregister(name, unique_id=unique_id)
-
-
 def test_a_payload_s3_did_not_store_is_a_503_to_retry_later_and_is_not_sent(
     app_env: AppUnderTest, bucket: str, functions: dict[str, Any]
 ) -> None:
@@ -281,34 +314,23 @@ def test_a_payload_s3_did_not_store_is_a_503_to_retry_later_and_is_not_sent(
     assert objects(bucket) == []
 
 
+{%- endif %}
+
+
 def test_a_payload_read_s3_does_not_answer_counts_no_attempt_and_runs_once_s3_answers(
     app_env: AppUnderTest, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """S3 failing the read (503 SlowDown after botocore's retries, twice) is S3's failure, not the
     message's: no attempt counted, no receive burned; the handler runs once, with the payload."""
-    from botocore.awsrequest import AWSResponse
-
-    from {{ cookiecutter.package_name }}.engine.aws_session import s3_client
-
     monkeypatch.setenv("SQS_RETRY_BACKOFF_BASE_SECONDS", "1")
     sent = peer_sends(app_env, bucket, 300_000)
     refused: list[str] = []
-
-    def slow_down(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        if len(refused) >= 2:
-            return None  # S3 answers again
-        refused.append("GetObject")
-        failure = {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."},
-                   "ResponseMetadata": {"HTTPStatusCode": 503}}  # fmt: skip
-        return AWSResponse("", 503, {}, None), failure  # type: ignore[arg-type]
-
-    events = s3_client(Settings.from_env()).meta.events
-    events.register("before-call.s3.GetObject", slow_down, unique_id="s3-slow-down")
+    undo = s3_fails("GetObject", refused, times=2)
     handled: list[SqsMessage] = []
     try:
         summary = drain_once(handled.append)
     finally:
-        events.unregister("before-call.s3.GetObject", unique_id="s3-slow-down")
+        undo()
 
     context = f"refused {len(refused)}, {summary}"
     assert len(refused) == 2, context
@@ -316,6 +338,21 @@ def test_a_payload_read_s3_does_not_answer_counts_no_attempt_and_runs_once_s3_an
     assert (sha256(message.body), message.receive_count) == (sent["sha256"], 1), context
     assert (summary.succeeded, summary.failed, summary.unavailable) == (1, 0, 2), context
     assert drain_all(app_env.client, app_env.queues.dlq_url) == []
+
+
+def test_a_message_refused_for_its_options_leaves_no_object_in_s3(app_env: AppUnderTest, bucket: str) -> None:
+    """The checks that do not depend on size run before the body is stored: a refused send leaves no
+    orphan object in the bucket (nothing would ever delete it but the lifecycle rule)."""
+    sender = output_sender()
+    large = payload(TWO_MIB)
+    bad = OutgoingMessage(body=large, delay_seconds=SQS_MAX_DELAY_SECONDS + 1, group_id="g")
+    with pytest.raises(MessageRejected) as refused:
+        sender.send(bad)
+    result = sender.send_batch([bad])
+
+    assert refused.value.code == "InvalidDelay"
+    assert [f.code for f in result.failures] == ["InvalidDelay"]
+    assert objects(bucket) == []
 
 
 _counts: dict[str, int] = {}
@@ -338,7 +375,7 @@ def reset_and_count() -> dict[str, int]:
 
 
 def test_request_cost_of_one_large_message_both_ways(
-    app_env: AppUnderTest, bucket: str, functions: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    app_env: AppUnderTest, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One PutObject and one SendMessage to send; one GetObject and one DeleteObjects to drain (beside
     the pass's receive and delete batches). Printed as a figure, as the issue asks."""
@@ -348,10 +385,8 @@ def test_request_cost_of_one_large_message_both_ways(
     from {{ cookiecutter.package_name }}.engine.aws_session import sqs_client
 
     sends = count_requests(sqs_client(Settings.from_env()), "SendMessage")
-    response = functions["send_message"](
-        http_post("messages", payload(TWO_MIB).encode(), send_params(app_env.queues.input_url))
-    )
-    assert response.status_code == 202
+    group = "g" if app_env.queues.input_url.endswith(".fifo") else None
+    output_sender().send(OutgoingMessage(body=payload(TWO_MIB), group_id=group))
     assert (s3_calls.get("PutObject"), sends["SendMessage"]) == (1, 1)
     summary = drain_once(lambda _: None)
     assert (s3_calls.get("GetObject"), s3_calls.get("DeleteObjects")) == (1, 1)

@@ -43,6 +43,9 @@ MAX_BATCH_REQUEST_BYTES = SQS_LARGEST_MESSAGE_BYTES * SQS_BATCH_LIMIT
 RETRY_AFTER_SECONDS = 5
 # Anyone who reaches the app's URL may send: the caller chooses less (``request_options``).
 ANONYMOUS_SENDS = HTTP_AUTH_LEVEL == "anonymous"
+# With a payload bucket, a send function stores a large body in S3; an anonymous caller may not
+# (anyone could fill the owner's bucket): its sends stop at SQS_MAX_MESSAGE_BYTES.
+HTTP_SENDS_OFFLOAD = not ANONYMOUS_SENDS
 
 
 class BadRequest(ValueError):

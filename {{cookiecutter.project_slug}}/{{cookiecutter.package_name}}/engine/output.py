@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 
 import azure.functions as func
 
-from .http_io import ANONYMOUS_SENDS, RETRY_AFTER_SECONDS, answer, batch_status, json_response
+from .http_io import (
+    ANONYMOUS_SENDS,
+    HTTP_SENDS_OFFLOAD,
+    RETRY_AFTER_SECONDS,
+    answer,
+    batch_status,
+    json_response,
+)
 from .producer import BatchResult, OutgoingMessage, Sender, SendFailure
 from .queues import SQS_BATCH_LIMIT
 
@@ -73,11 +80,11 @@ def to_messages(returned: Returned, group_id: str | None = None) -> list[Outgoin
     return [to_message(item, group_id) for item in returned]
 
 
-def sender_for(queue: str | None) -> Sender:
+def sender_for(queue: str | None, *, offload: bool = True) -> Sender:
     """``Sender`` to the named queue (a name or URL), or to ``SQS_OUTPUT_QUEUE``."""
     from .runtime import output_sender
 
-    return output_sender(queue=queue)
+    return output_sender(queue=queue, offload=offload)
 
 
 def send_all(messages: Sequence[OutgoingMessage], queue: str | None = None) -> BatchResult:
@@ -131,7 +138,8 @@ def sqs_output_http(
                 returned = function(*args, **kwargs)
                 if isinstance(returned, func.HttpResponse):
                     return returned
-                messages, sender = to_messages(returned, group_id), sender_for(queue)
+                messages = to_messages(returned, group_id)
+                sender = sender_for(queue, offload=HTTP_SENDS_OFFLOAD)
                 if isinstance(returned, Sequence) and not isinstance(returned, str):
                     return batch_response(sender.send_batch(messages))
                 if not messages:  # None: nothing to send

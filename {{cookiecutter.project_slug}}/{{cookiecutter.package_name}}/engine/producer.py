@@ -143,8 +143,9 @@ class Sender:
 
     def send(self, message: OutgoingMessage) -> str:
         """Send one message; returns its MessageId. Raises ``MessageRejected`` before any call."""
+        self.check_options(message)  # before S3: a refused message leaves no object behind
         message = self.offloaded(message)
-        self.check(message)
+        self.check_size(message)
         from .telemetry import names, sending  # OpenTelemetry loads at the first send, not at indexing
 
         with sending.send_span(self.queue_name) as span:
@@ -168,8 +169,9 @@ class Sender:
         sendable: list[int] = []
         for index in range(len(messages)):
             try:
+                self.check_options(messages[index])
                 messages[index] = message = self.offloaded(messages[index])
-                self.check(message)
+                self.check_size(message)
             except MessageRejected as rejected:
                 refused = not isinstance(rejected, PayloadNotStored)
                 result.failures.append(SendFailure(index, rejected.code, str(rejected), refused))
@@ -193,13 +195,15 @@ class Sender:
             logger.warning("could not store a large payload in S3: %s", error)
             raise PayloadNotStored("PayloadNotStored", "the payload could not be stored in S3") from error
 
-    def check(self, message: OutgoingMessage) -> None:
+    def check_size(self, message: OutgoingMessage) -> None:
         size = message.size_bytes()
         if size > self.max_message_bytes:
             raise MessageRejected(
                 "MessageTooLarge",
                 f"message is {size} bytes; the limit is {self.max_message_bytes} (SQS_MAX_MESSAGE_BYTES)",
             )
+
+    def check_options(self, message: OutgoingMessage) -> None:
         if not 0 <= message.delay_seconds <= SQS_MAX_DELAY_SECONDS:
             raise MessageRejected(
                 "InvalidDelay",

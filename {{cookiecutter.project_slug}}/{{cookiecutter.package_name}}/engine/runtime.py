@@ -103,11 +103,14 @@ def _monotonic_at(moment: datetime) -> float:
     return time.monotonic() + (aware - datetime.now(UTC)).total_seconds()
 
 
-def output_sender(settings: Settings | None = None, *, queue: str | None = None) -> Sender:
-    """A sender to ``queue`` (a name or URL), by default SQS_OUTPUT_QUEUE."""
+def output_sender(
+    settings: Settings | None = None, *, queue: str | None = None, offload: bool = True
+) -> Sender:
+    """A sender to ``queue`` (a name or URL), by default SQS_OUTPUT_QUEUE; with ``offload``, a body
+    above the limit goes to SQS_LARGE_PAYLOAD_BUCKET when it is set."""
     settings = settings or Settings.from_env()
     client = sqs_client(settings)
-    bucket = payload_bucket(settings)
+    bucket = payload_bucket(settings) if offload else None
     return Sender(
         client,
         queue_url(client, queue or settings.output_queue),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from ..engine.http_io import request_json, request_options
+from ..engine.http_io import HTTP_SENDS_OFFLOAD, request_json, request_options
 from ..engine.output import sqs_output_http
 from ..engine.producer import OutgoingMessage
 from ..engine.queues import is_fifo
@@ -17,7 +17,7 @@ bp = func.Blueprint()
 @sqs_output_http()
 def send_message(req: func.HttpRequest) -> OutgoingMessage:
     settings = Settings.from_env()
-    if settings.large_payload_bucket:  # a larger body goes to S3 (engine/large_payloads.py)
+    if settings.large_payload_bucket and HTTP_SENDS_OFFLOAD:  # a larger body goes to S3 (large_payloads.py)
         from ..engine.large_payloads import MAX_OFFLOADED_BYTES  # at the first send, not at indexing
 
         text, _ = request_json(req, MAX_OFFLOADED_BYTES, "the largest payload stored in S3")
