@@ -397,6 +397,29 @@ def test_the_purge_command_deletes_records_past_their_ttl(
     assert printed["attempt_ledger"]["table"] == "sqsattempts"
 
 
+def test_the_purge_command_reads_a_settings_file_only_when_asked(
+    table_name: str, storage_connection: str, tmp_path: Path
+) -> None:
+    """As the queue commands: an operator's shell beside ./local.settings.json must not reach the
+    emulator's storage through it (ops/commands/common.py)."""
+    settings = {"IsEncrypted": False, "Values": {"AzureWebJobsStorage": storage_connection}}
+    (tmp_path / "local.settings.json").write_text(json.dumps(settings), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AzureWebJobsStorage")}
+    env["PYTHONPATH"] = str(PROJECT)
+    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "idempotency", "purge"]
+
+    def purge(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *args], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+        )
+
+    unasked, asked = purge(), purge("--settings", "local.settings.json")
+    assert unasked.returncode == 2, unasked.stdout
+    assert "no storage account" in unasked.stderr
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads(asked.stdout)["table"] == table_name
+
+
 def test_a_failing_body_releases_its_key_so_the_retry_runs_at_once(
     app_env: AppUnderTest, table_name: str
 ) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ...engine.settings import fill_environment, local_settings_path
-from .common import EXIT_OK, emit
+from .common import EXIT_OK, add_settings_file_option, emit
 
 if TYPE_CHECKING:
     from .common import Commands
@@ -26,9 +26,7 @@ def register_idempotency(commands: Commands) -> None:
         help="delete the records past their TTL (IDEMPOTENCY_TTL_SECONDS), and the FIFO attempt "
         "ledger's past 14 days",
     )
-    purge.add_argument(
-        "--settings", help="settings file (default: ./local.settings.json if present; '' for none)"
-    )
+    add_settings_file_option(purge)
     purge.set_defaults(run=run_purge)
 
 
@@ -36,7 +34,8 @@ def run_purge(args: argparse.Namespace) -> int:
     from ...engine.attempt_ledger import TABLE, purge_expired_records
     from ...engine.idempotency.table_store import TableStore
 
-    fill_environment(local_settings_path(args.settings))
+    if args.settings:  # as the queue commands: never ./local.settings.json unasked (commands/common.py)
+        fill_environment(local_settings_path(args.settings))
     store = TableStore.from_environment()
     records = store.purge_expired()
     emit(
