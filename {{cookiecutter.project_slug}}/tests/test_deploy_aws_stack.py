@@ -8,7 +8,6 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pytest
@@ -27,10 +26,10 @@ from deploy.aws_stack import (
 )
 from {{ cookiecutter.package_name }}.engine.aws_session import reset_clients
 from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
-from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
+from {{ cookiecutter.package_name }}.engine.producer import OutgoingMessage
+from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue, output_sender
 from {{ cookiecutter.package_name }}.engine.settings import Settings
 
-from .conftest import http_post, send_params
 from .deployer import (
     delete_bucket,
     delete_retained,
@@ -188,7 +187,6 @@ def test_an_existing_stack_keeps_its_queue_names(deployer: boto3.Session, stack_
 @pytest.mark.usefixtures("hook_without_azd")
 def test_the_payload_bucket_is_made_when_asked_kept_when_not_and_the_app_offloads_to_it(
     deployer: boto3.Session,
-    functions: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -214,10 +212,8 @@ def test_the_payload_bucket_is_made_when_asked_kept_when_not_and_the_app_offload
         monkeypatch.setenv("SQS_WAIT_TIME_SECONDS", "1")
         reset_clients()
         body = json.dumps({"id": "large", "blob": "x" * Settings.from_env().max_message_bytes})
-        response = functions["send_message"](
-            http_post("messages", body.encode(), send_params(outputs.input_queue_url))
-        )
-        assert response.status_code == 202, response.get_body()
+        group = "g" if outputs.input_queue_url.endswith(".fifo") else None
+        output_sender().send(OutgoingMessage(body=body, group_id=group))  # as the handler's outputs
         stored = deployer.client("s3").list_objects_v2(Bucket=bucket)["KeyCount"]
         handled: list[str] = []
         try:
