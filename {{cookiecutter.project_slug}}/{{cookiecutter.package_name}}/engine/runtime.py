@@ -1,20 +1,26 @@
-"""Wiring: settings, client, queues and handler put together, for the functions and the CLI."""
+"""Wiring: settings, client, queues and handler put together, for the functions and the CLI.
+
+The functions import this module when the host indexes the app: the consumer, boto3 and the producer
+load at the first drain or send, not at start-up (benchmarks/cold_start.py).
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from .aws_session import sqs_client
-from .consumer import DrainOptions, DrainSummary, Handler, drain
-from .consumer.drain_pass import PROGRESS_EVERY_SECONDS
-from .producer import Sender
-from .queues import queue_url
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .consumer import DrainSummary, Handler
+    from .consumer.receiving import LastMessage
+    from .producer import Sender
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +35,18 @@ def drain_input_queue(
     handler: Handler | None = None,
     stop: threading.Event | None = None,
     progress: Callable[[DrainSummary], None] | None = None,
-    progress_every_seconds: float = PROGRESS_EVERY_SECONDS,
+    progress_every_seconds: float | None = None,
     next_tick: datetime | None = None,
 ) -> DrainSummary:
     """One pass over the input queue. ``next_tick`` is when the timer fires next: with
-    SQS_POLL_UNTIL_NEXT_TICK the pass polls until then, so the next pass takes over at once."""
+    SQS_POLL_UNTIL_NEXT_TICK the pass polls until then, so the next pass takes over at once; with
+    SQS_POLL_WHILE_BUSY, only while messages keep coming (this process's passes remember the last)."""
+    from .aws_session import sqs_client
+    from .consumer import DrainOptions, drain
+    from .consumer.drain_pass import PROGRESS_EVERY_SECONDS
+    from .consumer.receiving import PollWhileBusy
+    from .queues import queue_url
+
     settings = settings or Settings.from_env()
     if handler is None:
         # Loaded at the first drain, not at indexing: the handler imports pydantic and its own libraries.
@@ -45,6 +58,7 @@ def drain_input_queue(
 
     client = sqs_client(settings)
     url = queue_url(client, settings.input_queue)
+    tick = _monotonic_at(next_tick) if next_tick else None
     summary = drain(
         client,
         url,
@@ -52,12 +66,27 @@ def drain_input_queue(
         DrainOptions.from_settings(settings),
         stop=stop,
         progress=progress,
-        progress_every_seconds=progress_every_seconds,
+        progress_every_seconds=PROGRESS_EVERY_SECONDS
+        if progress_every_seconds is None
+        else progress_every_seconds,
         observer=PassTelemetry(url),
-        poll_until=_monotonic_at(next_tick) if settings.poll_until_next_tick and next_tick else None,
+        poll_until=tick if settings.poll_until_next_tick else None,
+        busy=(
+            PollWhileBusy(tick, settings.quiet_spell_seconds, last_message())
+            if settings.poll_while_busy and tick is not None
+            else None
+        ),
     )
     summary.depth_requests = record_queue_depths(client, url, settings.dlq)
     return summary
+
+
+@functools.cache
+def last_message() -> LastMessage:
+    """When this process's timer passes last saw a message (busy stays fast, across passes)."""
+    from .consumer.receiving import LastMessage
+
+    return LastMessage()
 
 
 def _monotonic_at(moment: datetime) -> float:
@@ -68,6 +97,10 @@ def _monotonic_at(moment: datetime) -> float:
 
 def output_sender(settings: Settings | None = None, *, queue: str | None = None) -> Sender:
     """A sender to ``queue`` (a name or URL), by default SQS_OUTPUT_QUEUE."""
+    from .aws_session import sqs_client
+    from .producer import Sender
+    from .queues import queue_url
+
     settings = settings or Settings.from_env()
     client = sqs_client(settings)
     return Sender(

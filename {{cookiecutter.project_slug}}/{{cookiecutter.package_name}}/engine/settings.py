@@ -17,6 +17,8 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, Literal, Protocol, TypeVar, cast
+{#- The schedule and polling the delivery_latency answer derives: engine/delivery_plan.py's rule. #}
+{%- set delivery = cookiecutter | delivery_plan %}
 
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
 
@@ -183,8 +185,11 @@ SQS_MAX_RECEIVE_COUNT = Setting(
     "Receives before SQS moves a message to the DLQ (queue setup).",
     local=True,  # create-queues and the LocalStack hook set the redrive from it
 )  # fmt: skip
+# The schedule, the polling and the linger: what the delivery_latency answer ({{ cookiecutter.delivery_latency }} s) derives
+# (engine/delivery_plan.py; the ops command `costs` prints their bill):
+# {{ delivery.label }}.
 SQS_POLL_SCHEDULE = Setting(
-    "SQS_POLL_SCHEDULE", {{ cookiecutter.poll_schedule | tojson }}, Text(),
+    "SQS_POLL_SCHEDULE", {{ delivery.schedule | tojson }}, Text(),
     "NCRONTAB schedule of the drain timer.",
     local="*/10 * * * * *",  # the host resolves %SQS_POLL_SCHEDULE%; locally, every 10 s
 )  # fmt: skip
@@ -193,14 +198,23 @@ SQS_WAIT_TIME_SECONDS = Setting(
     "Longest wait of one receive, 0-20; a poll waits only within the linger.",
 )  # fmt: skip
 SQS_LINGER_SECONDS = Setting[float](
-    "SQS_LINGER_SECONDS", 1.0, Number(0, 3_600),
+    "SQS_LINGER_SECONDS", {{ delivery.linger_seconds }}, Number(0, 3_600),
     "Seconds a drain goes on once the queue looks empty; its first poll waits as long.",
 )  # fmt: skip
-# On Premium the instance is paid for whether it polls or not: poll continuously there.
 SQS_POLL_UNTIL_NEXT_TICK = Setting(
-    "SQS_POLL_UNTIL_NEXT_TICK", {{ cookiecutter.hosting_plan == "premium" }}, Flag(),
+    "SQS_POLL_UNTIL_NEXT_TICK", {{ delivery.continuous }}, Flag(),
     "true: a timer pass long-polls until the next tick is due (continuous; bills its whole period on Flex "
     "and Consumption); false: it stops after the linger.",
+)  # fmt: skip
+SQS_POLL_WHILE_BUSY = Setting(
+    "SQS_POLL_WHILE_BUSY", {{ delivery.poll_while_busy }}, Flag(),
+    "true: while messages keep coming, a timer pass polls until the next tick (busy stays fast; bills the "
+    "busy time on Flex and Consumption); false: it stops after the linger.",
+)  # fmt: skip
+# One schedule period: a message within a period of the last would otherwise wait up to a period.
+SQS_QUIET_SPELL_SECONDS = Setting[float](
+    "SQS_QUIET_SPELL_SECONDS", {{ delivery.quiet_spell_seconds }}, Number(1, 86_400),
+    "With SQS_POLL_WHILE_BUSY: after this long without a message, passes stop after the linger again.",
 )  # fmt: skip
 SQS_MAX_CONCURRENCY = Setting(
     "SQS_MAX_CONCURRENCY", 32, Whole(1, 1000), "Messages handled at once by one drain."
@@ -316,6 +330,8 @@ TABLE: tuple[Setting[object], ...] = (
     SQS_WAIT_TIME_SECONDS,
     SQS_LINGER_SECONDS,
     SQS_POLL_UNTIL_NEXT_TICK,
+    SQS_POLL_WHILE_BUSY,
+    SQS_QUIET_SPELL_SECONDS,
     SQS_MAX_CONCURRENCY,
     SQS_DRAIN_BUDGET_SECONDS,
     SQS_VISIBILITY_TIMEOUT_SECONDS,
@@ -359,6 +375,8 @@ class Settings:
     visibility_timeout_seconds: int = SQS_VISIBILITY_TIMEOUT_SECONDS.default
     linger_seconds: float = SQS_LINGER_SECONDS.default
     poll_until_next_tick: bool = SQS_POLL_UNTIL_NEXT_TICK.default
+    poll_while_busy: bool = SQS_POLL_WHILE_BUSY.default
+    quiet_spell_seconds: float = SQS_QUIET_SPELL_SECONDS.default
     retry_backoff_base_seconds: int = SQS_RETRY_BACKOFF_BASE_SECONDS.default
     retry_backoff_max_seconds: int = SQS_RETRY_BACKOFF_MAX_SECONDS.default
     max_message_bytes: int = SQS_MAX_MESSAGE_BYTES.default
@@ -388,6 +406,8 @@ class Settings:
             visibility_timeout_seconds=SQS_VISIBILITY_TIMEOUT_SECONDS.read(env),
             linger_seconds=SQS_LINGER_SECONDS.read(env),
             poll_until_next_tick=SQS_POLL_UNTIL_NEXT_TICK.read(env),
+            poll_while_busy=SQS_POLL_WHILE_BUSY.read(env),
+            quiet_spell_seconds=SQS_QUIET_SPELL_SECONDS.read(env),
             retry_backoff_base_seconds=SQS_RETRY_BACKOFF_BASE_SECONDS.read(env),
             retry_backoff_max_seconds=SQS_RETRY_BACKOFF_MAX_SECONDS.read(env),
             max_message_bytes=SQS_MAX_MESSAGE_BYTES.read(env),

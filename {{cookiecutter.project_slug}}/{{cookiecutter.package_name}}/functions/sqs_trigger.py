@@ -26,7 +26,7 @@ bp = func.Blueprint()
 def drain_input_queue_on_timer(timer: func.TimerRequest) -> None:
     settings = Settings.from_env()
     # A pass that polls until the next tick makes that tick past due by design.
-    if timer.past_due and not settings.poll_until_next_tick:
+    if timer.past_due and not (settings.poll_until_next_tick or settings.poll_while_busy):
         logger.info("drain timer is past due; draining now")
     fan_out = fan_out_for(settings)
     if fan_out and not fan_out.start():
