@@ -25,9 +25,8 @@ from cookiecutter.exceptions import FailedHookException
 from jinja2.ext import Extension
 
 SEPARATORS = ("/", "\\")
-DELIVERY_RULE = Path(__file__).resolve().parent.joinpath(
-    "{{cookiecutter.project_slug}}", "{{cookiecutter.package_name}}", "engine", "delivery_plan.py"
-)
+APP = Path(__file__).resolve().parent / "{{cookiecutter.project_slug}}"
+DELIVERY_RULE = APP / "{{cookiecutter.package_name}}" / "engine" / "delivery_plan.py"
 
 
 def one_folder(value: str, field: str) -> str:

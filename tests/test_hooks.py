@@ -36,7 +36,7 @@ BAD_ANSWERS = [
     ("max_receive_count", "0", "1 to 1000"),
     ("max_receive_count", "1001", "1 to 1000"),
     ("max_receive_count", "three", "1 to 1000"),
-    ("poll_schedule", "*/5 * * * *", "six fields"),
+    ("delivery_latency", "0.5", "The nearest answer that works is 1"),
     ("managed_identity_client_id", "not-a-guid", "GUID"),
     ("token_audience", "api://with space", "without spaces"),
     ("author_email", "nobody", "email"),
@@ -67,6 +67,7 @@ def good_answers() -> dict[str, str]:
         "input_queue_name": "sqs-functions-app-input",
         "output_queue_name": "sqs-functions-app-output",
         "dlq_name": "sqs-functions-app-input-dlq",
+        "delivery_latency": "60",
         **{
             k: v if isinstance(v, str) else v[0]
             for k, v in COOKIECUTTER_JSON.items()

@@ -181,7 +181,7 @@ class Configuration:
             "SQS_POLL_SCHEDULE": self.schedule,
             "SQS_POLL_UNTIL_NEXT_TICK": str(self.continuous).lower(),
             "SQS_POLL_WHILE_BUSY": str(self.poll_while_busy).lower(),
-            "SQS_QUIET_SPELL_SECONDS": f"{self.quiet_spell_seconds:g}",
+            "SQS_QUIET_SPELL_SECONDS": str(self.quiet_spell_seconds),  # as the settings table writes it
         }
 
     def bicep(self) -> dict[str, int]:
