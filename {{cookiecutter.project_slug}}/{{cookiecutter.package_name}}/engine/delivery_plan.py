@@ -259,6 +259,7 @@ class Run:
 
     seconds: float
     passes: list[float] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     arrivals: list[float] = field(default_factory=list)
     receives: int = 0
@@ -301,6 +302,7 @@ class _Simulation:
         while scheduled < self.until:
             started = max(scheduled, free_at)
             ended = self.one_pass(started, next_tick=scheduled + period)
+            self.result.starts.append(started)
             self.result.passes.append(ended - started)
             free_at = ended
             # The next occurrence; those that fell due during the pass collapse into one that runs at once.
