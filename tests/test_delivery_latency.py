@@ -178,3 +178,30 @@ def test_the_printed_bill_shows_the_rules_pick_as_the_cheapest_that_meets_the_an
     assert len(idle) >= 3, "the bill shows what the pick was weighed against"
     # Each configuration's quiet-queue p99 is within the p99 it promises (the simulation agrees).
     assert all(row["p99"] <= float(latency) for row in meeting)
+
+
+def in_words(config: Any) -> str:
+    """A configuration as docs/delivery-latency.md's table names it."""
+    if config.continuous:
+        shape = "continuous"
+    elif config.period_seconds == 60:
+        shape = "a tick a minute"
+    elif config.period_seconds > 60:
+        shape = f"a tick every {config.period_seconds // 60} minutes"
+    else:
+        shape = f"a tick every {config.period_seconds} s"
+    return shape + (f", {config.always_ready} always-ready instance" if config.always_ready else "")
+
+
+def test_the_docs_table_of_what_each_plan_derives_is_the_rules(
+    bakes: dict[tuple[str, str, str], Baked],
+) -> None:
+    page = (bakes[("flex_consumption", "60", "2048")].path / "docs" / "delivery-latency.md").read_text(
+        encoding="utf-8"
+    )
+    rows = [line for line in page.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) >= 4
+    for row in rows:
+        answer, *cells = (cell.strip() for cell in row.strip("|").split("|"))
+        latency = answer.split()[0]
+        assert cells == [in_words(RULE.derive(plan, latency)) for plan in RULE.PLANS], row

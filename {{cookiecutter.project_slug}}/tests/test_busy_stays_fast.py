@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.functions.timer import TimerRequest
+
 from {{ cookiecutter.package_name }}.engine.consumer import drain
 from {{ cookiecutter.package_name }}.engine.consumer.receiving import LastMessage, Polling, PollWhileBusy
 

@@ -48,17 +48,20 @@ class Kind(Protocol[T_co]):
     def parse(self, name: str, raw: str) -> T_co: ...
 
 
-@dataclass(frozen=True)
+# The kinds are plain classes, not dataclasses: the host imports this module when it indexes the app,
+# and each dataclass costs its generated code's compilation at start-up (benchmarks/cold_start.py).
 class Text:
     def parse(self, name: str, raw: str) -> str:
         return raw
 
 
-@dataclass(frozen=True)
 class Matching:
-    pattern: re.Pattern[str]
-    # What a value must be, after "NAME='value' ".
-    explanation: str
+    __slots__ = ("explanation", "pattern")
+
+    def __init__(self, pattern: re.Pattern[str], explanation: str) -> None:
+        self.pattern = pattern
+        # What a value must be, after "NAME='value' ".
+        self.explanation = explanation
 
     def parse(self, name: str, raw: str) -> str:
         if not self.pattern.match(raw):
@@ -66,9 +69,11 @@ class Matching:
         return raw
 
 
-@dataclass(frozen=True)
 class Choice:
-    options: tuple[str, ...]
+    __slots__ = ("options",)
+
+    def __init__(self, options: tuple[str, ...]) -> None:
+        self.options = options
 
     def parse(self, name: str, raw: str) -> str:
         if raw not in self.options:
@@ -76,10 +81,11 @@ class Choice:
         return raw
 
 
-@dataclass(frozen=True)
 class Whole:
-    low: int
-    high: int
+    __slots__ = ("high", "low")
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
 
     def parse(self, name: str, raw: str) -> int:
         try:
@@ -93,10 +99,11 @@ class Whole:
         return value
 
 
-@dataclass(frozen=True)
 class Number:
-    low: float
-    high: float
+    __slots__ = ("high", "low")
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
 
     def parse(self, name: str, raw: str) -> float:
         try:
@@ -145,7 +152,6 @@ class Setting(Generic[T_co]):  # noqa: UP046, RUF100
         return json.dumps(self.default) if isinstance(self.default, bool) else str(self.default)
 
 
-@dataclass(frozen=True)
 class Flag:
     def parse(self, name: str, raw: str) -> bool:
         if raw.lower() not in ("true", "false"):
