@@ -184,6 +184,10 @@ def main() -> int:
     for measure in ("import", "import+index"):
         ratio = figures["this app"][measure] / figures["bare func init"][measure]
         print(f"{measure}: this app / bare app = {ratio:.2f}")
+    # Each pair ran back to back: on a machine others load, the ratio within a pair moves less.
+    pairs = zip(samples["this app"], samples["bare func init"], strict=True)
+    paired = statistics.median(app.import_ms / bare.import_ms for app, bare in pairs)
+    print(f"import, paired: median of this app / bare app in each pair = {paired:.2f}")
     deferred_costs(max(3, runs // 3))
     return 0
 

@@ -35,7 +35,8 @@ requests and a month's dollars on each plan (the bill of ``engine/delivery_plan.
 what the rule's simulation predicts for the same run. Billing: Flex bills the instance memory per
 execution, at least 1 s, in 100 ms steps; Consumption the memory used (256 MB assumed); Premium its
 instance by the hour. "A month" extrapolates each pattern's window at this schedule to 30 days.
-``--app-dir`` runs the timer of another version of the app (to compare), with this app's bill.
+``--baseline-app DIR`` runs another version of the app (an older bake, say) beside these, with its own
+defaults, on the same messages: what an update changed.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ CONFIGURATIONS = {
     "continuous": {"SQS_POLL_UNTIL_NEXT_TICK": "true"},
 }
 PATTERNS = ("idle", "sparse", "bursts", "uniform")
+# With --baseline-app: the other app's timer, with its own defaults.
+BASELINE = "baseline"
 # Where each month's dollars are shown: the same passes and requests billed by each plan.
 BILLED_ON = (
     ("Flex on demand", "flex_consumption", 0),
@@ -162,7 +165,7 @@ def host_environment(
         "SQS_SCALE_OUT_MAX_WORKERS": "0",
         # The quiet spell is counted in ticks: compressed with the schedule (one period, as by default).
         "SQS_QUIET_SPELL_SECONDS": f"{period:g}",
-        **CONFIGURATIONS[configuration],
+        **CONFIGURATIONS.get(configuration, {}),
     }
 
 
@@ -183,7 +186,7 @@ def measure(run: Run, args: argparse.Namespace, client: SQSClient, drain_endpoin
         command += ["--first-tick", f"{first_tick:.3f}", "--until", f"{until:.3f}"]
         hosts[name] = subprocess.Popen(  # noqa: S603 (our interpreter and script)
             command,
-            cwd=args.app_dir,
+            cwd=args.baseline_app if name == BASELINE else APP_ROOT,
             env=host_environment(drain_endpoint, url, name, period),
             stdout=subprocess.PIPE,
             text=True,
@@ -191,11 +194,13 @@ def measure(run: Run, args: argparse.Namespace, client: SQSClient, drain_endpoin
     print(
         f"{run.pattern.name}: {len(run.arrivals)} messages, {until - first_tick:.0f} s ...", file=sys.stderr
     )
+    urls = list(queues.values())
     for number, at in enumerate(run.arrivals):
         delay = first_tick + at - time.time()
         if delay > 0:
             time.sleep(delay)
-        for url in queues.values():
+        # Each queue first in turn: no configuration gets its messages a send earlier than another.
+        for url in urls[number % len(urls) :] + urls[: number % len(urls)]:
             client.send_message(QueueUrl=url, MessageBody=f"m-{number}")
     outcomes = {}
     for name, process in hosts.items():
@@ -304,11 +309,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--messages", type=int, default=60, help="uniform: messages over --duration")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--app-dir", type=Path, default=APP_ROOT, help="whose timer runs (default: this app)")
+    parser.add_argument(
+        "--baseline-app",
+        type=Path,
+        help="another version of this app: its timer runs with its defaults beside these, as 'baseline'",
+    )
     args = parser.parse_args(argv)
     args.configurations = [c.strip() for c in args.configurations.split(",") if c.strip()]
+    if args.baseline_app:
+        args.configurations.insert(0, BASELINE)
     patterns = [p.strip() for p in args.patterns.split(",") if p.strip()]
-    unknown = sorted({*args.configurations} - set(CONFIGURATIONS)) + sorted({*patterns} - set(PATTERNS))
+    unknown = sorted({*args.configurations} - {*CONFIGURATIONS, BASELINE}) + sorted(
+        {*patterns} - set(PATTERNS)
+    )
     if unknown:
         parser.error(f"unknown: {', '.join(unknown)}")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
@@ -331,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Ticks every {args.period:g} s (bursts, silences and the quiet spell compressed by"
         f" {60 / args.period:g}), RTT {args.rtt_ms:g} ms, {time.monotonic() - started:.0f} s in all;"
-        f" the app: {args.app_dir}; endpoint: {where}; Python {platform.python_version()} on"
+        f" baseline: {args.baseline_app or 'none'}; endpoint: {where}; Python {platform.python_version()} on"
         f" {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs. Bill of a month at this schedule,"
         f" before free grants; Flex at {memory:,} MB; prices of engine/delivery_plan.py"
         f" (read {rule.PRICES_READ})."

@@ -15,8 +15,10 @@ import os
 import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Generic, Literal, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeVar, cast
+
+if TYPE_CHECKING:
+    from pathlib import Path
 {#- The schedule and polling the delivery_latency answer derives: engine/delivery_plan.py's rule. #}
 {%- set delivery = cookiecutter | delivery_plan %}
 
@@ -514,6 +516,8 @@ def settings_files() -> dict[str, str]:
 
 def local_settings_values(path: str | os.PathLike[str]) -> dict[str, str]:
     """The ``Values`` of a ``local.settings.json``, as strings (what ``func start`` exports)."""
+    from pathlib import Path  # local runs only: not when the host indexes the app
+
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except ValueError as error:
@@ -533,6 +537,8 @@ def local_settings_path(option: str | None) -> Path | None:
 
     An empty name means none: the environment alone.
     """
+    from pathlib import Path  # local runs only: not when the host indexes the app
+
     if option == "":
         return None
     if option is None:

@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..queues import queue_name
-from ..storage_account import StorageAddress, storage_address
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
+
+    from ..storage_account import StorageAddress
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +198,8 @@ def pass_slots(
     queue: str, environ: Mapping[str, str] | None = None, *, clock: Callable[[], float] = time.time
 ) -> PassSlots:
     """The slots of ``queue``'s passes in the ``AzureWebJobsStorage`` account."""
+    from ..storage_account import storage_address  # at the first pass, not when the host indexes the app
+
     table = _table(storage_address("table", "the drain passes' leases", environ))
     return PassSlots(table, queue, clock=clock)
 
