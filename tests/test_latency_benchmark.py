@@ -15,8 +15,8 @@ CONFIGURATIONS = ("default", "busy", "continuous")
 
 def test_the_latency_benchmark_prints_each_pattern_and_configuration(baked_defaults: Baked) -> None:
     args = [sys.executable, "-m", "benchmarks.latency_benchmark", "--period", "2", "--rtt-ms", "20"]
-    # Small: two quiet-queue messages, one sparse, one compressed burst (4 s at 1/s), six uniform.
-    args += ["--idle-ticks", "2", "--probes", "2", "--duration", "6", "--bursts", "1", "--messages", "6"]
+    # Small: two quiet-queue messages, two sparse (one counts), a compressed burst (4 s at 1/s), six uniform.
+    args += ["--idle-ticks", "2", "--probes", "2", "--duration", "12", "--bursts", "1", "--messages", "6"]
     result = run(args, baked_defaults.path, clean_env())
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
