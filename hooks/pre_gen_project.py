@@ -204,22 +204,22 @@ def check_max_receive_count(value: str) -> None:
         raise AnswerError("max_receive_count", f"{value!r} must be a whole number from {low} to {high}")
 
 
-def delivery_rule(answers: Mapping[str, object]) -> ModuleType:
-    """The template's engine/delivery_plan.py, as local_extensions.py loads it for the templates."""
-    # cookiecutter runs a rendered copy of this file from a temporary folder and passes the template's
-    # folder as _repo_dir; the template's tests load this file where it is.
-    template = str(answers.get("_repo_dir") or Path(__file__).resolve().parents[1])
-    if template not in sys.path:
-        sys.path.insert(0, template)
-    import local_extensions
+def delivery_rule(template: str | None = None) -> ModuleType:
+    """The template's engine/delivery_plan.py, as delivery_extension.py loads it for the templates."""
+    # cookiecutter and cruft run a rendered copy of this file from a temporary folder, and main() names the
+    # template's folder; the template's tests load this file where it is.
+    folder = template or str(Path(__file__).resolve().parents[1])
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import delivery_extension
 
-    rule: ModuleType = local_extensions.delivery_rule()
+    rule: ModuleType = delivery_extension.delivery_rule()
     return rule
 
 
-def check_delivery(answers: Mapping[str, object]) -> None:
+def check_delivery(answers: Mapping[str, object], template: str | None = None) -> None:
     """delivery_latency and instance_memory_mb: a configuration of the plan must meet them."""
-    rule = delivery_rule(answers)
+    rule = delivery_rule(template)
     try:
         rule.derive(
             str(answers["hosting_plan"]),
@@ -259,8 +259,8 @@ def check_choice(field: str, choices: tuple[str, ...]) -> Callable[[str], None]:
     return check
 
 
-def validate(answers: Mapping[str, str]) -> list[AnswerError]:
-    """Every refused answer, in question order."""
+def validate(answers: Mapping[str, str], template: str | None = None) -> list[AnswerError]:
+    """Every refused answer, in question order (``template``: the template's folder)."""
     checks: list[tuple[str, Callable[[str], None]]] = [
         ("project_slug", check_project_slug),
         ("package_name", check_package_name),
@@ -294,7 +294,7 @@ def validate(answers: Mapping[str, str]) -> list[AnswerError]:
             errors.append(error)
     if not any(e.field == "hosting_plan" for e in errors):
         try:
-            check_delivery(answers)
+            check_delivery(answers, template)
         except AnswerError as error:
             errors.append(error)
     identity_fields = ("azure_identity", "existing_identity_id", "managed_identity_client_id")
@@ -313,7 +313,8 @@ def validate(answers: Mapping[str, str]) -> list[AnswerError]:
 
 def main() -> int:
     answers = json.loads(r'''{{ cookiecutter | tojson }}''')  # fmt: skip
-    errors = validate(answers)
+    template = json.loads(r'''{{ cookiecutter | template_folder | tojson }}''')  # fmt: skip
+    errors = validate(answers, template)
     for error in errors:
         print(f"error: {error.field}: {error.rule}", file=sys.stderr)
     if errors:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
-from local_extensions import delivery_rule
+from delivery_extension import delivery_rule
 
 from .conftest import Baked, Combination, clean_env, load_hook, run
 from .test_hooks import bake, good_answers

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pycep import BicepParser
 
-from local_extensions import delivery_rule
+from delivery_extension import delivery_rule
 
 from .conftest import BIN, WRITTEN_LATER, Baked, clean_env, run
 from .infra_tools import checkov_reports

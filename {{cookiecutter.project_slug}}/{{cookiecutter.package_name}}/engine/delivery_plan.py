@@ -19,7 +19,7 @@ overrun ticks collapsed into one that runs at once, each pass told the next occu
 polling policy (``consumer/receiving.py``) against messages that arrive as a pattern says, one round
 trip (``rtt``) away. ``benchmarks/latency_benchmark.py`` measures the same figures on the emulator.
 
-Read by the template before any file exists (``local_extensions.py``: the Jinja of the settings table,
+Read by the template before any file exists (``delivery_extension.py``: the Jinja of the settings table,
 the Bicep and the README; ``hooks/pre_gen_project.py``: refusals), and by the app (the ``costs``
 command, the benchmark). So it imports only the standard library, runs on cookiecutter's Python, and
 holds no template syntax.
