@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,10 @@ def unchosen_paths(answers: Mapping[str, Any]) -> list[Path]:
         paths += [Path("localstack"), Path("tests") / "test_localstack.py"]
     if answers["ci"] != "github":
         paths.append(Path(".github"))
+        paths += [
+            Path("deploy") / "github_environment.py",
+            Path("tests") / "test_deploy_github_environment.py",
+        ]
     if answers["aws_auth"] != "oidc_managed_identity":
         paths.append(package / "engine" / "oidc_credentials.py")
         paths.append(Path("tests") / "oidc")
@@ -85,6 +90,47 @@ def smoke_command(python: str, package: str) -> str:
     )
 
 
+def uv_smoke_command(python: str, package: str) -> str:
+    """The first command with uv, which finds Python ``python`` or fetches it (the template README's)."""
+    return (
+        f"uv venv --seed --python {python} .venv && .venv/bin/pip install -q -r requirements-dev.txt"
+        f" && .venv/bin/python -m {package} smoke"
+    )
+
+
+def python_runs(python: str) -> str | None:
+    """Why ``python<version>`` cannot make the venv here, or None when it can. A pyenv shim of a version
+    that is installed but not selected is on PATH, yet does not run."""
+    found = shutil.which(f"python{python}")
+    if found is None:
+        return f"python{python} is not on PATH"
+    try:
+        probe = [found, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+        result = subprocess.run(probe, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"python{python} ({found}) does not run: {error}"
+    if result.returncode != 0 or result.stdout.strip() != python:
+        said = (result.stderr or result.stdout).strip().splitlines()
+        return f"python{python} ({found}) does not run: {said[0] if said else result.returncode}"
+    return None
+
+
+def interpreter_help(answers: Mapping[str, Any], why: str) -> str:
+    """How to get the bake's Python when it is missing, with the first command for each way."""
+    slug, package, python = answers["project_slug"], answers["package_name"], answers["python_version"]
+    venv_smoke = f"cd {slug} && {smoke_command(python, package)}"
+    return f"""
+Python {python} is needed, and {why}. Get it one of these ways, then run the command under it:
+  uv (https://docs.astral.sh/uv/):   uv python install {python}
+    cd {slug} && {uv_smoke_command(python, package)}
+  pyenv:   pyenv install --skip-existing {python}
+    cd {slug} && pyenv local {python} && {smoke_command(python, package)}
+  your OS's packages: sudo apt install python{python} python{python}-venv (Debian or Ubuntu, where offered;
+  Ubuntu: the deadsnakes PPA), sudo dnf install python{python} (Fedora), brew install python@{python} (macOS)
+    {venv_smoke}
+"""
+
+
 def next_steps(answers: Mapping[str, Any]) -> str:
     slug = answers["project_slug"]
     package = answers["package_name"]
@@ -112,6 +158,9 @@ def main() -> int:
         json.dumps(replay_answers(answers), indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
     print(next_steps(answers))
+    missing = python_runs(str(answers["python_version"]))
+    if missing:
+        print(interpreter_help(answers, missing))
     return 0
 
 

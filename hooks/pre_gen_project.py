@@ -249,6 +249,15 @@ def check_audience(value: str) -> None:
 def check_email(value: str) -> None:
     if not EMAIL.match(value):
         raise AnswerError("author_email", f"{value!r} is not an email address")
+    check_one_line(value, "author_email")
+
+
+def check_one_line(value: str, field: str) -> None:
+    """Free text: one line of printable characters. Each file gets it through its language's filter
+    (language_filters.py); a line break or a control character has no place in a title or a docstring."""
+    unprintable = [c for c in value if not c.isprintable()]
+    if unprintable:
+        raise AnswerError(field, f"{value!r} must be one line of printable text, without {unprintable[0]!r}")
 
 
 def check_choice(field: str, choices: tuple[str, ...]) -> Callable[[str], None]:
@@ -262,8 +271,11 @@ def check_choice(field: str, choices: tuple[str, ...]) -> Callable[[str], None]:
 def validate(answers: Mapping[str, str], template: str | None = None) -> list[AnswerError]:
     """Every refused answer, in question order (``template``: the template's folder)."""
     checks: list[tuple[str, Callable[[str], None]]] = [
+        ("project_name", lambda v: check_one_line(v, "project_name")),
         ("project_slug", check_project_slug),
         ("package_name", check_package_name),
+        ("description", lambda v: check_one_line(v, "description")),
+        ("author_name", lambda v: check_one_line(v, "author_name")),
         ("author_email", check_email),
         ("python_version", check_python_version),
         ("hosting_plan", check_choice("hosting_plan", HOSTING_PLANS)),

@@ -10,10 +10,12 @@ Bicep parenthesises such conditions.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import re
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +38,20 @@ def unique_string(*values: str) -> str:
     return base64.b32encode(digest).decode().lower()[:13]
 
 
+@cache
+def bicep_parser() -> BicepParser:
+    """One parser for the session: building pycep's grammar takes seconds, parsing a file far less."""
+    return BicepParser()
+
+
+@cache
+def _parsed(text: str) -> dict[str, Any]:
+    return dict(bicep_parser().parse(text=text))
+
+
 def parse(path: Path) -> dict[str, Any]:
-    return dict(BicepParser().parse(text=path.read_text(encoding="utf-8")))
+    """pycep's tree of a Bicep file; a file of the same text is parsed once (each caller gets a copy)."""
+    return copy.deepcopy(_parsed(path.read_text(encoding="utf-8")))
 
 
 class Evaluator:
@@ -104,6 +118,8 @@ class Evaluator:
             result = [x for arg in args for x in arg] if isinstance(args[0], list) else "".join(args)
         elif kind == "union":
             result = {k: v for arg in args for k, v in arg.items()}
+        elif kind == "subscription_resource_id":
+            result = f"{SUBSCRIPTION['id']}/providers/{args[0]}/{'/'.join(args[1:])}"
         else:
             raise NotImplementedError(f"Bicep function {kind}")
         name = call.get("property_name")
@@ -117,6 +133,8 @@ class Evaluator:
             return self.path(self(operands["operand_1"]), operands["operand_2"])
         if kind == "not":
             return not self(operands["bool_value"])
+        if kind == "index_accessor":
+            return self(operands["operand_1"])[self(operands["operand_2"])]
         left, right = self(operands["operand_1"]), self(operands["operand_2"])
         results = {
             "equals": left == right,

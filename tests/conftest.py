@@ -14,10 +14,24 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from cookiecutter.main import cookiecutter
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+APP_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
 COOKIECUTTER_JSON = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text(encoding="utf-8"))
 BIN = Path(sys.executable).parent
+
+
+def _load_module(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# One walker for every tree, the app's own (plain Python, no Jinja): what git keeps, never a venv or a cache.
+kept_files = _load_module("project_files", APP_TEMPLATE / "tests" / "project_files.py").kept_files
 
 
 @dataclass(frozen=True)
@@ -87,8 +101,14 @@ MATRIX = [
 ]
 
 
-# Folders that tests and tools write into a shared bake (caches, virtual environments, packages).
-WRITTEN_LATER = {"__pycache__", ".venv", ".python_packages", ".azurite"}
+# Generated, though the app's .gitignore keeps it out of git (func init's rule): the local settings.
+GENERATED_BUT_IGNORED = ("local.settings.json",)
+
+
+def generated_files(app: Path) -> list[Path]:
+    """The files a bake generates: what git keeps of the app, and the local settings."""
+    ignored = [app.resolve() / name for name in GENERATED_BUT_IGNORED]
+    return sorted({*kept_files(app), *(path for path in ignored if path.is_file())})
 
 
 @dataclass(frozen=True)
@@ -106,13 +126,26 @@ class Baked:
         pages = [self.path / "README.md", *sorted((self.path / "docs").glob("*.md"))]
         return "\n".join(page.read_text(encoding="utf-8") for page in pages)
 
-    def files(self) -> list[Path]:
-        """The generated files: not what tools and tests later write into the shared bake."""
-        return [
-            p
-            for p in self.path.rglob("*")
-            if p.is_file() and not any(part in WRITTEN_LATER or part.endswith("_cache") for part in p.parts)
-        ]
+    def files(self, under: str = "") -> list[Path]:
+        """The generated files (under a folder of the app), not what tools and tests later write into the
+        shared bake (venvs, caches, packages)."""
+        folder = self.path.resolve() / under
+        return [p for p in generated_files(self.path) if folder in p.parents]
+
+
+def bake(tmp_path: Path, answers: dict[str, str]) -> Path:
+    """A fresh bake of ``answers`` into ``tmp_path / "out"`` (the output folder), with cookiecutter's
+    config and replay kept in ``tmp_path``."""
+    config = tmp_path / "cookiecutter-config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {tmp_path / 'cc'}\nreplay_dir: {tmp_path / 'replay'}\n", encoding="utf-8"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    cookiecutter(
+        str(TEMPLATE_DIR), no_input=True, extra_context=answers, output_dir=str(out), config_file=str(config)
+    )
+    return out
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -125,6 +158,15 @@ def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def lint_env(baked: Baked) -> dict[str, str]:
+    """``clean_env`` for the linters, with mypy's cache kept under the template's .cache/ (one per bake and
+    xdist worker): a rerun of the fast loop rechecks what changed, by content hash, not every module and
+    stub again (a cold mypy --strict of a bake takes half a minute)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    cache = TEMPLATE_DIR / ".cache" / "mypy" / f"{baked.combination.name}-{worker}"
+    return {**clean_env(), "MYPY_CACHE_DIR": str(cache)}
 
 
 def find_python(version: str) -> str | None:
@@ -171,7 +213,12 @@ def _bake(cookies_session: Any, combination: Combination) -> Baked:
     return _BAKED[combination.name]
 
 
-@pytest.fixture(scope="session", params=MATRIX, ids=[c.name for c in MATRIX])
+def combinations(matrix: list[Combination]) -> list[Any]:
+    """Fixture parameters: the default answers in the fast loop, every other combination in the full run."""
+    return [pytest.param(c, id=c.name, marks=() if c is MATRIX[0] else pytest.mark.slow) for c in matrix]
+
+
+@pytest.fixture(scope="session", params=combinations(MATRIX))
 def baked(request: pytest.FixtureRequest, cookies_session: Any) -> Baked:
     return _bake(cookies_session, request.param)
 
@@ -179,7 +226,7 @@ def baked(request: pytest.FixtureRequest, cookies_session: Any) -> Baked:
 APP_TEST_MATRIX = [c for c in MATRIX if c.run_app_tests]
 
 
-@pytest.fixture(scope="session", params=APP_TEST_MATRIX, ids=[c.name for c in APP_TEST_MATRIX])
+@pytest.fixture(scope="session", params=combinations(APP_TEST_MATRIX))
 def baked_with_app_tests(request: pytest.FixtureRequest, cookies_session: Any) -> Baked:
     return _bake(cookies_session, request.param)
 
@@ -187,7 +234,7 @@ def baked_with_app_tests(request: pytest.FixtureRequest, cookies_session: Any) -
 OIDC_MATRIX = [c for c in MATRIX if c.answer("aws_auth") == "oidc_managed_identity"]
 
 
-@pytest.fixture(scope="session", params=OIDC_MATRIX, ids=[c.name for c in OIDC_MATRIX])
+@pytest.fixture(scope="session", params=combinations(OIDC_MATRIX))
 def baked_oidc(request: pytest.FixtureRequest, cookies_session: Any) -> Baked:
     return _bake(cookies_session, request.param)
 
@@ -200,11 +247,7 @@ def baked_defaults(cookies_session: Any) -> Baked:
 
 def load_hook(name: str) -> ModuleType:
     """A hook as a module, unrendered: its Jinja sits in a string that only main() parses."""
-    spec = importlib.util.spec_from_file_location(name, TEMPLATE_DIR / "hooks" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load_module(name, TEMPLATE_DIR / "hooks" / f"{name}.py")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -9,7 +9,7 @@ import tomllib
 
 import pytest
 
-from .conftest import BIN, COOKIECUTTER_JSON, MATRIX, Baked, clean_env, load_hook, run
+from .conftest import BIN, COOKIECUTTER_JSON, MATRIX, Baked, clean_env, lint_env, load_hook, run
 
 INDEX_SCRIPT = """
 import json, sys
@@ -25,7 +25,7 @@ print(json.dumps({
 
 
 def test_matrix_covers_every_choice() -> None:
-    # Lists that are questions: "_extensions" is cookiecutter's own setting.
+    # Questions only: "_extensions" is a list too, of the template's Jinja extensions.
     choices = {k: v for k, v in COOKIECUTTER_JSON.items() if isinstance(v, list) and not k.startswith("_")}
     # A free-text answer so that the hook, not cookiecutter, refuses a retired version and says why.
     choices["python_version"] = list(load_hook("pre_gen_project").PYTHON_VERSIONS)
@@ -70,7 +70,9 @@ def test_unchosen_parts_are_removed_and_chosen_ones_kept(baked: Baked) -> None:
     assert "azure-storage-queue" in requirements
     assert "azure-identity" in requirements
     if not oidc:
-        code = "\n".join(p.read_text(encoding="utf-8") for p in (baked.path / baked.package).rglob("*.py"))
+        code = "\n".join(
+            p.read_text(encoding="utf-8") for p in baked.files(baked.package) if p.suffix == ".py"
+        )
         assert "oidc" not in code.lower()
 
 
@@ -111,7 +113,7 @@ def test_pyproject_targets_the_chosen_python(baked: Baked) -> None:
     ids=["ruff-check", "ruff-format", "mypy-strict"],
 )
 def test_generated_code_passes_the_linters(baked: Baked, command: list[str]) -> None:
-    result = run([str(BIN / command[0]), *command[1:]], baked.path, clean_env())
+    result = run([str(BIN / command[0]), *command[1:]], baked.path, lint_env(baked))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -154,6 +156,7 @@ def test_the_ops_cli_answers_in_every_combination(baked: Baked) -> None:
         assert command in result.stdout
 
 
+@pytest.mark.slow  # the app's whole suite: minutes (its fast subset is in test_inner_loop.py)
 def test_generated_test_suite_passes(baked_with_app_tests: Baked) -> None:
     baked = baked_with_app_tests
     # Two workers, as the app's CI runs it (`pytest -n auto` on a 2-core runner): half of the suite's

@@ -8,7 +8,12 @@ from __future__ import annotations
 import re
 import sys
 
+import pytest
+
 from .conftest import Baked, clean_env, run
+
+# The full run's (fresh interpreters, timed); `pytest -m "not slow"` leaves it out.
+pytestmark = pytest.mark.slow
 
 
 def test_function_app_imports_no_heavy_library_and_the_benchmark_runs(baked: Baked) -> None:

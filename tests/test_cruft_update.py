@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import TEMPLATE_DIR, clean_env, run
+from .conftest import TEMPLATE_DIR, clean_env, kept_files, run
 
 CRUFT = str(Path(sys.executable).parent / "cruft")
 NOT_TEMPLATE = shutil.ignore_patterns(".git", ".cache", ".venv", "__pycache__", ".*_cache", "*.egg-info")
@@ -71,7 +71,7 @@ def test_cruft_update_brings_an_engine_change_in_and_keeps_the_owners_handler(tm
     engine_in_app = app / PACKAGE / "engine" / "producer.py"
     assert engine_in_app.read_text(encoding="utf-8").endswith(ENGINE_CHANGE)
     assert handler.read_text(encoding="utf-8").endswith(OWNER_EDIT)
-    assert not list(app.rglob("*.rej"))
+    assert not [p for p in kept_files(app) if p.suffix == ".rej"]
     assert run([CRUFT, "check"], app, GIT_ENV).returncode == 0
 
 

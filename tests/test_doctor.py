@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from .conftest import BIN, Baked, clean_env, run
+
+# The full run's (an outside linter per bake); `pytest -m "not slow"` leaves it out.
+pytestmark = pytest.mark.slow
 
 DOCTOR_PLANS = {
     "consumption": "linux-consumption",

@@ -6,7 +6,12 @@ from __future__ import annotations
 import re
 import sys
 
+import pytest
+
 from .conftest import TEMPLATE_DIR, Baked, clean_env, run
+
+# The full run's (benchmarks); `pytest -m "not slow"` leaves it out.
+pytestmark = pytest.mark.slow
 
 FIGURES = r"(\d+) \| [\d,]+ \| [\d,]+ \| (\d+) \| (\d+) \| [\d.]+ \| [\d.]+"
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cookiecutter.exceptions import FailedHookException
-from cookiecutter.main import cookiecutter
 
-from .conftest import BIN, COOKIECUTTER_JSON, TEMPLATE_DIR, clean_env, load_hook, run
+from .conftest import BIN, COOKIECUTTER_JSON, TEMPLATE_DIR, bake, clean_env, load_hook, run
 
 pre_gen = load_hook("pre_gen_project")
 post_gen = load_hook("post_gen_project")
@@ -56,6 +54,14 @@ BAD_ANSWERS = [
     ("token_audience", "urn:app", "App ID URI"),
     ("token_audience", "api://app\n", "App ID URI"),
 ]
+# Issue 24: free text is one printable line (each file gets it through its language's filter).
+ONE_LINE_ANSWERS = [
+    ("project_name", "Two\nLines", "one line of printable text"),
+    ("description", "ends a line\r\n# and starts a heading", "one line of printable text"),
+    ("author_name", "Ada\x1b[31m", "one line of printable text"),
+    ("author_email", "ada@example.com\x7f", "one line of printable text"),
+]
+BAD_ANSWERS += ONE_LINE_ANSWERS
 
 
 def good_answers() -> dict[str, str]:
@@ -76,19 +82,6 @@ def good_answers() -> dict[str, str]:
     }
 
 
-def bake(tmp_path: Path, answers: dict[str, str]) -> Path:
-    config = tmp_path / "cookiecutter-config.yaml"
-    config.write_text(
-        f"cookiecutters_dir: {tmp_path / 'cc'}\nreplay_dir: {tmp_path / 'replay'}\n", encoding="utf-8"
-    )
-    out = tmp_path / "out"
-    out.mkdir()
-    cookiecutter(
-        str(TEMPLATE_DIR), no_input=True, extra_context=answers, output_dir=str(out), config_file=str(config)
-    )
-    return out
-
-
 def test_the_defaults_pass_validation() -> None:
     assert pre_gen.validate(good_answers()) == []
 
@@ -103,7 +96,7 @@ def test_validate_refuses_each_bad_answer_by_field(field: str, value: str, words
 
 # One answer per kind of rule, and every answer that once slipped past the hook (issue 15: stray
 # whitespace, full-width digits, quotes and substitutions in the audience).
-REFUSED_BAKES = [BAD_ANSWERS[i] for i in (1, 4, 6, 9, 12, 13, 16, 18, 23)] + BAD_ANSWERS[-7:]
+REFUSED_BAKES = [BAD_ANSWERS[i] for i in (1, 4, 6, 9, 12, 13, 16, 18, 23)] + BAD_ANSWERS[-11:]
 
 
 @pytest.mark.parametrize(
@@ -216,18 +209,6 @@ def test_fifo_input_queue_gets_a_fifo_dlq_by_default(tmp_path: Path) -> None:
     assert settings["Values"]["SQS_DLQ"] == "orders-dlq.fifo"
 
 
-def test_free_text_answers_cannot_inject_code(tmp_path: Path) -> None:
-    nasty = 'It\'s "quoted" \'\'\' """ \\ \u00e9 </script> -- end'
-    out = bake(tmp_path, {"project_name": "Nasty", "description": nasty, "author_name": nasty})
-    project = out / "nasty"
-    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
-    assert pyproject["project"]["description"] == nasty
-    assert pyproject["project"]["authors"][0]["name"] == nasty
-    assert nasty in (project / "README.md").read_text(encoding="utf-8")
-    compiled = run(["python", "-m", "compileall", "-q", "."], project, clean_env())
-    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
-
-
 def test_post_hook_lists_exactly_the_unchosen_parts() -> None:
     answers: dict[str, Any] = {
         "package_name": "app",
@@ -239,6 +220,8 @@ def test_post_hook_lists_exactly_the_unchosen_parts() -> None:
         "localstack",
         "tests/test_localstack.py",
         ".github",
+        "deploy/github_environment.py",
+        "tests/test_deploy_github_environment.py",
         "app/engine/oidc_credentials.py",
         "tests/oidc",
     ]

@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from pycep import BicepParser
 
 from delivery_extension import delivery_rule
 
-from .conftest import BIN, WRITTEN_LATER, Baked, clean_env, run
+from . import bicep_eval
+from .conftest import BIN, Baked, clean_env, run
 from .infra_tools import checkov_reports
 
 AZURE = Path("infra/azure")
@@ -59,11 +60,11 @@ print(json.dumps({{"configured": dataclasses.asdict(configured), "defaults": dat
 
 
 def parse(baked: Baked, relative: str) -> dict[str, Any]:
-    return dict(BicepParser().parse(text=(baked.path / AZURE / relative).read_text(encoding="utf-8")))
+    return bicep_eval.parse(baked.path / AZURE / relative)
 
 
 def bicep_files(baked: Baked) -> list[Path]:
-    return sorted((baked.path / AZURE).rglob("*.bicep"))
+    return [p for p in baked.files(str(AZURE)) if p.suffix == ".bicep"]
 
 
 def settings_table(baked: Baked) -> set[str]:
@@ -103,7 +104,7 @@ def bicep_settings(baked: Baked) -> tuple[set[str], set[str]]:
 
 def test_every_bicep_file_parses_and_the_parameters_default_to_the_answers(baked: Baked) -> None:
     for path in bicep_files(baked):
-        BicepParser().parse(text=path.read_text(encoding="utf-8"))
+        bicep_eval.parse(path)
     parameters = parse(baked, "main.bicep")["parameters"]
     answer = baked.combination.answer
     defaults = {name: parameter.get("default") for name, parameter in parameters.items()}
@@ -163,8 +164,7 @@ def test_the_storage_is_keyless_and_nothing_in_infra_holds_a_key(baked: Baked) -
     assert storage["minimumTlsVersion"] == "TLS1_2"
     leaks = [
         f"{path.relative_to(baked.path)}: {match.group(0)}"
-        for path in (baked.path / "infra").rglob("*")
-        if path.is_file()
+        for path in baked.files("infra")
         for match in [KEY_MATERIAL.search(path.read_text(encoding="utf-8"))]
         if match
     ]
@@ -177,10 +177,18 @@ _CHECKOV: dict[str, dict[str, dict[str, Any]]] = {}
 def checkov_of(baked: Baked) -> dict[str, dict[str, Any]]:
     """checkov's reports for this bake: one run per bake (and xdist worker), shared by the tests below."""
     if baked.combination.name not in _CHECKOV:
-        _CHECKOV[baked.combination.name] = checkov_reports(baked.path, [*sorted(WRITTEN_LATER), "tests"])
+        _CHECKOV[baked.combination.name] = checkov_reports(baked.path, [*folders_git_ignores(baked), "tests"])
     return _CHECKOV[baked.combination.name]
 
 
+def folders_git_ignores(baked: Baked) -> list[str]:
+    """The bake's top folders that hold no file git keeps (a venv, caches, packages): checkov walks the
+    folder itself, so it is told to skip them."""
+    kept = {path.relative_to(baked.path).parts[0] for path in baked.files()}
+    return sorted(p.name for p in baked.path.iterdir() if p.is_dir() and p.name not in kept)
+
+
+@pytest.mark.slow  # checkov: a minute a bake
 def test_checkov_finds_no_failed_check_in_infra_or_the_workflows(baked: Baked) -> None:
     reports = checkov_of(baked)
     expected = {"bicep", "cloudformation"} | (
@@ -198,6 +206,7 @@ def test_checkov_finds_no_failed_check_in_infra_or_the_workflows(baked: Baked) -
         assert failed == [], framework
 
 
+@pytest.mark.slow
 def test_every_checkov_skip_is_inline_with_a_reason_and_used(baked: Baked) -> None:
     reports = checkov_of(baked)
     skipped = [c for report in reports.values() for c in report["results"]["skipped_checks"]]
@@ -205,7 +214,7 @@ def test_every_checkov_skip_is_inline_with_a_reason_and_used(baked: Baked) -> No
     used = {(c["check_id"], c["file_path"].lstrip("/")) for c in skipped}
     written = {
         (check_id, str(path.relative_to(baked.path)))
-        for path in (baked.path / "infra").rglob("*")
+        for path in baked.files("infra")
         if path.suffix in (".bicep", ".yaml")
         for check_id in re.findall(r"checkov:skip=(\w+):|- id: (CKV\w+)", path.read_text(encoding="utf-8"))
         for check_id in [next(filter(None, check_id))]
@@ -333,6 +342,36 @@ def test_the_alert_rules_watch_the_drain_timer_and_the_failure_ratio_by_the_para
     assert ">= ${handlerFailureMinimumMessages}" in criterion["query"]
     assert criterion["metricMeasureColumn"] in criterion["query"]
     assert set(METRIC_NAME.findall(criterion["query"])) <= telemetry_names(baked)
+
+
+# The dead man's switch's query, in the one form the evaluator below reads.
+SILENCE_QUERY = re.compile(r'^requests \| where name == "\$\{drainFunctionName\}" and success == true$')
+
+
+def successful_invocations_counted(query: str, function: str, requests: list[dict[str, Any]]) -> int:
+    """The switch's count over ``requests`` (rows of Application Insights' requests table)."""
+    assert SILENCE_QUERY.match(query), f"the dead man's switch's query changed: {query!r}; update this test"
+    return sum(1 for row in requests if row["name"] == function and row["success"] is True)
+
+
+def test_the_watchdog_does_not_mask_a_stopped_timer(baked: Baked) -> None:
+    """While the timer is stopped, the watchdog drains as drain_input_queue_on_token: the switch, which
+    counts only the timer function's successful invocations, still fires (count < 1)."""
+    main = parse(baked, "main.bicep")
+    timer_function = main["modules"]["alerts"]["config"]["params"]["drainFunctionName"]
+    alerts = parse(baked, "modules/alerts.bicep")["resources"]
+    [criterion] = alerts["drainSilence"]["config"]["properties"]["criteria"]["allOf"]
+    functions = baked.path / baked.package / "functions"
+    worker = (functions / "drain_worker.py").read_text(encoding="utf-8")
+    trigger = (functions / "sqs_trigger.py").read_text(encoding="utf-8")
+    # The watchdog's passes run in the token queue's function, never in the timer's.
+    assert "stand_in(" in worker and "def drain_input_queue_on_token(" in worker
+    assert "stand_in" not in trigger and timer_function != "drain_input_queue_on_token"
+    query, threshold = criterion["query"], criterion["threshold"]
+    stalled = [{"name": "drain_input_queue_on_token", "success": True}] * 15  # a period each, 15 minutes
+    assert successful_invocations_counted(query, timer_function, stalled) < threshold
+    ticking = [{"name": timer_function, "success": True}, *stalled]
+    assert successful_invocations_counted(query, timer_function, ticking) >= threshold
 
 
 def test_the_workbook_charts_only_metrics_the_app_names(baked: Baked) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from .conftest import Baked, clean_env, run
+from .conftest import Baked, clean_env, lint_env, run
 
 
 def collected(baked: Baked, *marker: str) -> set[str]:
@@ -43,5 +43,5 @@ def test_the_pre_commit_hooks_run_the_venvs_tools_and_pass_on_a_fresh_bake(baked
         # What pre-commit runs: the entry, with the staged Python files unless pass_filenames is false.
         program, *args = shlex.split(hook["entry"])
         files = [] if hook.get("pass_filenames") is False else ["function_app.py", baked_defaults.package]
-        result = run([str(tools / program), *args, *files], baked_defaults.path, clean_env())
+        result = run([str(tools / program), *args, *files], baked_defaults.path, lint_env(baked_defaults))
         assert result.returncode == 0, (hook["id"], result.stdout[-3000:] + result.stderr[-2000:])

@@ -7,7 +7,12 @@ from __future__ import annotations
 import re
 import sys
 
+import pytest
+
 from .conftest import Baked, clean_env, run
+
+# The full run's (benchmarks); `pytest -m "not slow"` leaves it out.
+pytestmark = pytest.mark.slow
 
 PATTERNS = ("idle", "sparse", "bursts", "uniform")
 CONFIGURATIONS = ("default", "busy", "continuous")

@@ -5,6 +5,7 @@ in step with requirements.in, and the bake keeps its own version's lock as requi
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from .conftest import TEMPLATE_DIR, Baked, load_hook
+from .conftest import TEMPLATE_DIR, Baked, clean_env, load_hook, run
 from .deploy_package import PLATFORMS
 
 PROJECT = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
@@ -77,12 +78,34 @@ def test_the_lock_pins_and_hashes_every_package_and_keeps_step_with_requirements
     assert command in lock.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow  # resolves every Python's lock from PyPI
+def test_the_readme_lock_command_compiles_the_three_locks(tmp_path: Path) -> None:
+    """The README's command (Contributing), as printed, in a copy of the app's requirements.in."""
+    from .test_readme import command_after
+
+    (tmp_path / "requirements").mkdir()
+    shutil.copy(PROJECT / "requirements.in", tmp_path)
+    # uv is the template's dev requirement (on PATH first); TLS as pip sees it here (a proxy's authority).
+    result = run(
+        ["bash", "-e", "-c", command_after("lock-command")], tmp_path, {**clean_env(), "UV_SYSTEM_CERTS": "1"}
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for python_version in PYTHON_VERSIONS:
+        lock = tmp_path / "requirements" / lock_of(python_version).name
+        locked = pins(lock)
+        assert len(locked) > 20
+        assert [name for name, (_, hashes) in locked.items() if hashes == 0] == []
+        assert f"--python-version {python_version} " in lock.read_text(encoding="utf-8")
+
+
 def test_each_python_gets_its_azure_functions_line() -> None:
     majors = {v: pins(lock_of(v))["azure-functions"][0].split(".")[0] for v in PYTHON_VERSIONS}
     assert majors == {v: "2" if v == "3.13" else "1" for v in PYTHON_VERSIONS}
     assert "azure-functions-worker" not in pins(lock_of("3.13"))
 
 
+@pytest.mark.slow  # downloads every wheel of the lock
 @pytest.mark.xdist_group("pypi")
 @pytest.mark.parametrize("python_version", PYTHON_VERSIONS)
 def test_the_lock_installs_with_hashes_checked_on_manylinux(python_version: str, tmp_path: Path) -> None:
@@ -118,6 +141,7 @@ def test_the_lock_installs_with_hashes_checked_on_manylinux(python_version: str,
     assert len(wheels) == len(pins(lock_of(python_version))), wheels
 
 
+@pytest.mark.slow  # a download from PyPI
 def test_a_tampered_hash_is_refused(tmp_path: Path) -> None:
     """The install above can fail: a locked pin with its hash changed."""
     six = pins(lock_of("3.13"))["six"][0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ USER_IDENTITY_ID = (
     "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-test"
 )
 CONTAINER_URL = "https://sttest.blob.core.windows.net/app-package"
+# Premium and Consumption: the package's own account.
+PACKAGE_CONTAINER_URL = "https://stpkgtest.blob.core.windows.net/app-package"
 # What each module's outputs are, for evaluating main.bicep (ARM supplies them at deployment).
 MODULE_OUTPUTS: dict[str, Any] = {
     "identity": {"outputs": {"id": USER_IDENTITY_ID, "clientId": "client-id", "principalId": "principal-id"}},
@@ -31,6 +34,13 @@ MODULE_OUTPUTS: dict[str, Any] = {
         "outputs": {
             "name": "sttest",
             "deploymentContainerUrl": CONTAINER_URL,
+            "deploymentContainerName": "app-package",
+        }
+    },
+    "packageStorage": {
+        "outputs": {
+            "name": "stpkgtest",
+            "deploymentContainerUrl": PACKAGE_CONTAINER_URL,
             "deploymentContainerName": "app-package",
         }
     },
@@ -143,7 +153,7 @@ def test_every_plan_runs_what_its_deploy_paths_deliver(baked: Baked) -> None:
     # offers no content share (Azure Files takes only keys), so the URL it is.
     package_url = settings.get("WEBSITE_RUN_FROM_PACKAGE", "")
     content_share = {"WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_CONTENTSHARE"} <= set(settings)
-    by_url = package_url.startswith(f"{CONTAINER_URL}/") and package_url.endswith(".zip")
+    by_url = package_url.startswith(f"{PACKAGE_CONTAINER_URL}/") and package_url.endswith(".zip")
     assert by_url or content_share, f"{plan}: neither a package URL with an identity nor a content share"
     assert not content_share, "a content share needs an account key"
     expected_identity = "SystemAssigned" if identity == "system_assigned" else USER_IDENTITY_ID
@@ -176,18 +186,139 @@ def test_every_plan_runs_what_its_deploy_paths_deliver(baked: Baked) -> None:
             i for i, s in enumerate(steps) if "azure/login" in str(s.get("uses"))
         )
 
-    # The deployer may write the package container (only), the app's identity may read the package.
+    # Who may read and write the package: test_only_the_deployer_may_write_the_package_the_app_runs.
     tree = parse(baked.path / AZURE / "main.bicep")
-    for name in ("deployerUploads", "githubUploads"):
+    for name in ("appReadsPackage", "deployerUploads", "githubUploads"):
         condition, _ = module_config(tree, name)
-        assert tree["modules"][name]["detail"]["path"] == "modules/package-uploader.bicep"
+        assert tree["modules"][name]["detail"]["path"] == "modules/package-access.bicep"
         assert main_scope(baked, deployerPrincipalId="someone", githubRepository="o/r")(condition) is True
-    uploader = parse(baked.path / AZURE / "modules" / "package-uploader.bicep")["resources"]["uploadRole"][
-        "config"
-    ]
-    assert uploader["scope"] == "container"
-    roles = (baked.path / AZURE / "modules" / "roles.bicep").read_text(encoding="utf-8")
-    assert "b7e6dc6d-f1e8-4753-8033-0f276bb0955b" in roles  # Storage Blob Data Owner: reads the package
+
+
+# What each built-in role lets its principal do to blobs (its dataActions on containers/blobs), by role ID.
+BLOB_RIGHTS = {
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": {"read", "write"},  # Storage Blob Data Owner
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": {"read", "write"},  # Storage Blob Data Contributor
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": {"read"},  # Storage Blob Data Reader
+}
+
+
+@dataclass(frozen=True)
+class BlobGrant:
+    principal: str
+    account: str
+    container: str | None  # None: every container of the account
+    rights: frozenset[str]
+
+    def covers(self, account: str, container: str) -> bool:
+        return self.account == account and self.container in (None, container)
+
+
+def storage_module_outputs(params: dict[str, Any]) -> dict[str, Any]:
+    """What modules/storage.bicep outputs for ``params``, as ARM would, in Azure's public cloud."""
+    container = params.get("deploymentContainerName", "app-package")
+    url = f"https://{params['name']}.blob.core.windows.net/{container}" if container else ""
+    return {
+        "outputs": {
+            "name": params["name"],
+            "deploymentContainerName": container,
+            "deploymentContainerUrl": url,
+        }
+    }
+
+
+def blob_grants(baked: Baked, **parameters: Any) -> tuple[Evaluator, list[BlobGrant]]:
+    """main.bicep's scope, and every storage role assignment ARM would make, module by module: each module
+    whose condition holds, its parameters evaluated in main.bicep's scope, its role assignments (loops
+    unrolled) with the storage account and container their scope names."""
+    tree = parse(baked.path / AZURE / "main.bicep")
+    main = main_scope(baked, **parameters)
+    # The storage modules' outputs follow from their parameters: the names the Bicep derives, not mocks.
+    outputs = dict(main.scope)
+    for name, module in tree["modules"].items():
+        condition, config = module_config(tree, name)
+        if module["detail"]["path"] == "modules/storage.bicep" and (condition is None or main(condition)):
+            outputs[name] = storage_module_outputs({k: main(v) for k, v in config["params"].items()})
+    main = Evaluator(main.folder, outputs)
+    grants: list[BlobGrant] = []
+    for name, module in tree["modules"].items():
+        condition, config = module_config(tree, name)
+        if condition is not None and not main(condition):
+            continue
+        path = baked.path / AZURE / module["detail"]["path"]
+        resources = parse(path).get("resources", {})
+        if not any(r["type"] == "Microsoft.Authorization/roleAssignments" for r in resources.values()):
+            continue
+        scope = evaluate_file(path, {k: main(v) for k, v in config["params"].items()})
+        for resource in resources.values():
+            if resource["type"] != "Microsoft.Authorization/roleAssignments":
+                continue
+            body = resource["config"]
+            loop = body.get("loop_type")
+            body = body["config"] if "loop_type" in body else body
+            items = [{}]
+            if loop:
+                detail = loop["detail"]
+                items = [
+                    {detail["item_name"]: {"key": k, "value": v}}
+                    for k, v in scope(detail["object_name"]).items()
+                ]
+            for item in items:
+                evaluate = Evaluator(scope.folder, {**scope.scope, **item})
+                target = resources[body["scope"]]
+                if target["type"] == "Microsoft.Storage/storageAccounts":
+                    account, container = evaluate(target["config"]["name"]), None
+                elif target["type"] == "Microsoft.Storage/storageAccounts/blobServices/containers":
+                    services = resources[target["config"]["parent"]]
+                    account = evaluate(resources[services["config"]["parent"]]["config"]["name"])
+                    container = evaluate(target["config"]["name"])
+                else:
+                    continue  # not storage (Application Insights, the function app)
+                role = evaluate(body["properties"]["roleDefinitionId"]).rsplit("/", 1)[-1]
+                principal = evaluate(body["properties"]["principalId"])
+                grants.append(
+                    BlobGrant(principal, account, container, frozenset(BLOB_RIGHTS.get(role, set())))
+                )
+    return main, grants
+
+
+def rights_on(grants: list[BlobGrant], principal: str, account: str, container: str) -> set[str]:
+    return {
+        right
+        for g in grants
+        if g.principal == principal and g.covers(account, container)
+        for right in g.rights
+    }
+
+
+def test_only_the_deployer_may_write_the_package_the_app_runs(baked: Baked) -> None:
+    main, grants = blob_grants(baked, deployerPrincipalId="deployer-principal", githubRepository="o/r")
+    app = main("appPrincipalId")
+    host_account = main("storageAccountName")
+    # The app's identity keeps the host's state: read and write on the host's account.
+    assert rights_on(grants, app, host_account, "azure-webjobs-hosts") == {"read", "write"}
+    assert rights_on(grants, app, host_account, "azure-webjobs-secrets") == {"read", "write"}
+    if baked.combination.answer("hosting_plan") == "flex_consumption":
+        # Flex: the platform writes the deployment container with the app's identity on every deploy, so that
+        # identity needs write there (and code in the app has it too): docs/deploy.md says so.
+        assert rights_on(grants, app, host_account, "app-package") == {"read", "write"}
+        return
+    # The blob the app runs (WEBSITE_RUN_FROM_PACKAGE is packageUrl: test_every_plan_runs_what_...).
+    _, config = module_config(parse(baked.path / AZURE / "main.bicep"), "functionApp")
+    module = baked.path / AZURE / "modules" / "function-app.bicep"
+    package_url = evaluate_file(module, {k: main(v) for k, v in config["params"].items()})("packageUrl")
+    account = package_url.removeprefix("https://").split(".blob.", 1)[0]
+    container = package_url.split(".net/", 1)[1].split("/", 1)[0]
+    assert account == main("packageStorageAccountName") != host_account
+    # The app's identity reads the package and cannot write it; each deployer writes it.
+    assert rights_on(grants, app, account, container) == {"read"}
+    assert rights_on(grants, "deployer-principal", account, container) == {"read", "write"}
+    assert rights_on(grants, "deploy-principal", account, container) == {"read", "write"}
+    # Nobody else holds a right in the package's account.
+    assert {g.principal for g in grants if g.account == account} == {
+        app,
+        "deployer-principal",
+        "deploy-principal",
+    }
 
 
 def azd_substitute(value: str, environment: dict[str, str]) -> str:
@@ -296,16 +427,3 @@ def test_the_consumption_bicep_refuses_python_it_cannot_run(baked: Baked) -> Non
     plan = baked.combination.answer("hosting_plan")
     assert allowed == (["3.11", "3.12"] if plan == "consumption" else ["3.11", "3.12", "3.13"])
     assert python["default"] in allowed
-
-
-def test_no_azure_infra_file_holds_more_than_ten_jinja_statements() -> None:
-    from .conftest import TEMPLATE_DIR
-
-    project = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
-    counts = {
-        str(path.relative_to(project)): path.read_text(encoding="utf-8").count("{%")
-        for folder in (project / "infra" / "azure", project / "infra" / "hooks")
-        for path in folder.rglob("*")
-        if path.is_file()
-    }
-    assert {name: count for name, count in counts.items() if count > 10} == {}

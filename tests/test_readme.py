@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
-import pytest
-
-from .conftest import BIN, TEMPLATE_DIR, Baked, clean_env, load_hook, python_or_skip, run
+from .conftest import BIN, MATRIX, TEMPLATE_DIR, Baked, clean_env, load_hook, run
 
 README = (TEMPLATE_DIR / "README.md").read_text(encoding="utf-8")
 
 
 def command_after(marker: str) -> str:
-    match = re.search(rf"<!-- {marker} -->\n```bash\n(.+?)\n```", README)
+    match = re.search(rf"<!-- {marker} -->\n```bash\n(.+?)\n```", README, re.DOTALL)
     assert match, f"README has no {marker} block"
     return match.group(1)
 
@@ -68,39 +64,41 @@ def test_the_post_generation_message_gives_the_readme_smoke_command(baked_defaul
     message = hook.next_steps(baked_defaults.context)
     readme_command = command_after("smoke-command").replace("cd ../", "cd ", 1)
     assert readme_command in message
+    # Where the interpreter is missing, the message gives the README's uv command among the ways to it.
+    help_text = hook.interpreter_help(baked_defaults.context, "python3.13 is not on PATH")
+    assert command_after("smoke-command-uv").replace("cd ../", "cd ", 1) in help_text
+    assert readme_command in help_text
 
 
-@pytest.mark.slow
-def test_the_readme_smoke_command_works_where_python3_is_another_version(
-    baked_defaults: Baked, tmp_path: Path
-) -> None:
-    """The README's command, verbatim, from a fresh clone whose `python3` is 3.11: a real venv of the
-    named interpreter and a real install of the app's requirements-dev.txt (1 to 2 minutes, so marked
-    slow; CI runs it, as `.ci/run` deselects nothing)."""
-    version = baked_defaults.context["python_version"]
-    bake_python = python_or_skip(version, "the README's smoke command names it")
-    other_python = python_or_skip("3.11", "the `python3` that is not the bake's version")
-    assert version != "3.11"
-    # PATH holds only this folder and the system's: `python3` is 3.11, `python3.13` the bake's.
-    path_bin = tmp_path / "bin"
-    path_bin.mkdir()
-    (path_bin / "python3").symlink_to(other_python)
-    (path_bin / f"python{version}").symlink_to(bake_python)
-    clone = tmp_path / "cookiecutter-azure-functions-sqs"
-    clone.mkdir()
-    shutil.copytree(baked_defaults.path, tmp_path / baked_defaults.path.name, ignore=IGNORED_IN_A_CLONE)
-    env = {**clean_env(), "PATH": f"{path_bin}{os.pathsep}/usr/bin{os.pathsep}/bin"}
-    assert run(["python3", "--version"], clone, env).stdout.strip().startswith("Python 3.11")
-
-    result = run(["bash", "-c", command_after("smoke-command")], clone, env)
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert SMOKE_SUMMARY in result.stdout
-    venv_python = tmp_path / baked_defaults.path.name / ".venv" / "bin" / "python"
-    assert run([str(venv_python), "--version"], clone, env).stdout.strip().startswith(f"Python {version}")
+def test_the_readme_uv_command_is_the_venv_command_with_uv_making_the_venv() -> None:
+    venv = command_after("smoke-command").split(" && ")
+    uv = command_after("smoke-command-uv").split(" && ")
+    assert uv[1] == "uv venv --seed --python 3.13 .venv"  # --seed: pip in the venv, as python -m venv
+    assert [*uv[:1], *uv[2:]] == [*venv[:1], *venv[2:]]
 
 
-IGNORED_IN_A_CLONE = shutil.ignore_patterns(".venv", "__pycache__", ".*_cache")
+def collected(*marker: str) -> set[str]:
+    args = ["--collect-only", "-q", "-p", "no:cacheprovider", "-n", "0", *marker]
+    result = run([sys.executable, "-m", "pytest", *args], TEMPLATE_DIR, clean_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return {line for line in result.stdout.splitlines() if line.startswith("tests/")}
+
+
+def test_the_fast_loop_bakes_and_lints_the_default_app() -> None:
+    assert command_after("fast-loop-command") == '.venv/bin/python -m pytest -m "not slow"'
+    fast, everything = collected("-m", "not slow"), collected()
+    assert fast < everything
+    lints = "tests/test_bake_matrix.py::test_generated_code_passes_the_linters"
+    must = {f"{lints}[defaults-{tool}]" for tool in ("ruff-check", "ruff-format", "mypy-strict")}
+    must |= {
+        "tests/test_bake_matrix.py::test_nothing_is_left_unrendered[defaults]",
+        "tests/test_bake_matrix.py::test_function_app_indexes_into_the_four_functions[defaults]",
+        "tests/test_inner_loop.py::test_not_slow_is_a_real_subset_that_passes",
+    }
+    assert must <= fast
+    # One bake: the default answers; the other combinations are the full run's.
+    others = [combination.name for combination in MATRIX[1:]]
+    assert [test for test in fast if any(name in test for name in others)] == []
 
 
 def test_the_template_code_itself_is_clean() -> None:

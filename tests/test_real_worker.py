@@ -8,10 +8,13 @@ for the drain tokens, is Azurite, started with the default app's own ``ops.local
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import shutil
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +26,9 @@ from moto.server import ThreadedMotoServer
 
 from .conftest import MATRIX, TEMPLATE_DIR, Baked, _bake, clean_env, python_or_skip, run
 from .worker_harness import ensure_venv, run_scenario
+
+# The full run's (a worker venv from PyPI, and the host's messages); `pytest -m "not slow"` leaves it out.
+pytestmark = pytest.mark.slow
 
 # The default app, a FIFO one on another plan and auth mode, and the one that runs on 3.13 in Azure.
 WORKER_COMBINATION_NAMES = (
@@ -322,6 +328,76 @@ def test_drain_tokens_the_app_writes_run_in_the_real_worker(
     assert (stale["status"], stale["token_queue"]) == ("Success", "deleted")
     assert any("dropped unrun" in line for line in stale["logs"]), stale["logs"]
     assert not any("drain finished" in line for line in stale["logs"]), stale["logs"]
+
+
+def test_the_watchdog_drains_in_the_real_worker_while_the_timer_is_stopped(
+    cookies_session: Any, worker_python: str, sqs_endpoint: str, storage_connection: str
+) -> None:
+    """The timer ticks once, then stops. The watchdog that tick armed turns visible after the missed tick,
+    and the worker's queue trigger, given it as the host hands it over, drains in the timer's place
+    (messages sent after the tick included), as ``drain_input_queue_on_token``: never the timer function,
+    whose invocations alone the dead man's switch counts. Its successor is the one watchdog left."""
+    from azure.storage.queue import QueueClient
+
+    baked = _bake(cookies_session, MATRIX[0])
+    venv_python = ensure_venv(VENV_CACHE, worker_python, WORKER_LOCK)
+    settings = {
+        **app_settings(baked, sqs_endpoint),
+        "AzureWebJobsStorage": storage_connection,
+        "SQS_POLL_SCHEDULE": "*/1 * * * * *",  # every second: time compressed
+        "SQS_WATCHDOG_MISSED_TICKS": "1",
+    }
+    sqs = app_queues(baked, settings, sqs_endpoint)
+    input_url = sqs.get_queue_url(QueueName=settings["SQS_INPUT_QUEUE"])["QueueUrl"]
+    tokens = QueueClient.from_connection_string(storage_connection, settings["SQS_SCALE_OUT_QUEUE"])
+    started = time.time()
+    watchdog_runs_at = started + 20  # the worker starts and ticks well before
+    sent: list[float] = []
+
+    def send_after_the_tick() -> None:
+        while time.time() < watchdog_runs_at - 5:  # the tick arms the watchdog, then drains for ~1 s
+            with contextlib.suppress(Exception):
+                if tokens.get_queue_properties().approximate_message_count:
+                    break
+            time.sleep(0.1)
+        time.sleep(3)
+        for i in range(3):
+            sqs.send_message(QueueUrl=input_url, MessageBody=json.dumps({"id": f"wd-{i}", "action": "ship"}))
+        sent.append(time.time())
+
+    sender = threading.Thread(target=send_after_the_tick)
+    sender.start()
+    try:
+        results = run_scenario(
+            venv_python,
+            baked.path,
+            [
+                {"op": "init"},
+                {"op": "metadata"},
+                {"op": "load_all"},
+                {"op": "invoke_timer", "function": "drain_input_queue_on_timer"},
+                {"op": "sleep_until", "at": watchdog_runs_at},  # the timer has stopped
+                {"op": "invoke_queue", "function": "drain_input_queue_on_token"},
+            ],
+            settings,
+        )
+    finally:
+        sender.join()
+
+    assert sent and sent[0] < watchdog_runs_at, "too slow to send between the tick and the watchdog"
+    tick, stand_in = step(results, "invoke_timer"), step(results, "invoke_queue")
+    assert (tick["status"], tick["exception"]) == ("Success", None)
+    assert not any("work item wd-" in line for line in tick["logs"])
+    assert (stand_in["status"], stand_in["exception"]) == ("Success", None)
+    assert stand_in["token_queue"] == "deleted"
+    logs = stand_in["logs"]
+    assert any("the watchdog drains in its place" in line for line in logs), logs
+    for i in range(3):
+        assert any(f"work item wd-{i} " in line for line in logs), logs
+    assert any("drain finished" in line and '"started_by": "watchdog"' in line for line in logs), logs
+    assert depth(sqs, input_url) == 0
+    assert tokens.get_queue_properties().approximate_message_count == 1  # the successor: the chain is one
+    tokens.delete_queue()
 
 
 def test_the_worker_refuses_an_app_it_cannot_index(

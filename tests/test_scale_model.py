@@ -8,7 +8,12 @@ from __future__ import annotations
 import re
 import sys
 
+import pytest
+
 from .conftest import TEMPLATE_DIR, clean_env, run
+
+# The full run's (a simulation); `pytest -m "not slow"` leaves it out.
+pytestmark = pytest.mark.slow
 
 SCENARIOS = ("Burst:", "Step:", "Step during a burst:", "Daily wave:")
 

@@ -148,7 +148,7 @@ def test_actions_are_pinned_to_commits_and_ship_only_what_funcignore_allows(bake
         assert len(publish) == 1
         assert publish[0]["with"]["respect-funcignore"] is True
     else:
-        # Premium and Consumption: deploy/publish_package.py builds the zip from .funcignore's view.
+        # Premium and Consumption: deploy/publish_package.py builds the zip from its allowlist.
         assert publish == []
         assert [s["run"] for s in steps if "publish_package" in str(s.get("run", ""))]
 
@@ -162,6 +162,8 @@ def test_installs_check_hashes(baked: Baked) -> None:
     deploy = (github / "workflows" / "deploy.yml").read_text(encoding="utf-8")
     installs = [line for line in deploy.splitlines() if "pip install" in line]
     assert all("--require-hashes" in line for line in installs), installs
+    # The deploy job holds id-token: write; a source distribution would run its build code there.
+    assert all(re.search(r'--only-binary=(":all:"|:all:)\s', line) for line in installs), installs
     # Flex builds on the platform: there the lock's hashes alone switch pip to hash-checking mode.
     assert bool(installs) == (baked.combination.answer("hosting_plan") != "flex_consumption")
 

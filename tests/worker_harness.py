@@ -39,6 +39,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -413,6 +414,9 @@ def run_steps(app_dir: Path, steps: Sequence[Mapping[str, Any]]) -> list[dict[st
                 result = harness.invoke_timer(step["function"], step.get("past_due", False))
             elif op == "invoke_queue":
                 result = harness.invoke_queue(step["function"])
+            elif op == "sleep_until":  # the host idle: a stopped timer, a message's delay
+                time.sleep(max(0.0, float(step["at"]) - time.time()))
+                result = {}
             elif op == "invoke_http":
                 result = harness.invoke_http(
                     step["function"],

@@ -1,1 +1,1 @@
-"""Deploy-time tools (azd's hooks run them from the project root); .funcignore keeps them out of the app."""
+"""Deploy-time tools (azd's hooks run them from the project root); the package's allowlist leaves them out."""

@@ -9,7 +9,9 @@ deployed before stacks were named so keeps the stack it has: ``stack_of_environm
 is recorded in the azd environment (``AWS_STACK_NAME``), and later runs keep to it.
 It uses the caller's own AWS login: boto3's default chain, so a profile or SSO (``AWS_PROFILE``), nothing
 stored. Rerunning is idempotent: an unchanged stack is left as is. An existing stack's role keeps trusting
-the identity it trusts unless ``--allow-trust-change`` says otherwise.
+the identity it trusts unless ``--allow-trust-change`` says otherwise, and an OIDC provider the account
+already has for the issuer is reused as it is: adding this app's audience to it needs
+``--allow-shared-provider``.
 
 Then the stack's outputs become app settings: recorded in the azd environment (``azd env set``), so
 every later ``azd provision`` sets them through the Bicep's parameters, and written to the running
@@ -71,6 +73,10 @@ class DeployError(RuntimeError):
 
 class TrustChangeRefused(DeployError):
     """The stack's role trusts another identity than the one given, and no one said to move it."""
+
+
+class SharedProviderRefused(DeployError):
+    """The account's OIDC provider for the issuer lacks this app's audience, and no one said to add it."""
 
 
 def stack_name_for(environment: str) -> str:
@@ -156,17 +162,30 @@ def token_issuer_and_audience(tenant_id: str, audience: str = TOKEN_AUDIENCE) ->
     return f"sts.windows.net/{tenant_id}/", audience
 
 
-def existing_oidc_provider(iam: Any, issuer: str, audience: str) -> str:
-    """The ARN of this account's OIDC provider for ``issuer``, with ``audience`` added if missing; '' if none.
+def existing_oidc_provider(
+    iam: Any, issuer: str, audience: str, *, allow_shared_provider: bool = False
+) -> str:
+    """The ARN of this account's OIDC provider for ``issuer``; '' if none.
 
-    An account holds one provider per issuer URL, so a second stack cannot create it: it reuses it.
+    An account holds one provider per issuer URL, so a second stack cannot create it: it reuses it. A
+    provider this stack did not create belongs to the account: adding ``audience`` to it widens what every
+    role trusting it accepts, so a provider that lacks it is refused unless ``allow_shared_provider``.
     """
     for provider in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]:
         arn = provider["Arn"]
         details = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=arn)
         if details["Url"].removeprefix("https://").rstrip("/") == issuer.rstrip("/"):
             if audience not in details.get("ClientIDList", []):
+                if not allow_shared_provider:
+                    raise SharedProviderRefused(
+                        f"the account's OIDC provider {arn} for {issuer} (not made by this stack) does not "
+                        f"list the audience {audience}. Adding it lets every role that trusts this provider "
+                        f"accept tokens for {audience} too, unless each checks its own aud: check them, then "
+                        "rerun with --allow-shared-provider (or add it yourself: aws iam "
+                        "add-client-id-to-open-id-connect-provider)."
+                    )
                 iam.add_client_id_to_open_id_connect_provider(OpenIDConnectProviderArn=arn, ClientID=audience)
+                print(f"Added the audience {audience} to the account's OIDC provider {arn}.")
             return str(arn)
     return ""
 
@@ -285,9 +304,11 @@ def deploy_aws_stack(
     *,
     environment: str = "",
     allow_trust_change: bool = False,
+    allow_shared_provider: bool = False,
 ) -> StackOutputs:
     """The stack for this app, its queues named for ``environment`` when it is made; with OIDC, trusting
-    ``identity``'s token (reusing the account's OIDC provider for the issuer, if it has one)."""
+    ``identity``'s token (reusing the account's OIDC provider for the issuer, if it has one: see
+    ``existing_oidc_provider`` for when that needs ``allow_shared_provider``)."""
     parameters = queue_names_for(environment)
     if OIDC and identity is None:
         raise DeployError("the app assumes its role with OIDC: the identity to trust is needed")
@@ -305,7 +326,9 @@ def deploy_aws_stack(
         else:
             issuer, audience = token_issuer_and_audience(identity.tenant_id)
             iam = session.client("iam")
-            parameters["ExistingOidcProviderArn"] = existing_oidc_provider(iam, issuer, audience)
+            parameters["ExistingOidcProviderArn"] = existing_oidc_provider(
+                iam, issuer, audience, allow_shared_provider=allow_shared_provider
+            )
     return deploy_stack(session, stack_name, parameters, keep_previous=keep_previous)
 
 
@@ -370,6 +393,11 @@ def arguments(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpars
             action="store_true",
             help="let an existing stack's role trust another identity than the one it trusts now",
         )
+        parser.add_argument(
+            "--allow-shared-provider",
+            action="store_true",
+            help="add this app's audience to the account's OIDC provider for the issuer (not this stack's)",
+        )
     parser.add_argument("--function-app", default=env("AZURE_FUNCTION_APP_NAME", ""))
     parser.add_argument("--resource-group", default=env("AZURE_RESOURCE_GROUP", ""))
     args = parser.parse_args(argv)
@@ -414,8 +442,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             identity,
             environment=args.environment,
             allow_trust_change=bool(getattr(args, "allow_trust_change", False)),
+            allow_shared_provider=bool(getattr(args, "allow_shared_provider", False)),
         )
-    except TrustChangeRefused as error:
+    except (TrustChangeRefused, SharedProviderRefused) as error:
         print(f"error: AWS stack {args.stack_name} in {args.region}: {error}", file=sys.stderr)
         return 1
     except (BotoCoreError, ClientError, DeployError) as error:

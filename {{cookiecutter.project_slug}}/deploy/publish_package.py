@@ -9,9 +9,11 @@ would need a key too) runs only from an external package URL. So the Bicep point
 at a blob in the package container, fetched with the app's identity
 (``WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID``), and this module replaces that blob:
 
-1. build: the files ``func azure functionapp publish`` would ship (``.funcignore`` read as Core Tools reads
-   it), plus ``requirements.txt`` installed into ``.python_packages/lib/site-packages`` as wheels for the
-   app's Python on manylinux (pip's cross-platform flags, so any machine builds it);
+1. build, from an allowlist: ``function_app.py``, ``host.json``, ``requirements.txt`` and the package
+   folder (less its local tools), never a dotfile, key, credential or virtual environment at any depth
+   (``DENIED``), whatever ``.funcignore`` or ``.gitignore`` say; plus ``requirements.txt`` installed into
+   ``.python_packages/lib/site-packages`` as wheels for the app's Python on manylinux (pip's cross-platform
+   flags and ``--only-binary=:all:``, hashes required, so any machine builds it and no sdist runs code);
 2. upload the zip to the package URL with ``DefaultAzureCredential`` (your ``az``/``azd`` login, or the
    GitHub workflow's): the Bicep gives that principal Storage Blob Data Contributor on the container;
 3. restart the app and sync its triggers (``az functionapp restart``, ``az rest``), as the platform asks
@@ -19,14 +21,17 @@ at a blob in the package container, fetched with the app's identity
 
 azd's postprovision hook runs ``python -m deploy.publish_package`` with the Bicep's outputs in the
 environment; without azd, pass ``--deployment-outputs`` (README, "Deploy"). ``--zip-only PATH`` builds the
-zip and stops. ``.funcignore`` keeps this folder out of the package.
+zip and stops; with ``--source-only`` it holds the app's files alone, for a Flex Consumption app's remote
+build (``az functionapp deployment source config-zip --build-remote true``). This folder (``deploy/``) is not
+in the allowlist: it never ships.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
+import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +40,6 @@ import time
 import tomllib
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,14 +50,44 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-# What Core Tools' publish always leaves out, whatever .funcignore says.
-SKIPPED_FOLDERS = {".git", ".vscode"}
-SKIPPED_FILES = {".funcignore", ".gitignore", "local.settings.json", "project.lock.json"}
+# The package holds what the app needs to run, and nothing else: these files at the root, the app's package
+# folder, and the installed dependencies. .funcignore says the same to azd and Azure/functions-action (Flex).
+APP_FILES = ("function_app.py", "host.json", "requirements.txt")
+# Inside the package folder: its local tools stay behind (they need moto, a development requirement).
+LOCAL_ONLY = ("ops/local_dev",)
+# Never shipped, at any depth, whatever the lists above say: a file or folder whose name matches one of these
+# (case-insensitively) is left out with everything under it. Dotfiles (.env*, .envrc, .aws/, .netrc,
+# .pypirc, .secrets, .venv/, .git/), keys and credentials, Terraform state, virtual environments, caches.
+DENIED = (
+    ".*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    "credentials",
+    "credentials.json",
+    "secrets",
+    "secrets.json",
+    "secrets.toml",
+    "secrets.yaml",
+    "secrets.yml",
+    "*.tfstate",
+    "*.tfstate.*",
+    "*.tfvars",
+    "local.settings.json",
+    "venv",
+    "env",
+    "__pycache__",
+    "*.py[cod]",
+)
 SITE_PACKAGES = Path(".python_packages") / "lib" / "site-packages"
 # Azure's Linux images have glibc 2.31 or newer; manylinux2014 is glibc 2.17.
 # pip does not widen manylinux_2_28 to older tags by itself: name each glibc floor the host accepts.
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
-REGEX_SPECIALS = re.compile(r"[-\[\]/{}()+?.\\^$|]")
 # Every entry gets this time, so the same files make the same zip.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 SYNC_TRIGGERS_API_VERSION = "2024-04-01"
@@ -63,74 +97,57 @@ class PublishError(RuntimeError):
     """A publish step failed; the message says which and what to do."""
 
 
-def _pattern_regex(pattern: str) -> str:
-    escaped = REGEX_SPECIALS.sub(lambda m: "\\" + m.group(0), pattern)
-    return escaped.replace("**", "(.+)").replace("*", "([^/]+)")
+def denied(name: str) -> bool:
+    """A file or folder name that never ships (``DENIED``)."""
+    return any(fnmatch.fnmatchcase(name.lower(), pattern) for pattern in DENIED)
 
 
-def _anchored(patterns: list[str]) -> re.Pattern[str] | None:
-    if not patterns:
-        return None
-    alternatives = "|".join(f"({_pattern_regex(p)})" for p in patterns)
-    return re.compile(f"^({alternatives})\\b", re.ASCII)
+def app_package_name(app_dir: Path) -> str:
+    """The app's package folder: the answer recorded in ``deploy/choices.json``."""
+    choices = json.loads((app_dir / "deploy" / "choices.json").read_text(encoding="utf-8"))
+    return str(choices["package_name"])
 
 
-@dataclass(frozen=True)
-class FuncIgnore:
-    """``.funcignore`` as Core Tools reads it: not git's rules, but a port of the npm package
-    ``gitignore-parser``. Each pattern is anchored at the app root and matches a path that starts with it
-    when a word boundary follows (``tests`` drops ``tests/x.py`` and ``tests.md``, keeps ``pkg/tests/x.py``
-    and ``tests_x.py``); ``*`` is one or more characters other than '/', ``**`` one or more of any;
-    ``!pattern`` keeps what it matches; a leading '/' is ignored."""
-
-    ignore: re.Pattern[str] | None
-    keep: re.Pattern[str] | None
-
-    @classmethod
-    def parse(cls, text: str) -> FuncIgnore:
-        ignore: list[str] = []
-        keep: list[str] = []
-        for raw in text.split("\n"):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            target = keep if line.startswith("!") else ignore
-            target.append(line.removeprefix("!").removeprefix("/"))
-        return cls(_anchored(ignore), _anchored(keep))
-
-    def excludes(self, relative_path: str) -> bool:
-        if self.keep is not None and self.keep.match(relative_path):
-            return False
-        return self.ignore is not None and self.ignore.match(relative_path) is not None
-
-
-def published_files(app_dir: Path) -> Iterator[str]:
-    """The app's files that publish ships, as '/'-separated paths relative to ``app_dir``."""
-    funcignore_path = app_dir / ".funcignore"
-    funcignore = FuncIgnore.parse(
-        funcignore_path.read_text(encoding="utf-8") if funcignore_path.exists() else ""
-    )
+def published_files(app_dir: Path, package: str | None = None) -> Iterator[str]:
+    """The app's files the package ships, as '/'-separated paths relative to ``app_dir``: ``APP_FILES`` and
+    the ``package`` folder (default: ``app_package_name``), less ``LOCAL_ONLY`` and anything ``denied``. A
+    symbolic link is refused: it could point anywhere (a key in your home folder); the package holds files."""
+    package = package or app_package_name(app_dir)
+    for name in APP_FILES:
+        if (app_dir / name).is_symlink():
+            raise PublishError(f"{name} is a symbolic link: the package holds files only, copy it in")
+        if (app_dir / name).is_file():
+            yield name
+    left_out = {f"{package}/{path}" for path in LOCAL_ONLY}
 
     def walk(folder: Path) -> Iterator[str]:
         for entry in sorted(folder.iterdir()):
+            relative = entry.relative_to(app_dir).as_posix()
+            if denied(entry.name) or relative in left_out:
+                continue
+            if entry.is_symlink():
+                raise PublishError(f"{relative} is a symbolic link: the package holds files only, copy it in")
             if entry.is_dir():
-                if entry.name not in SKIPPED_FOLDERS:
-                    yield from walk(entry)
-            elif entry.name not in SKIPPED_FILES:
-                relative = entry.relative_to(app_dir).as_posix()
-                if not funcignore.excludes(relative):
-                    yield relative
+                yield from walk(entry)
+            elif entry.is_file():
+                yield relative
 
-    yield from walk(app_dir)
+    if (app_dir / package).is_dir() and not (app_dir / package).is_symlink():
+        yield from walk(app_dir / package)
+
+
+def copy_published_files(app_dir: Path, package_dir: Path) -> None:
+    """Copy ``published_files`` to ``package_dir``, in the same places."""
+    for relative in published_files(app_dir):
+        target = package_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(app_dir / relative, target)
 
 
 def build_package(app_dir: Path, package_dir: Path, python_version: str) -> subprocess.CompletedProcess[str]:
     """Copy the published files to ``package_dir`` and install requirements.txt beside them, as wheels for
     CPython ``python_version`` on manylinux (what the app's Linux host runs)."""
-    for relative in published_files(app_dir):
-        target = package_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(app_dir / relative, target)
+    copy_published_files(app_dir, package_dir)
     command = [
         sys.executable,
         "-m",
@@ -164,8 +181,12 @@ def zip_package(package_dir: Path, zip_path: Path) -> Path:
     return zip_path
 
 
-def build_zip(app_dir: Path, zip_path: Path, python_version: str) -> Path:
+def build_zip(app_dir: Path, zip_path: Path, python_version: str, *, dependencies: bool = True) -> Path:
+    """The package as a zip; without ``dependencies``, the app's files alone (a remote build adds them)."""
     with tempfile.TemporaryDirectory(prefix="package-") as folder:
+        if not dependencies:
+            copy_published_files(app_dir, Path(folder))
+            return zip_package(Path(folder), zip_path)
         result = build_package(app_dir, Path(folder), python_version)
         if result.returncode != 0:
             raise PublishError(
@@ -257,6 +278,11 @@ def arguments(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpars
     parser.add_argument("--resource-group", default=env("AZURE_RESOURCE_GROUP", ""))
     parser.add_argument("--python-version", default=app_python_version())
     parser.add_argument("--zip-only", metavar="PATH", help="build the zip at PATH and stop")
+    parser.add_argument(
+        "--source-only",
+        action="store_true",
+        help="with --zip-only: the app's files, no dependencies (Flex Consumption builds them remotely)",
+    )
     return parser.parse_args(argv)
 
 
@@ -275,9 +301,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     try:
         with tempfile.TemporaryDirectory(prefix="publish-") as folder:
             zip_path = Path(args.zip_only) if args.zip_only else Path(folder) / "function-app.zip"
-            build_zip(PROJECT_DIR, zip_path, args.python_version)
+            source_only = bool(args.zip_only and args.source_only)
+            build_zip(PROJECT_DIR, zip_path, args.python_version, dependencies=not source_only)
             size = zip_path.stat().st_size / 2**20
-            print(f"Built the package for Python {args.python_version}: {zip_path.name}, {size:.1f} MiB")
+            what = "the app's files" if source_only else f"the package for Python {args.python_version}"
+            print(f"Built {what}: {zip_path.name}, {size:.1f} MiB")
             if args.zip_only:
                 return 0
             with DefaultAzureCredential() as credential:

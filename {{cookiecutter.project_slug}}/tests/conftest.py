@@ -19,6 +19,7 @@ from pathlib import Path
 
 import azure.functions as func
 import pytest
+from azure.functions.decorators.function_app import Function as IndexedFunction
 from mypy_boto3_sqs import SQSClient
 
 from {{ cookiecutter.package_name }}.engine.aws_session import reset_clients, sqs_client
@@ -122,14 +123,27 @@ def app_env(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppU
 
 
 @pytest.fixture(scope="session")
-def functions() -> dict[str, Callable[..., object]]:
-    """The app's functions by name, taken from the FunctionApp the host indexes.
+def indexed() -> dict[str, IndexedFunction]:
+    """The FunctionApp's functions by name, as the host indexes them.
 
     Session-scoped: like the host, index once (``get_functions`` refuses a second call).
     """
     from function_app import app
 
-    return {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+    return {f.get_function_name(): f for f in app.get_functions()}
+
+
+@pytest.fixture(scope="session")
+def functions(indexed: dict[str, IndexedFunction]) -> dict[str, Callable[..., object]]:
+    """The app's functions by name, taken from the FunctionApp the host indexes."""
+    return {name: f.get_user_function() for name, f in indexed.items()}
+
+
+@pytest.fixture(scope="session")
+def anonymous_sends(indexed: dict[str, IndexedFunction]) -> bool:
+    """Whether the host lets anyone call the send functions: the bake's ``http_auth_level``."""
+    trigger = indexed["send_message"].get_trigger()
+    return getattr(trigger, "auth_level", None) is func.AuthLevel.ANONYMOUS
 
 
 def drain_all(client: SQSClient, url: str) -> list[str]:
@@ -235,7 +249,10 @@ class BatchEntryFaults:
     SQS internal error). So this takes each chosen entry out of the real request before
     it is sent, and adds it to the real response's ``Failed`` list, as SQS reports an
     entry it could not handle. Every other entry goes to the emulator and back as is,
-    and nothing the code under test does is replaced.
+    and nothing the code under test does is replaced. A call whose every entry is chosen
+    is sent as is (SQS refuses an empty batch), unless ``whole_calls``: then it is answered
+    at botocore's ``before-call``, unsent, with every entry failed, as SQS answers when it
+    refuses them all.
     """
 
     def __init__(
@@ -247,8 +264,10 @@ class BatchEntryFaults:
         times: int = 1,
         sender_fault: bool = False,
         code: str = "InternalError",
+        whole_calls: bool = False,
     ) -> None:
         self.client = client
+        self.whole_calls = whole_calls
         self.operation = operation
         self.choose = choose
         self.remaining = times
@@ -258,18 +277,31 @@ class BatchEntryFaults:
         self.lock = threading.Lock()
         self.context_key = f"injected-failures-{id(self)}"
         client.meta.events.register(f"before-parameter-build.sqs.{operation}", self._take_out)
+        client.meta.events.register(f"before-call.sqs.{operation}", self._answer_unsent)
         client.meta.events.register(f"after-call.sqs.{operation}", self._report)
 
     def _take_out(self, params: dict[str, object], context: dict[str, object], **_: object) -> None:
         entries = list(params["Entries"])  # type: ignore[call-overload]
         with self.lock:
             chosen = [e for e in entries if self.choose(e)][: self.remaining]
-            if not chosen or len(chosen) == len(entries):  # SQS refuses an empty batch
+            if not chosen or (len(chosen) == len(entries) and not self.whole_calls):
                 return
             self.remaining -= len(chosen)
             self.injected += [str(e.get("MessageBody", e["Id"])) for e in chosen]
-        params["Entries"] = [e for e in entries if e not in chosen]
+        if len(chosen) < len(entries):
+            params["Entries"] = [e for e in entries if e not in chosen]
+        else:  # SQS refuses an empty batch: this call is answered unsent
+            context[f"{self.context_key}-unsent"] = True
         context[self.context_key] = [e["Id"] for e in chosen]
+
+    def _answer_unsent(
+        self, context: dict[str, object], **_: object
+    ) -> tuple[object, dict[str, object]] | None:
+        if not context.pop(f"{self.context_key}-unsent", False):
+            return None
+        from botocore.awsrequest import AWSResponse
+
+        return AWSResponse(None, 200, {}, None), {"Successful": [], "Failed": []}
 
     def _report(self, parsed: dict[str, list[object]], context: dict[str, object], **_: object) -> None:
         for entry_id in context.pop(self.context_key, []):  # type: ignore[attr-defined]
@@ -279,6 +311,7 @@ class BatchEntryFaults:
 
     def remove(self) -> None:
         self.client.meta.events.unregister(f"before-parameter-build.sqs.{self.operation}", self._take_out)
+        self.client.meta.events.unregister(f"before-call.sqs.{self.operation}", self._answer_unsent)
         self.client.meta.events.unregister(f"after-call.sqs.{self.operation}", self._report)
 
 

@@ -24,6 +24,8 @@ import pytest
 
 from {{ cookiecutter.package_name }}.engine.settings import SETTINGS_HELP
 
+from .project_files import kept_files
+
 PROJECT = Path(__file__).parents[1]
 DOCS = [PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]
 QUOTED = re.compile(r"`([^`\n]+)`")
@@ -66,8 +68,14 @@ def quoted(path: Path) -> list[str]:
 
 
 @cache
+def project_files() -> list[Path]:
+    """What git keeps of the project: never the venv, whose vendored files are not the app's."""
+    return kept_files(PROJECT)
+
+
+@cache
 def python_files() -> list[Path]:
-    return sorted(p for p in PROJECT.rglob("*.py") if "tests" not in p.relative_to(PROJECT).parts)
+    return [p for p in project_files() if p.suffix == ".py" and "tests" not in p.relative_to(PROJECT).parts]
 
 
 @cache
@@ -96,8 +104,8 @@ def source_text() -> str:
     """Every file of the app but its documentation: what the host, SDKs, tests and tools read."""
     return "\n".join(
         p.read_text(encoding="utf-8", errors="replace")
-        for p in PROJECT.rglob("*")
-        if p.is_file() and p.suffix in SOURCE_SUFFIXES and ".venv" not in p.parts
+        for p in project_files()
+        if p.suffix in SOURCE_SUFFIXES
     )
 
 

@@ -1,6 +1,6 @@
-"""The embedded emulator behaves like SQS where the consumer relies on it.
+"""The embedded emulator behaves like SQS where the app relies on it.
 
-moto 5.2.5 differs in two places; local_dev/emulator.py patches both where moto starts.
+moto 5.2.5 differs in three places; local_dev/emulator.py patches each where moto starts.
 Each check runs on the app's emulator (patched) and on a plain ``python -m moto.server``
 in a child process (unpatched): the second proves the bug is moto's, and fails once a
 moto release fixes it, which is the time to drop the patch.
@@ -16,10 +16,12 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from mypy_boto3_sqs import SQSClient
 
 from {{ cookiecutter.package_name }}.ops.local_dev.emulator import start_emulator
@@ -138,3 +140,70 @@ def test_concurrent_receives_never_hand_out_one_message_twice(patched_moto: SQSC
 def test_unpatched_moto_hands_out_messages_twice_to_concurrent_receives(unpatched_moto: SQSClient) -> None:
     # A race: it shows in most rounds, so up to 20 rounds (stopping at the first) make it certain enough.
     assert messages_handed_out_twice(unpatched_moto, rounds=20) > 0
+
+
+ELEVEN_ATTRIBUTES = {f"a{n}": {"DataType": "String", "StringValue": "v"} for n in range(11)}
+# What SQS refuses a sender, and queues none of: (what, SendMessage's parameters, SQS's error code).
+REFUSED_BY_SQS = [
+    ("11 attributes", {"MessageAttributes": ELEVEN_ATTRIBUTES}, "InvalidParameterValue"),
+    (
+        "a reserved attribute name",
+        {"MessageAttributes": {"AWS.trace": {"DataType": "String", "StringValue": "v"}}},
+        "InvalidParameterValue",
+    ),
+    (
+        "an attribute name with a '~'",
+        {"MessageAttributes": {"a~b": {"DataType": "String", "StringValue": "v"}}},
+        "InvalidParameterValue",
+    ),
+    ("a group ID with a space", {"MessageGroupId": "orders 42"}, "InvalidParameterValue"),
+    ("a 129-character deduplication ID", {"MessageDeduplicationId": "d" * 129}, "InvalidParameterValue"),
+    ("a body with U+FFFF", {"MessageBody": "bad \uffff"}, "InvalidMessageContents"),
+]
+
+
+def refusals(client: SQSClient) -> list[tuple[str, str | None, str | None, int]]:
+    """Each send of ``REFUSED_BY_SQS`` alone, then in a batch with a good one: (what, its error code
+    alone, its entry's code in the batch, the copies of it queued); None where it was not refused."""
+    seen: list[tuple[str, str | None, str | None, int]] = []
+    for what, parameters, _ in REFUSED_BY_SQS:
+        url = client.create_queue(
+            QueueName=f"refusals-{uuid.uuid4().hex[:8]}.fifo",
+            Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+        )["QueueUrl"]
+        send: dict[str, Any] = {"MessageBody": "bad", "MessageGroupId": "g", **parameters}
+        try:
+            client.send_message(QueueUrl=url, **send)
+            alone = None
+        except ClientError as error:
+            alone = error.response["Error"]["Code"]
+        good = {"Id": "good", "MessageBody": "good", "MessageGroupId": "g"}
+        try:
+            batch = client.send_message_batch(QueueUrl=url, Entries=[{"Id": "bad", **send}, good])
+            failed = {f["Id"]: f for f in batch.get("Failed", [])}
+            assert all(f["SenderFault"] for f in failed.values())
+            entry = failed["bad"]["Code"] if "bad" in failed else None
+        except ClientError as error:  # the whole batch refused, the good entry with it
+            entry = f"the whole batch: {error.response['Error']['Code']}"
+        queued = drain(client, url)
+        client.delete_queue(QueueUrl=url)
+        seen.append((what, alone, entry, queued.count(send["MessageBody"])))
+    return seen
+
+
+def drain(client: SQSClient, url: str) -> list[str]:
+    bodies: list[str] = []
+    while messages := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            bodies.append(message["Body"])
+            client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def test_the_emulator_refuses_a_send_as_sqs_does(patched_moto: SQSClient) -> None:
+    assert refusals(patched_moto) == [(what, code, code, 0) for what, _, code in REFUSED_BY_SQS]
+
+
+def test_unpatched_moto_queues_what_sqs_refuses(unpatched_moto: SQSClient) -> None:
+    seen = refusals(unpatched_moto)
+    assert [what for what, _, _, queued in seen if queued] == [what for what, _, _ in REFUSED_BY_SQS], seen

@@ -13,10 +13,15 @@ import threading
 from collections import defaultdict
 from dataclasses import replace
 
+import pytest
+
 from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage, drain
 
 from .conftest import AppUnderTest, MakeQueue, drain_all, queue_depth
 from .test_consumer import FAST, drain_until_empty, send
+
+# Drains with backoffs: not the inner loop.
+pytestmark = pytest.mark.slow
 
 
 def test_a_poison_message_at_the_head_of_a_group_is_the_only_one_dead_lettered(

@@ -7,24 +7,31 @@ nothing here asserts how fast anything is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.core.pipeline import PipelineRequest
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import HTTPPolicy
+from azure.core.rest import HttpRequest
 from azure.data.tables import TableClient
 
+from {{ cookiecutter.package_name }}.engine import consumer
 from {{ cookiecutter.package_name }}.engine.consumer import DrainSummary, Handler, SqsMessage
 from {{ cookiecutter.package_name }}.engine.idempotency import AttemptInProgress, TableStore, idempotent, table_client
 from {{ cookiecutter.package_name }}.engine.idempotency.record import Record, Status, Verdict
@@ -33,7 +40,7 @@ from {{ cookiecutter.package_name }}.engine.queues import is_fifo
 from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
 from {{ cookiecutter.package_name }}.engine.settings import IdempotencySettings, Settings, SettingsError
 
-from .conftest import AppUnderTest, drain_all, queue_depth
+from .conftest import AppUnderTest, MakeQueue, drain_all, queue_depth
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +60,17 @@ class Clock:
         self.now = moment
 
 
+def table_call(http: HttpRequest) -> str:
+    """What a table request does: create_table, insert, read, query, complete, update (other), delete."""
+    path = http.url.split("?", 1)[0]
+    if path.rstrip("/").endswith("/Tables"):
+        return "create_table"
+    kind = {"POST": "insert", "GET": "read", "PUT": "update", "DELETE": "delete"}[http.method]
+    if kind == "update" and '"Status": "complete"' in str(http.body):
+        return "complete"
+    return "query" if kind == "read" and "PartitionKey=" not in path else kind
+
+
 @dataclass
 class TableRequests:
     """Every HTTP request a table client sends (retries included), by kind: an azure-core hook."""
@@ -62,19 +80,47 @@ class TableRequests:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, request: PipelineRequest[Any]) -> None:
-        http = request.http_request
-        path = http.url.split("?", 1)[0]
-        if path.rstrip("/").endswith("/Tables"):
-            kind = "create_table"
-        else:
-            kind = {"POST": "insert", "GET": "read", "PUT": "update", "DELETE": "delete"}[http.method]
-            kind = "query" if kind == "read" and "PartitionKey=" not in path else kind
+        kind = table_call(request.http_request)
         with self.lock:
             self.kinds[kind] += 1
             self.threads.add(threading.current_thread().name)
 
     def total(self) -> int:
         return sum(self.kinds.values())
+
+
+class TableFaults(HTTPPolicy[HttpRequest, Any]):
+    """Table calls that fail, as an azure-core per-call policy (``per_call_policies=[...]``).
+
+    A per-call policy runs before the SDK's retry policy, so what it raises is what the caller
+    sees once the SDK has retried and given up. ``fail[kind]`` calls of a kind fail before they
+    are sent (storage unreachable); kinds in ``down`` fail until taken out; ``lose_answer[kind]``
+    calls are sent and land, and then their answer is lost (the connection dropped).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail: Counter[str] = Counter()
+        self.down: set[str] = set()
+        self.lose_answer: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def send(self, request: PipelineRequest[HttpRequest]) -> PipelineResponse[HttpRequest, Any]:
+        kind = table_call(request.http_request)
+        with self.lock:
+            refuse = kind in self.down or self.fail[kind] > 0
+            lose = not refuse and self.lose_answer[kind] > 0
+            if refuse or lose:
+                self.failed[kind] += 1
+                counter = self.lose_answer if lose else self.fail
+                counter[kind] = max(counter[kind] - 1, 0)
+        if refuse:
+            raise ServiceRequestError(f"injected: table storage unreachable ({kind})")
+        response = self.next.send(request)
+        if lose:
+            raise ServiceResponseError(f"injected: the answer to a {kind} was lost")
+        return response
 
 
 @pytest.fixture
@@ -443,7 +489,7 @@ def test_table_transactions_per_message_counted_on_the_wire(app_env: AppUnderTes
         "and its creation)"
     )
     # First delivery: insert + complete. Duplicate: the refused insert + a read. Once: the table.
-    assert requests.kinds == Counter(insert=first + dup + 1, update=first, read=dup, create_table=1)
+    assert requests.kinds == Counter(insert=first + dup + 1, complete=first, read=dup, create_table=1)
 
 
 def test_table_transactions_of_a_failure_and_of_a_take_over_counted_on_the_wire(table_name: str) -> None:
@@ -467,8 +513,380 @@ def test_table_transactions_of_a_failure_and_of_a_take_over_counted_on_the_wire(
     clock.set(clock.now + timedelta(seconds=store.settings.in_progress_seconds + 1))
     requests.kinds.clear()
     store.complete(claimed(store, "crashed", "m-3", "costs"))
-    assert requests.kinds == Counter(insert=1, read=1, update=2)
+    assert requests.kinds == Counter(insert=1, read=1, update=1, complete=1)
     print(f"table requests: failing body {failure}, take-over of a crashed attempt {requests.total()}")
+
+
+# Storage faults: the store's failure is never the message's.
+def faulty_store(storage_connection: str, table_name: str, faults: TableFaults, **options: Any) -> TableStore:
+    """A store whose table calls pass through ``faults``; its table exists already."""
+    TableClient.from_connection_string(storage_connection, table_name).create_table()
+    return TableStore.from_environment(per_call_policies=[faults], **options)
+
+
+def send_one(app_env: AppUnderTest, url: str, body: str) -> str:
+    fifo = {"MessageGroupId": "g", "MessageDeduplicationId": uuid.uuid4().hex} if is_fifo(url) else {}
+    return app_env.client.send_message(QueueUrl=url, MessageBody=body, **fifo)["MessageId"]
+
+
+def drain_queue(app_env: AppUnderTest, url: str, handler: Handler) -> list[DrainSummary]:
+    """The consumer's own passes (``engine.consumer.drain``) until the queue is empty; retries after 1 s."""
+    options = replace(consumer.DrainOptions.from_settings(app_env.settings), backoff_base_seconds=1)
+    summaries = []
+    for _ in range(6):
+        summaries.append(consumer.drain(app_env.client, url, handler, options))
+        if queue_depth(app_env.client, url).backlog == 0:
+            break
+    return summaries
+
+
+def outcomes(summaries: list[DrainSummary]) -> tuple[int, int]:
+    return sum(s.succeeded for s in summaries), sum(s.failed for s in summaries)
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+class FlakyBody:
+    """A handler whose body raises the first time and succeeds after; it notes each refusal of its key."""
+
+    def __init__(self, store: TableStore) -> None:
+        self.attempts: list[int] = []
+        self.refused: list[int] = []
+        self.body = idempotent(scope="flaky", store=store)(self._body)
+
+    def _body(self, message: SqsMessage) -> None:
+        self.attempts.append(message.receive_count)
+        if len(self.attempts) == 1:
+            raise RuntimeError("downstream unavailable")
+
+    def __call__(self, message: SqsMessage) -> None:
+        try:
+            self.body(message)
+        except AttemptInProgress:
+            self.refused.append(message.receive_count)
+            raise
+
+
+QUEUE_KINDS = pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
+
+
+@QUEUE_KINDS
+def test_a_completion_write_failing_beyond_the_sdks_retries_then_recovering_keeps_the_success(
+    app_env: AppUnderTest, make_queue: MakeQueue, table_name: str, storage_connection: str, fifo: bool
+) -> None:
+    queue = make_queue(fifo=fifo)
+    faults = TableFaults()
+    faults.fail["complete"] = 2
+    runs: list[int] = []
+
+    @idempotent(scope="completion", store=faulty_store(storage_connection, table_name, faults))
+    def ship(message: SqsMessage) -> None:
+        runs.append(message.receive_count)
+
+    message_id = send_one(app_env, queue.url, json.dumps({"id": "order-1"}))
+    summaries = drain_queue(app_env, queue.url, ship)
+
+    assert faults.failed["complete"] == 2
+    assert runs == [1]
+    assert outcomes(summaries) == (1, 0)
+    assert queue_depth(app_env.client, queue.url).backlog == 0
+    assert drain_all(app_env.client, queue.dlq_url) == []
+    assert record_of(table_name, storage_connection, message_id, "completion")["Status"] == "complete"
+
+
+@QUEUE_KINDS
+def test_a_completion_the_store_refuses_for_the_whole_window_is_still_a_success(
+    app_env: AppUnderTest,
+    make_queue: MakeQueue,
+    table_name: str,
+    storage_connection: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    fifo: bool,
+) -> None:
+    monkeypatch.setenv("IDEMPOTENCY_IN_PROGRESS_SECONDS", "12")  # a 4 s retry window; the keeper every 4 s
+    queue = make_queue(fifo=fifo)
+    faults = TableFaults()
+    faults.down.add("complete")
+    runs: list[str] = []
+
+    @idempotent(key=by_id, scope="completion", store=faulty_store(storage_connection, table_name, faults))
+    def ship(message: SqsMessage) -> None:
+        runs.append(by_id(message))
+
+    send_one(app_env, queue.url, json.dumps({"id": "order-7", "card": "4111 1111 1111 1111"}))
+    with caplog.at_level(logging.INFO):
+        summaries = drain_queue(app_env, queue.url, ship)
+        faults.down.clear()  # storage is back: the keeper records the completion before the lease lapses
+        recorded = wait_for(
+            lambda: (
+                record_of(table_name, storage_connection, "order-7", "completion")["Status"] == "complete"
+            ),
+            seconds=12,
+        )
+
+    assert runs == ["order-7"]
+    assert outcomes(summaries) == (1, 0)
+    assert queue_depth(app_env.client, queue.url).backlog == 0
+    assert drain_all(app_env.client, queue.dlq_url) == []
+    failures = [r.getMessage() for r in caplog.records if "could not record the completion" in r.getMessage()]
+    assert len(failures) == 1
+    assert "order-7" in failures[0] and "the store's failure, not the body's" in failures[0]
+    assert "4111" not in caplog.text  # the key is logged, never the body
+    assert recorded
+
+
+@QUEUE_KINDS
+def test_a_claim_the_store_refuses_for_a_while_is_retried_without_burning_a_receive(
+    app_env: AppUnderTest, make_queue: MakeQueue, table_name: str, storage_connection: str, fifo: bool
+) -> None:
+    queue = make_queue(fifo=fifo)
+    faults = TableFaults()
+    faults.fail["insert"] = 2
+    runs: list[int] = []
+
+    @idempotent(scope="claim", store=faulty_store(storage_connection, table_name, faults))
+    def ship(message: SqsMessage) -> None:
+        runs.append(message.receive_count)
+
+    send_one(app_env, queue.url, json.dumps({"id": "order-1"}))
+    summaries = drain_queue(app_env, queue.url, ship)
+
+    assert faults.failed["insert"] == 2
+    assert runs == [1]  # on its first receive: no attempt was spent on the store's outage
+    assert outcomes(summaries) == (1, 0)
+    assert queue_depth(app_env.client, queue.url).backlog == 0
+    assert drain_all(app_env.client, queue.dlq_url) == []
+
+
+def test_a_claim_the_store_refuses_for_the_whole_window_fails_the_message_as_the_stores_failure(
+    app_env: AppUnderTest,
+    make_queue: MakeQueue,
+    table_name: str,
+    storage_connection: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("IDEMPOTENCY_IN_PROGRESS_SECONDS", "3")  # a 1 s retry window
+    queue = make_queue(max_receive_count=5)
+    faults = TableFaults()
+    faults.down.add("insert")
+    runs: list[str] = []
+
+    @idempotent(scope="claim", store=faulty_store(storage_connection, table_name, faults))
+    def ship(message: SqsMessage) -> None:
+        runs.append(message.message_id)
+
+    message_id = send_one(app_env, queue.url, json.dumps({"id": "order-1"}))
+    options = replace(consumer.DrainOptions.from_settings(app_env.settings), backoff_base_seconds=1)
+    with caplog.at_level(logging.WARNING):
+        down = consumer.drain(app_env.client, queue.url, ship, options)
+    assert runs == []  # the body never runs unguarded
+    assert down.failed >= 1 and down.succeeded == 0
+    told = [r.getMessage() for r in caplog.records if "failed while claiming key" in r.getMessage()]
+    assert told and all("the store's failure, not the message's" in line for line in told)
+    assert all(message_id in line and "The body did not run" in line for line in told)
+
+    faults.down.clear()
+    drain_queue(app_env, queue.url, ship)
+    assert runs == [message_id]
+    assert queue_depth(app_env.client, queue.url).backlog == 0
+    assert drain_all(app_env.client, queue.dlq_url) == []
+
+
+@QUEUE_KINDS
+def test_a_release_the_store_refuses_for_a_while_is_retried_so_the_retry_runs_at_once(
+    app_env: AppUnderTest, make_queue: MakeQueue, table_name: str, storage_connection: str, fifo: bool
+) -> None:
+    queue = make_queue(fifo=fifo)
+    faults = TableFaults()
+    faults.fail["delete"] = 2
+    handler = FlakyBody(faulty_store(storage_connection, table_name, faults))
+
+    send_one(app_env, queue.url, json.dumps({"id": "order-1"}))
+    summaries = drain_queue(app_env, queue.url, handler)
+
+    assert faults.failed["delete"] == 2
+    assert handler.attempts == [1, 2]  # raised, then succeeded on the retry
+    assert handler.refused == []  # no AttemptInProgress: no receive burned on the store's failure
+    assert outcomes(summaries) == (1, 1)
+    assert queue_depth(app_env.client, queue.url).backlog == 0
+    assert drain_all(app_env.client, queue.dlq_url) == []
+
+
+@QUEUE_KINDS
+def test_a_retry_in_this_process_takes_over_at_once_from_its_own_ended_attempt(
+    app_env: AppUnderTest,
+    make_queue: MakeQueue,
+    table_name: str,
+    storage_connection: str,
+    monkeypatch: pytest.MonkeyPatch,
+    fifo: bool,
+) -> None:
+    monkeypatch.setenv("IDEMPOTENCY_IN_PROGRESS_SECONDS", "3")  # a 1 s retry window
+    queue = make_queue(fifo=fifo)
+    faults = TableFaults()
+    faults.down.add("delete")  # the release never lands
+    clock = Clock()  # never moves: no lease lapses, so only this process's knowledge frees the key
+    handler = FlakyBody(faulty_store(storage_connection, table_name, faults, clock=clock))
+
+    message_id = send_one(app_env, queue.url, json.dumps({"id": "order-1"}))
+    summaries = drain_queue(app_env, queue.url, handler)
+
+    assert handler.attempts == [1, 2]
+    assert handler.refused == []
+    assert outcomes(summaries) == (1, 1)
+    assert queue_depth(app_env.client, queue.url).backlog == 0
+    assert drain_all(app_env.client, queue.dlq_url) == []
+    done = record_of(table_name, storage_connection, message_id, "flaky")
+    assert (done["Status"], done["Attempt"]) == (Status.COMPLETE.value, 2)
+
+
+def test_only_an_attempt_that_ended_in_this_process_is_taken_over_at_once(table_name: str) -> None:
+    clock = Clock()  # never moves: no lease lapses here
+    store = TableStore.from_environment(clock=clock)
+    elsewhere = TableStore.from_environment(clock=clock)  # another process's store of the same table
+    started, finish = threading.Event(), threading.Event()
+    runs: list[int] = []
+
+    def body(message: SqsMessage) -> None:
+        runs.append(message.receive_count)
+        if message.receive_count == 1:
+            started.set()
+            finish.wait(timeout=30)
+            raise KeyboardInterrupt  # interrupted: nothing is written, the record stays in progress
+
+    handle = idempotent(scope="redelivery", store=store)(body)
+    handle_elsewhere = idempotent(scope="redelivery", store=elsewhere)(body)
+
+    def delivery(receive_count: int) -> SqsMessage:
+        return SqsMessage("m-1", f"r-{receive_count}", "{}", {"ApproximateReceiveCount": str(receive_count)})
+
+    def first_attempt() -> None:
+        with contextlib.suppress(KeyboardInterrupt):
+            handle(delivery(1))
+
+    running = threading.Thread(target=first_attempt)
+    running.start()
+    started.wait(timeout=30)
+    # SQS handing the message out again proves its visibility ran out, not that its body stopped:
+    # while the first attempt runs, a redelivery with a higher receive count is refused.
+    with pytest.raises(AttemptInProgress):
+        handle(delivery(2))
+    finish.set()
+    running.join(timeout=30)
+    with pytest.raises(AttemptInProgress):  # another process cannot know the attempt ended
+        handle_elsewhere(delivery(3))
+    handle(delivery(4))  # this process knows: it takes over at once
+    handle(delivery(5))  # and once complete, a further delivery skips the body
+    assert runs == [1, 4]
+
+
+def test_a_body_that_succeeded_here_is_skipped_on_redelivery_while_its_completion_is_unrecorded(
+    table_name: str, storage_connection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDEMPOTENCY_IN_PROGRESS_SECONDS", "3")  # a 1 s retry window
+    faults = TableFaults()
+    faults.down.add("complete")
+    clock = Clock()
+    runs: list[str] = []
+
+    @idempotent(scope="unrecorded", store=faulty_store(storage_connection, table_name, faults, clock=clock))
+    def ship(message: SqsMessage) -> None:
+        runs.append(message.message_id)
+
+    message = SqsMessage("m-1", "r-1", "{}")
+    ship(message)  # the completion is refused for the whole window: still a success
+    ship(replace(message, receipt_handle="r-2"))  # a redelivery in this process: the body ran already
+    assert runs == ["m-1"]
+    faults.down.clear()
+    ship(replace(message, receipt_handle="r-3"))
+    assert runs == ["m-1"]
+    assert record_of(table_name, storage_connection, "m-1", "unrecorded")["Status"] == Status.COMPLETE.value
+
+
+def test_a_write_that_landed_but_lost_its_answer_is_known_as_its_own(
+    table_name: str, storage_connection: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    faults = TableFaults()
+    faults.lose_answer.update({"insert": 1, "complete": 1})
+    runs: list[str] = []
+
+    @idempotent(scope="answers", store=faulty_store(storage_connection, table_name, faults))
+    def ship(message: SqsMessage) -> None:
+        runs.append(message.message_id)
+
+    message = SqsMessage("m-1", "r-1", "{}")
+    with caplog.at_level(logging.INFO):
+        ship(message)
+        ship(message)
+    assert faults.failed == Counter(insert=1, complete=1)
+    assert runs == ["m-1"]
+    assert "may have run twice" not in caplog.text
+    assert record_of(table_name, storage_connection, "m-1", "answers")["Status"] == Status.COMPLETE.value
+
+
+def test_table_transactions_per_message_under_storage_faults_counted_on_the_wire(
+    table_name: str, storage_connection: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Measured figures for docs/idempotency.md: each path's requests that reached storage, and
+    the tries the injected faults refused (they never reach storage)."""
+    monkeypatch.setenv("IDEMPOTENCY_IN_PROGRESS_SECONDS", "3")  # a 1 s retry window
+    faults = TableFaults()
+    sent = TableRequests()
+    clock = Clock()  # never moves: no lease lapses
+    store = faulty_store(storage_connection, table_name, faults, clock=clock, raw_request_hook=sent)
+    figures: dict[str, tuple[Counter[str], Counter[str]]] = {}
+
+    def measure(path: str, *deliveries: Callable[[], None]) -> Counter[str]:
+        sent.kinds.clear()
+        faults.failed.clear()
+        for deliver in deliveries:
+            with contextlib.suppress(RuntimeError):
+                deliver()
+        faults.fail.clear()
+        faults.down.clear()
+        figures[path] = (Counter(sent.kinds), Counter(faults.failed))
+        return Counter(sent.kinds)
+
+    def delivery(key: str, body_raises: bool = False) -> Callable[[], None]:
+        @idempotent(key=lambda _: key, scope="costs", store=store)
+        def body(message: SqsMessage) -> None:
+            if body_raises:
+                raise RuntimeError("downstream unavailable")
+
+        return lambda: body(SqsMessage(f"m-{key}", "r", "{}"))
+
+    assert measure("success", delivery("a")) == Counter(insert=1, complete=1)
+    faults.fail["complete"] = 1
+    assert measure("completion refused once", delivery("b")) == Counter(insert=1, complete=1)
+    faults.fail["insert"] = 1
+    assert measure("claim refused once", delivery("c")) == Counter(insert=1, complete=1)
+    faults.fail["delete"] = 1
+    assert measure("release refused once, then the retry", delivery("d", True), delivery("d")) == Counter(
+        insert=2, delete=1, complete=1
+    )
+    faults.down.add("delete")
+    assert measure("release refused past the window, then the retry", delivery("e", True), delivery("e")) == (
+        Counter(insert=2, read=1, update=1, complete=1)
+    )
+    faults.down.add("complete")
+    assert measure("completion refused past the window", delivery("f")) == Counter(insert=1)
+
+    # Storage is back (measure() cleared the faults): the keeper's write lands, one more transaction.
+    def landed() -> bool:
+        return bool(record_of(table_name, storage_connection, "f", "costs")["Status"] == "complete")
+
+    assert wait_for(landed, seconds=10)
+    for path, (reached, refused) in figures.items():
+        print(f"{path}: {sum(reached.values())} reached storage {dict(reached)}; refused {dict(refused)}")
 
 
 # Units: the record's states, keys, settings and client selection.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -145,6 +146,89 @@ def test_the_local_emulator_serves_the_configured_queues_and_stops_on_sigterm(
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
     assert "SQS emulator stopped." in read_until(lines, "stopped")
+
+
+# What the banner prints that no test here can run: Core Tools are not a Python package.
+NOT_RUN_HERE = {"func start": "no Core Tools here; the template's tests/test_real_worker.py plays the host"}
+
+
+BASH = shutil.which("bash") or "/bin/bash"
+
+
+def next_steps(banner: str) -> list[str]:
+    """The commands the banner prints after "Next", as printed (comments dropped)."""
+    steps = banner.split("Next, ", 1)[1].split("\nCtrl-C", 1)[0].splitlines()[1:]
+    return [step.split("   # ", 1)[0].strip() for step in steps]
+
+
+def run_as_printed(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A command as a user pastes it, in a shell whose venv is active (its python first on PATH)."""
+    env = local_env(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return subprocess.run(
+        [BASH, "-c", command], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=600
+    )
+
+
+def azurite_starts(command: str, cwd: Path) -> str:
+    """Run the printed Azurite command until its three services listen; its output."""
+    env = local_env()
+    process = subprocess.Popen(
+        [BASH, "-c", f"exec {command}"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # npx starts node: stop the whole group
+    )
+    seen = ""
+    try:
+        for line in process.stdout or ():
+            seen += line
+            if seen.count("successfully listening") == 3:
+                break
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+    return seen
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the banner's commands are for a POSIX shell")
+def test_every_command_the_emulator_prints_runs_as_printed(
+    emulator_process: tuple[subprocess.Popen[str], int, queue.Queue[str]], tmp_path: Path
+) -> None:
+    _process, port, lines = emulator_process
+    steps = next_steps(read_until(lines, "Ctrl-C stops the emulator"))
+    assert len(steps) == 5, steps
+    ran = []
+    for step in steps:
+        if step in NOT_RUN_HERE:
+            continue
+        if step == local_emulator.AZURITE_COMMAND:
+            # In a folder of its own: it writes .azurite/ where it runs.
+            assert azurite_starts(step, tmp_path).count("successfully listening") == 3
+            ran.append(step)
+            continue
+        result = run_as_printed(step, PROJECT)
+        assert result.returncode == 0, (step, result.stdout[-3000:], result.stderr[-3000:])
+        ran.append(step)
+        if " samples" in step:
+            assert json.loads(result.stdout)["sent"] == 6
+        if " stats " in step:
+            assert json.loads(result.stdout)["queue"]["visible"] >= 6, result.stdout
+        if "pytest" in step:
+            assert " passed" in result.stdout
+    # This emulator is not where local.settings.json points: each command was told its port.
+    assert all(f"127.0.0.1:{port}" in step for step in ran if "python -m" in step), ran
+
+
+def test_the_queue_commands_say_why_they_do_not_read_the_local_settings() -> None:
+    result = run_command("stats")
+
+    assert result.returncode == 2
+    assert "SQS_INPUT_QUEUE is not set" in result.stderr
+    assert "reads the environment, as the app does in Azure" in result.stderr
+    assert "add --settings local.settings.json" in result.stderr
 
 
 def test_the_local_emulator_refuses_a_port_in_use_and_says_what_to_do() -> None:

@@ -21,6 +21,9 @@ from {{ cookiecutter.package_name }}.engine.consumer import Handler, SqsMessage,
 from .conftest import AppUnderTest, MakeQueue, drain_all, queue_depth
 from .test_consumer import FAST, send
 
+# Drains: not the inner loop.
+pytestmark = pytest.mark.slow
+
 
 def new_threads(before: set[threading.Thread]) -> list[str]:
     """Threads started since ``before`` and still alive; the emulator's request threads excepted

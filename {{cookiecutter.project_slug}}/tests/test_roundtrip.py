@@ -22,6 +22,7 @@ def test_messages_sent_by_the_http_functions_are_handled_by_the_trigger(
 ) -> None:
     # Point the output functions at the input queue, so the trigger consumes what they send.
     monkeypatch.setenv("SQS_OUTPUT_QUEUE", app_env.settings.input_queue)
+    monkeypatch.setenv("SQS_MAX_BATCH_ITEMS", "11")  # more than one SendMessageBatch (anonymous bakes: 10)
     params = send_params(app_env.settings.input_queue)
     one = json.dumps({"id": "single", "action": "greet"}).encode()
     many = json.dumps([{"id": f"batch-{i}", "action": "greet"} for i in range(11)]).encode()

@@ -424,6 +424,8 @@ def queued(raw: QueueClient) -> int:
 def lag_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     # One drain at 10 msg/s (50 handled in 5 s) clears 100 within the 10 s lag.
     monkeypatch.setenv("SQS_SCALE_OUT_TARGET_LAG_SECONDS", "10")
+    # No tick arms a watchdog here, so the token queue's count is tokens alone (test_watchdog.py counts it).
+    monkeypatch.setenv("SQS_WATCHDOG_MISSED_TICKS", "0")
     monkeypatch.setenv("SQS_SCALE_OUT_ACTIVATION_BACKLOG", "0")
     monkeypatch.setenv("SQS_SCALE_OUT_MAX_WORKERS", "20")
 
@@ -491,6 +493,7 @@ def test_passes_running_never_exceed_the_cap_plus_the_ticks_across_overlapping_t
     monkeypatch.setenv("SQS_SCALE_OUT_TARGET_LAG_SECONDS", "1")
     monkeypatch.setenv("SQS_SCALE_OUT_ACTIVATION_BACKLOG", "0")
     monkeypatch.setenv("SQS_SCALE_OUT_MAX_WORKERS", "3")
+    monkeypatch.setenv("SQS_WATCHDOG_MISSED_TICKS", "0")  # the queue's count is tokens alone
     fill(app_env, 300)
     settings = Settings.from_env()
     passes = FakePasses(token_queue, settings)

@@ -18,6 +18,8 @@ from {{ cookiecutter.package_name }}.engine.settings import (
     settings_files,
 )
 
+from .project_files import kept_files
+
 PROJECT = Path(__file__).parents[1]
 PACKAGE = PROJECT / "{{ cookiecutter.package_name }}"
 
@@ -65,6 +67,27 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     assert undocumented == []
 
 
+def configuration_rows() -> dict[str, str]:
+    """The README's Configuration table: setting -> its row's text."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = (line.split(" | ", 1) for line in section.splitlines() if line.startswith("| `"))
+    return {name.strip("| `"): text for name, text in rows}
+
+
+def test_the_configuration_table_says_where_each_default_applies() -> None:
+    rows = configuration_rows()
+    for setting in TABLE:
+        row = rows[setting.name]
+        local = setting.local_text
+        if local is not None and local != setting.default_text:
+            # func start and the local commands see the file's value, not the default.
+            assert f"`local.settings.json`: `{local}`" in row, setting.name
+        if local is not None and not setting.default_text:
+            # No default: what a local run has is the file's, not the app's.
+            assert "Default" not in row, setting.name
+
+
 # Settings the Functions host or botocore read themselves, not the app's Settings.
 HOST_AND_SDK_SETTINGS = {
     "FUNCTIONS_WORKER_RUNTIME",
@@ -110,6 +133,7 @@ NOT_SETTINGS = {
     "ack_linger_seconds",
     "max_receives_in_flight",
     "max_ack_calls_in_flight",
+    "hold_limit_seconds",  # SQS's 12 hours, less a margin
     "session_name",
 }
 SETTINGS_CLASSES = {"Settings", "OidcSettings", "IdempotencySettings", "DrainOptions"}
@@ -131,7 +155,7 @@ def test_no_settings_default_is_written_twice() -> None:
     names = {setting.name for setting in TABLE}
     written_twice = []
     checked = 0
-    for path in PACKAGE.rglob("*.py"):
+    for path in (p for p in kept_files(PACKAGE) if p.suffix == ".py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         where = path.relative_to(PROJECT)
         # A settings field's default is the table's (``X.default``), never a value of its own.

@@ -10,17 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import azure.functions as func
 import pytest
-from opentelemetry import metrics, trace
+from opentelemetry import context, metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -34,13 +35,17 @@ from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
 from {{ cookiecutter.package_name }}.engine.scale_out.fan_out import FanOut
 from {{ cookiecutter.package_name }}.engine.scale_out.pass_leases import PassSlots
 from {{ cookiecutter.package_name }}.engine.telemetry import names
-from {{ cookiecutter.package_name }}.engine.telemetry.propagation import xray_span_context
+from {{ cookiecutter.package_name }}.engine.telemetry.propagation import W3C, xray_span_context
+from {{ cookiecutter.package_name }}.engine.telemetry.setup import _without_values
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 from .conftest import AppUnderTest, http_post, send_params
 from .otlp_collector import OtlpCollector
+
+# Drains and sends exported to a collector: not the inner loop.
+pytestmark = pytest.mark.slow
 
 APP_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.package_name }}"
@@ -188,6 +193,42 @@ def test_the_batch_function_gives_each_entry_its_own_trace_context(
         assert process.context.trace_id == send.context.trace_id
         parents.append(process.parent.span_id if process.parent else None)
     assert sorted(parents, key=str) == sorted((c.context.span_id for c in creates), key=str)
+
+
+def test_an_anonymous_send_starts_a_new_trace_and_drops_the_callers(
+    sdk: Sdk, app_env: AppUnderTest, functions: Functions, anonymous_sends: bool
+) -> None:
+    queue = queue_name(app_env.queues.output_url)
+    caller_trace = uuid.uuid4().hex
+    caller = f"00-{caller_trace}-b7ad6b7169203331-01"
+    headers = {"X-Message-Attribute-traceparent": caller, "X-Message-Attribute-tracestate": "outsider=1"}
+    # The caller's context, as the Functions worker attaches it from the request's traceparent header.
+    token = context.attach(W3C.extract({"traceparent": caller}))
+    try:
+        params = send_params(app_env.settings.output_queue)
+        response = call(functions, "send_message", http_post("messages", b'{"id": "t"}', params, headers))
+    finally:
+        context.detach(token)
+
+    assert response.status_code == 202, response.get_body()
+    message_id = json.loads(response.get_body())["message_id"]
+    send = one(sdk.spans_of(queue), f"send {queue}", **{names.MESSAGE_ID: message_id})
+    [message] = app_env.client.receive_message(
+        QueueUrl=app_env.queues.output_url, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+    )["Messages"]
+    carried = {k: v["StringValue"] for k, v in message.get("MessageAttributes", {}).items()}
+    if anonymous_sends:
+        # A new trace: the message carries the send's own context, nothing of the caller's.
+        assert f"{send.context.trace_id:032x}" != caller_trace and send.parent is None
+        assert set(carried) == {"traceparent"}
+        assert carried["traceparent"].split("-")[1:3] == [
+            f"{send.context.trace_id:032x}",
+            f"{send.context.span_id:016x}",
+        ]
+    else:
+        # The caller's trace goes on, and its own traceparent is kept as given.
+        assert f"{send.context.trace_id:032x}" == caller_trace
+        assert carried == {"traceparent": caller, "tracestate": "outsider=1"}
 
 
 def test_a_pass_counts_received_handled_and_failed_by_error_type(
@@ -366,3 +407,130 @@ def test_cli_send_and_drain_export_spans_and_metrics_over_otlp_http(
     assert [v for a, v in got[names.MESSAGES_HANDLED] if a[names.DESTINATION] == queue] == [1]
     assert [v for a, v in got[names.QUEUE_VISIBLE] if a[names.DESTINATION] == queue] == [0]
     assert names.DLQ_VISIBLE in got
+
+
+def run_child(
+    app_env: AppUnderTest, tmp_path: Path, telemetry: dict[str, str]
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """tests/telemetry_child.py with these telemetry settings: its report, and every log record it made."""
+    log_file = tmp_path / "log.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "APPLICATIONINSIGHTS_"))}
+    env.update(
+        {
+            "SQS_OUTPUT_QUEUE": app_env.settings.input_queue,  # the send functions feed the drain
+            # Exports every 50 ms (spans) and 200 ms (metrics), so they are tried while the child runs.
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+            "OTEL_METRIC_EXPORT_INTERVAL": "200",
+            # The Application Insights exporter keeps what it could not send under the temp folder.
+            "TMPDIR": str(tmp_path),
+            **telemetry,
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.telemetry_child", str(log_file)],
+        cwd=APP_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in log_file.read_text(encoding="utf-8").splitlines()]
+    return json.loads(result.stdout.strip().splitlines()[-1]), records
+
+
+def warnings_in(records: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [r for r in records if r["level"] in ("WARNING", "ERROR", "CRITICAL")]
+
+
+SENT = 2 * (2 + 3)  # two rounds of two single sends and a batch of three
+
+
+def test_an_unresolved_key_vault_reference_leaves_telemetry_off_with_one_warning(
+    app_env: AppUnderTest, tmp_path: Path
+) -> None:
+    reference = "@Microsoft.KeyVault(SecretUri=https://orders-vault.vault.azure.net/secrets/ai-connection/)"
+
+    report, records = run_child(app_env, tmp_path, {"APPLICATIONINSIGHTS_CONNECTION_STRING": reference})
+
+    assert report["statuses"] == [202, 202, 200] * 2
+    assert report["handled"] == sum(succeeded for _, succeeded, _ in report["passes"]) == SENT
+    [warning] = warnings_in(records)
+    assert "telemetry off" in warning["message"]
+    assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in warning["message"]
+    assert not [r for r in records if "orders-vault" in r["message"]]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def unreachable(setting: str, port: int) -> dict[str, str]:
+    """Telemetry settings that export to a closed port on 127.0.0.1."""
+    if setting == "OTEL_EXPORTER_OTLP_ENDPOINT":
+        return {setting: f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_TIMEOUT": "3"}
+    return {
+        setting: f"InstrumentationKey={uuid.UUID(int=16)};IngestionEndpoint=https://127.0.0.1:{port}/",
+        # The distro's own traffic (statsbeat, control plane, the VM metadata lookup) stays off.
+        "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+        "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
+        "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
+        "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "azure_app_service",
+        "OTEL_TRACES_SAMPLER": "always_on",
+    }
+
+
+@pytest.mark.parametrize(
+    ("setting", "exporter"),
+    [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "opentelemetry.exporter"),
+        ("APPLICATIONINSIGHTS_CONNECTION_STRING", "azure.monitor.opentelemetry.exporter"),
+    ],
+)
+def test_an_unreachable_exporter_costs_one_warning_and_no_send_or_pass(
+    app_env: AppUnderTest, tmp_path: Path, setting: str, exporter: str
+) -> None:
+    port = closed_port()
+
+    report, records = run_child(app_env, tmp_path, unreachable(setting, port))
+
+    assert report["statuses"] == [202, 202, 200] * 2
+    assert report["handled"] == sum(succeeded for _, succeeded, _ in report["passes"]) == SENT
+    [warning] = warnings_in(records)
+    assert f"telemetry export failed ({setting})" in warning["message"]
+    assert str(port) not in warning["message"]
+    # The exporter did try, and fail: its own records, which name the endpoint, went on at DEBUG.
+    failed = [r for r in records if r["logger"].startswith(exporter) and f"port={port}" in r["message"]]
+    assert failed and {r["level"] for r in failed} == {"DEBUG"}
+
+
+def test_a_pass_ends_while_an_export_hangs(app_env: AppUnderTest, tmp_path: Path) -> None:
+    # A collector that takes the request and never answers: the export waits out its 30 s timeout.
+    report, records = run_child(
+        app_env, tmp_path, {"TEST_HUNG_COLLECTOR": "1", "OTEL_EXPORTER_OTLP_TIMEOUT": "30"}
+    )
+
+    assert report["handled"] == SENT
+    # Each pass ended (and the next sends were answered) while an export request was held unanswered.
+    assert all(held >= 1 for held in report["held_when_pass_ended"]), report
+    assert report["statuses"] == [202, 202, 200] * 2
+    assert len(warnings_in(records)) <= 1
+
+
+def test_a_configuration_error_is_logged_without_the_settings_values() -> None:
+    env = {
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=k-1234;IngestionEndpoint=https://ingest.example",
+        "OTEL_EXPORTER_OTLP_HEADERS": "api-key=s3cr3t-value",
+        "SQS_OUTPUT_QUEUE": "orders",
+    }
+    connection = env["APPLICATIONINSIGHTS_CONNECTION_STRING"]
+    error = f"bad: {connection}, api-key=s3cr3t-value, orders"
+
+    logged = _without_values(error, env)
+
+    assert "k-1234" not in logged and "ingest.example" not in logged and "s3cr3t" not in logged
+    assert logged.endswith(", orders")  # not a telemetry setting
+    assert "<APPLICATIONINSIGHTS_CONNECTION_STRING>" in logged

@@ -44,25 +44,25 @@ param maximumInstanceCount int = 40
 param identityKind string = '{{ cookiecutter.azure_identity }}'
 
 @description('existing_user_assigned only: resource ID of the identity the app runs as.')
-param existingIdentityId string = '{{ cookiecutter.existing_identity_id }}'
+param existingIdentityId string = {{ cookiecutter.existing_identity_id | bicep_string }}
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
 
 @description('AWS role the identity assumes: the AWS stack\'s RoleArn output, which the postprovision hook sets.')
-param awsRoleArn string = '{{ cookiecutter.aws_role_arn }}'
+param awsRoleArn string = {{ cookiecutter.aws_role_arn | bicep_string }}
 {%- endif %}
 
 // The queues: the AWS stack's outputs once the postprovision hook has recorded them, else the answered names.
 @minLength(1)
 @description('Queue the trigger drains: the AWS stack\'s InputQueueUrl output once known, else the answered name.')
-param sqsInputQueue string = {{ cookiecutter.input_queue_name | tojson | replace('"', "'") }}
+param sqsInputQueue string = {{ cookiecutter.input_queue_name | bicep_string }}
 
 @minLength(1)
 @description('Queue the send functions write to: the stack\'s OutputQueueUrl output, else the answered name.')
-param sqsOutputQueue string = {{ cookiecutter.output_queue_name | tojson | replace('"', "'") }}
+param sqsOutputQueue string = {{ cookiecutter.output_queue_name | bicep_string }}
 
 @minLength(1)
 @description('Dead-letter queue of the input queue: the stack\'s DeadLetterQueueUrl output, else the answered name.')
-param sqsDlq string = {{ cookiecutter.dlq_name | tojson | replace('"', "'") }}
+param sqsDlq string = {{ cookiecutter.dlq_name | bicep_string }}
 
 @description('Premium and Consumption: object ID of who runs the deploy step (azd: the signed-in principal), given Storage Blob Data Contributor on the package container; empty: nobody.')
 param deployerPrincipalId string = ''
@@ -103,6 +103,8 @@ var githubDeploys = (!empty(githubRepository))
 
 var identityName = '${abbrs.managedIdentity}${environmentSlug}-${resourceToken}'
 var storageAccountName = '${abbrs.storageAccount}${resourceToken}'
+// Premium and Consumption: the package's own account, which the app's identity may only read (package-access.bicep).
+var packageStorageAccountName = '${abbrs.storageAccount}pkg${resourceToken}'
 var logAnalyticsName = '${abbrs.logAnalyticsWorkspace}${environmentSlug}-${resourceToken}'
 var applicationInsightsName = '${abbrs.applicationInsights}${environmentSlug}-${resourceToken}'
 var functionAppName = '${abbrs.functionApp}${environmentSlug}-${resourceToken}'
@@ -139,6 +141,20 @@ module storage 'modules/storage.bicep' = {
     name: storageAccountName
     location: location
     tags: tags
+    // Flex deploys into this container with the app's identity; the other plans run a zip from packageStorage.
+    deploymentContainerName: flex ? 'app-package' : ''
+  }
+}
+
+// Premium and Consumption: the zip the app runs, apart from the host's state, so the app's identity (Storage
+// Blob Data Owner on the host's account) cannot write it.
+module packageStorage 'modules/storage.bicep' = if (!flex) {
+  name: 'package-storage'
+  params: {
+    name: packageStorageAccountName
+    location: location
+    tags: tags
+    deploymentContainerName: 'app-package'
   }
 }
 
@@ -189,7 +205,7 @@ module functionApp 'modules/function-app.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     timerAlwaysReadyInstances: timerAlwaysReadyInstances
-    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    deploymentContainerUrl: flex ? storage.outputs.deploymentContainerUrl : packageStorage.outputs.deploymentContainerUrl
     packageBlobName: packageBlobName
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
@@ -199,25 +215,43 @@ module functionApp 'modules/function-app.bicep' = {
   }
 }
 
+// The app's identity: the system-assigned one once the app exists, else the user-assigned one.
+var appPrincipalId = systemAssigned ? functionApp.outputs.systemAssignedPrincipalId : identity.outputs.principalId
+
 // What the identity may do, each role for one reason (modules/roles.bicep says which).
 module roles 'modules/roles.bicep' = {
   name: 'roles'
   params: {
-    principalId: systemAssigned ? functionApp.outputs.systemAssignedPrincipalId : identity.outputs.principalId
+    principalId: appPrincipalId
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
   }
 }
 
+// Premium and Consumption: the app's identity reads its package, and nothing in the package's account more.
+module appReadsPackage 'modules/package-access.bicep' = if (!flex) {
+  name: 'app-reads-package'
+  params: {
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+    access: 'read'
+    storageAccountName: packageStorageAccountName
+    containerName: 'app-package'
+  }
+  dependsOn: [packageStorage]
+}
+
 // Premium and Consumption: who runs the deploy step uploads the package with their own identity.
-module deployerUploads 'modules/package-uploader.bicep' = if ((!flex) && (!empty(deployerPrincipalId))) {
+module deployerUploads 'modules/package-access.bicep' = if ((!flex) && (!empty(deployerPrincipalId))) {
   name: 'deployer-uploads'
   params: {
     principalId: deployerPrincipalId
     principalType: deployerPrincipalType
-    storageAccountName: storage.outputs.name
-    containerName: storage.outputs.deploymentContainerName
+    access: 'write'
+    storageAccountName: packageStorageAccountName
+    containerName: 'app-package'
   }
+  dependsOn: [packageStorage]
 }
 
 // The identity .github/workflows/deploy.yml logs in as, trusted for one repository's deployment environment: no secret.
@@ -233,14 +267,16 @@ module githubDeploy 'modules/github-deploy.bicep' = if (githubDeploys) {
   }
 }
 
-module githubUploads 'modules/package-uploader.bicep' = if ((!flex) && githubDeploys) {
+module githubUploads 'modules/package-access.bicep' = if ((!flex) && githubDeploys) {
   name: 'github-uploads'
   params: {
     principalId: githubDeploys ? githubDeploy.outputs.principalId : ''
     principalType: 'ServicePrincipal'
-    storageAccountName: storage.outputs.name
-    containerName: storage.outputs.deploymentContainerName
+    access: 'write'
+    storageAccountName: packageStorageAccountName
+    containerName: 'app-package'
   }
+  dependsOn: [packageStorage]
 }
 
 output AZURE_LOCATION string = location
@@ -250,6 +286,7 @@ output AZURE_FUNCTION_APP_URL string = functionApp.outputs.url
 // Premium and Consumption: the blob the app runs (deploy/publish_package.py uploads it); Flex: empty.
 output AZURE_FUNCTION_APP_PACKAGE_URL string = functionApp.outputs.packageUrl
 output AZURE_IDENTITY_CLIENT_ID string = identity.outputs.clientId
-output AZURE_IDENTITY_PRINCIPAL_ID string = systemAssigned ? functionApp.outputs.systemAssignedPrincipalId : identity.outputs.principalId
+output AZURE_IDENTITY_PRINCIPAL_ID string = appPrincipalId
 output AZURE_IDENTITY_TENANT_ID string = tenant().tenantId
+output AZURE_SUBSCRIPTION_ID string = subscription().subscriptionId
 output AZURE_DEPLOY_CLIENT_ID string = githubDeploys ? githubDeploy.outputs.clientId : ''

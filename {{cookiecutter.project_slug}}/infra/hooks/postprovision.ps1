@@ -8,6 +8,12 @@ if ($LASTEXITCODE -ne 0) {
         "  py -{{ cookiecutter.python_version }} -m venv .venv; .venv/Scripts/pip install -r requirements-dev.txt") -ErrorAction Continue
     exit 1
 }
+{%- if cookiecutter.ci == "github" %}
+if ($env:AZURE_DEPLOY_CLIENT_ID) {
+    & $python -m deploy.github_environment
+    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+}
+{%- endif %}
 & $python -m deploy.aws_stack
 {%- if cookiecutter.hosting_plan != "flex_consumption" %}
 if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }

@@ -6,8 +6,9 @@ managed-identity endpoint's token and drains the stack's input queue.
 moto's CloudFormation cannot create an AWS::IAM::OIDCProvider, so the provider is made with the IAM
 API first, as another app in the account would have made it: the hook must find it and pass
 ExistingOidcProviderArn (the path a real account with a provider for the tenant takes too). moto 5.2.5
-has no AddClientIDToOpenIDConnectProvider either (it answers 500), so the provider already lists this
-app's audience; adding a missing one is exercised only against AWS.
+has no AddClientIDToOpenIDConnectProvider either (its server answers an HTML 500 page:
+test_moto_lacks_add_client_id_to_open_id_connect_provider); the test that adds an audience gives the
+in-process server that action (``moto_adds_client_ids``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from botocore.parsers import ResponseParserError
 
 from deploy.aws_stack import (
     QUEUE_NAME_PARAMETERS,
     AzureIdentity,
+    SharedProviderRefused,
     StackOutputs,
     TrustChangeRefused,
     deploy_aws_stack,
@@ -256,3 +259,85 @@ def test_an_environment_on_the_earlier_stack_keeps_it_its_queues_and_its_trust(
         for name in (earlier, per_environment):
             delete_stack(deployer, name)
         delete_retained_queues(deployer, [""])
+
+
+@pytest.fixture
+def provider_of_another_app(deployer: boto3.Session) -> Iterator[str]:
+    """The account's OIDC provider for the tenant's issuer, made by another app, listing its audience only."""
+    iam = deployer.client("iam")
+    issuer, _ = token_issuer_and_audience(TENANT_ID)
+    arn = iam.create_open_id_connect_provider(
+        Url=f"https://{issuer}", ClientIDList=[ANOTHER_APPS_AUDIENCE], ThumbprintList=[]
+    )["OpenIDConnectProviderArn"]
+    yield arn
+    iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
+
+
+@pytest.fixture
+def moto_adds_client_ids(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AddClientIDToOpenIDConnectProvider for the embedded moto server (in this process), as AWS documents
+    it: the client ID appended to the provider's list, idempotently; an unknown provider is NoSuchEntity."""
+    from moto.core.responses import EmptyResult
+    from moto.iam.responses import IamResponse
+
+    def add_client_id_to_open_id_connect_provider(self: IamResponse) -> EmptyResult:
+        provider = self.backend.get_open_id_connect_provider(self._get_param("OpenIDConnectProviderArn"))
+        client_id = self._get_param("ClientID")
+        if client_id not in provider.client_id_list:
+            provider.client_id_list.append(client_id)
+        return EmptyResult()
+
+    if not hasattr(IamResponse, "add_client_id_to_open_id_connect_provider"):
+        monkeypatch.setattr(
+            IamResponse,
+            "add_client_id_to_open_id_connect_provider",
+            add_client_id_to_open_id_connect_provider,
+            raising=False,
+        )
+
+
+def test_moto_lacks_add_client_id_to_open_id_connect_provider(
+    deployer: boto3.Session, provider_of_another_app: str
+) -> None:
+    # The emulator's gap that moto_adds_client_ids fills (moto 5.2.5, the version requirements-dev pins):
+    # its server fails the unknown action with an HTML 500 page.
+    with pytest.raises(ResponseParserError, match="500 Internal Server Error"):
+        deployer.client("iam").add_client_id_to_open_id_connect_provider(
+            OpenIDConnectProviderArn=provider_of_another_app, ClientID="api://probe"
+        )
+
+
+@pytest.mark.usefixtures("hook_without_azd", "moto_adds_client_ids")
+def test_the_hook_adds_no_audience_to_a_provider_it_did_not_make_unless_told(
+    deployer: boto3.Session, provider_of_another_app: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environment = f"shared{uuid.uuid4().hex[:6]}"
+    stack = f"deploy-test-{environment}"
+    identity = the_apps_identity()
+    _, audience = token_issuer_and_audience(TENANT_ID)
+    command = ["--stack-name", stack, "--environment", environment, "--region", REGION]
+    command += ["--tenant-id", identity.tenant_id, "--principal-id", identity.principal_id]
+    iam, cloudformation = deployer.client("iam"), deployer.client("cloudformation")
+
+    def audiences() -> list[str]:
+        provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider_of_another_app)
+        return sorted(provider["ClientIDList"])
+
+    try:
+        with pytest.raises(SharedProviderRefused, match="--allow-shared-provider"):
+            deploy_aws_stack(deployer, stack, identity, environment=environment)
+        assert main(command, {}) == 1
+        message = capsys.readouterr().err
+        assert f"does not list the audience {audience}" in message
+        assert "--allow-shared-provider" in message
+        assert audiences() == [ANOTHER_APPS_AUDIENCE]
+        assert stack_status(cloudformation, stack) is None
+
+        # Told to: the audience is added, and the stack trusts the shared provider.
+        assert main([*command, "--allow-shared-provider"], {}) == 0
+        assert audiences() == sorted([ANOTHER_APPS_AUDIENCE, audience])
+        assert stack_parameters(cloudformation, stack)["ExistingOidcProviderArn"] == provider_of_another_app
+        assert f"Added the audience {audience}" in capsys.readouterr().out
+    finally:
+        delete_stack(deployer, stack)
+        delete_retained_queues(deployer, [environment])

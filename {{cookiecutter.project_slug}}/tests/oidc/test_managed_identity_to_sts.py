@@ -113,7 +113,10 @@ def test_the_app_sqs_client_runs_on_credentials_traded_for_the_managed_identity_
     assert drain_all(oidc_app.app.client, queue) == ["hello"]
 
 
-def test_credentials_refresh_before_they_expire_and_reuse_the_cached_token(oidc_app: OidcApp) -> None:
+def test_credentials_refresh_before_they_expire_and_reuse_the_cached_token(
+    oidc_app: OidcApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="{{ cookiecutter.package_name }}.engine.oidc_credentials")
     settings = Settings.from_env()
     clock = Clock()
     session = managed_identity_session(OidcSettings.from_env(), settings.region, clock=clock)
@@ -141,6 +144,12 @@ def test_credentials_refresh_before_they_expire_and_reuse_the_cached_token(oidc_
     # Both exchanges used the one token the endpoint issued: MSAL served the second from its cache.
     assert oidc_app.identity.hits == 1
     assert exchanges[1].sent["WebIdentityToken"] == exchanges[0].sent["WebIdentityToken"]
+    # Each refresh is logged with the role's name; its ARN (the AWS account) stays out of the logs.
+    logged = [record.getMessage() for record in caplog.records]
+    refreshes = [line for line in logged if line.startswith("AWS credentials for role")]
+    assert len(refreshes) == 2
+    assert all(f"role {ROLE_NAME} (session" in line for line in refreshes), refreshes
+    assert not [line for line in refreshes if oidc_app.role_arn in line or oidc_app.account in line]
 
 
 def test_one_credential_per_process_so_sessions_share_the_cached_token(oidc_app: OidcApp) -> None:

@@ -27,6 +27,9 @@ from .conftest import USER_ASSIGNED_CLIENT_ID
 from .identity_endpoint import ManagedIdentityEndpoint
 from .test_token_queue_identity import STORAGE_RESOURCE, azurite_with_entra_id
 
+# Azurite, the identity endpoint and the deploy step: not the inner loop.
+pytestmark = pytest.mark.slow
+
 __all__ = ["azurite_with_entra_id"]  # the module-scoped fixture, shared with the token queue's tests
 
 

@@ -31,6 +31,9 @@ from .conftest import USER_ASSIGNED_CLIENT_ID
 from .identity_endpoint import ManagedIdentityEndpoint
 from .loopback_tls import loopback_certificate
 
+# Drains exported over TLS with the identity: not the inner loop.
+pytestmark = pytest.mark.slow
+
 APP_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "{{ cookiecutter.package_name }}"
 INSTRUMENTATION_KEY = "00000000-0000-4000-8000-000000000016"

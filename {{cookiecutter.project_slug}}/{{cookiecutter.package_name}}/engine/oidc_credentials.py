@@ -143,6 +143,11 @@ def refusal_message(error: ClientError, settings: OidcSettings, claims: Mapping[
     return message
 
 
+def role_name(role_arn: str) -> str:
+    """``arn:aws:iam::<account>:role/<path/>name`` -> ``name``."""
+    return role_arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+
+
 class NothingCached(dict[str, Any]):
     """A fetcher cache that keeps nothing: the credentials object holds the one copy and decides
     when to refresh (a second copy with its own expiry clock would only matter across processes)."""
@@ -198,9 +203,10 @@ def managed_identity_session(
             credentials = fetcher.fetch_credentials()
         except ClientError as error:
             raise AssumeRoleRefused(refusal_message(error, settings, token_loader.last_claims)) from error
+        # The role's name, not its ARN: the logs need not spell out the AWS account on every refresh.
         logger.info(
             "AWS credentials for role %s (session %s) until %s",
-            settings.role_arn,
+            role_name(settings.role_arn),
             settings.session_name,
             credentials["expiry_time"],
         )

@@ -7,9 +7,9 @@ bytes, and retries. ``@sqs_output_http()`` does the same for an HTTP function an
 happened. ``with sqs_collector() as out: out.add(...)`` batches sends inside a function.
 
 A message SQS refused is never dropped in silence: the rest are sent, then ``MessagesNotSent`` is raised
-with every refusal, so the host records the invocation as failed (the HTTP decorator answers 207 or 502
-instead). A queue-triggered function then runs again and sends the others again: make consumers
-idempotent (``engine/idempotency``), as SQS delivers at least once anyway.
+with every refusal, so the host records the invocation as failed (the HTTP decorator answers 207, 400,
+502 or 503 instead). A queue-triggered function then runs again and sends the others again: make
+consumers idempotent (``engine/idempotency``), as SQS delivers at least once anyway.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 
 import azure.functions as func
 
-from .http_io import answer, json_response
+from .http_io import ANONYMOUS_SENDS, RETRY_AFTER_SECONDS, answer, batch_status, json_response
 from .producer import BatchResult, OutgoingMessage, Sender, SendFailure
 from .queues import SQS_BATCH_LIMIT
 
@@ -119,9 +119,9 @@ def sqs_output_http(
 ) -> Callable[[Callable[P, Returned | func.HttpResponse]], Callable[P, func.HttpResponse]]:
     """For an HTTP function: sends what it returns and answers.
 
-    One message: 202 with its ``message_id`` (413 or 400 if refused before sending). A list: 200 when all
-    were sent, 207 when some were, 502 when none, with every failure. Return an ``HttpResponse`` to answer
-    without sending; raise ``BadRequest`` for a 400.
+    One message: 202 with its ``message_id``. A list: 200 when all were sent, 207 when some were, and
+    when none was, 400, 503 or 502 by who can act on it, with every failure. A failure's status is
+    ``http_io``'s. Return an ``HttpResponse`` to answer without sending; raise ``BadRequest`` for a 400.
     """
 
     def decorate(function: Callable[P, Returned | func.HttpResponse]) -> Callable[P, func.HttpResponse]:
@@ -138,6 +138,12 @@ def sqs_output_http(
                     return func.HttpResponse(status_code=204)
                 return json_response(202, {"message_id": sender.send(messages[0])})
 
+            if ANONYMOUS_SENDS:
+                # Whatever trace the caller's request carried: the send starts a new one.
+                from .telemetry.propagation import new_trace
+
+                with new_trace():
+                    return answer(send)
             return answer(send)
 
         for name, value in _without_return_value(function, func.HttpResponse).items():
@@ -150,7 +156,7 @@ def sqs_output_http(
 def batch_response(result: BatchResult) -> func.HttpResponse:
     for failure in result.failures:
         logger.warning("batch item %d not sent: %s: %s", failure.index, failure.code, failure.reason)
-    status = 200 if not result.failures else 207 if result.message_ids else 502
+    status = batch_status(result.failures, result.sent)
     count = result.sent + result.failed
     return json_response(
         status,
@@ -164,6 +170,7 @@ def batch_response(result: BatchResult) -> func.HttpResponse:
                 for f in result.failures
             ],
         },
+        {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None,
     )
 
 

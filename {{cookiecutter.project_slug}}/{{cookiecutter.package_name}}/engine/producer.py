@@ -31,6 +31,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SQS_MAX_DELAY_SECONDS = 900
+# Refusals of what the sender gave: the body, the attributes (more than 10, a reserved or malformed
+# name), the group or deduplication ID, the delay. Our own checks' codes, then SQS's (LocalStack
+# names InvalidParameterValue with its JSON-protocol suffix). Anything else SQS refuses (access, a
+# missing queue, its KMS key) is the app's to fix, not the sender's.
+SENDER_INPUT_CODES = frozenset(
+    {
+        "MessageTooLarge",
+        "InvalidDelay",
+        "MissingGroupId",
+        "InvalidParameterValue",
+        "InvalidParameterValueException",
+        "InvalidMessageContents",
+    }
+)
 
 
 class MessageRejected(ValueError):
@@ -65,7 +79,22 @@ class SendFailure:
     index: int
     code: str
     reason: str
+    # A refusal: sending it again, unchanged, will not help (SQS's SenderFault, or a 4xx answer).
     sender_fault: bool
+
+    @property
+    def sender_input(self) -> bool:
+        """Refused for what the sender gave (body, attributes, IDs): theirs to fix."""
+        return self.sender_fault and self.code in SENDER_INPUT_CODES
+
+
+def refusal(error: Exception) -> tuple[str, bool]:
+    """A failed SQS call's error code, and whether it is a refusal (a 4xx answer other than
+    throttling) rather than a failure that a later retry may get past (throttling, 5xx, network)."""
+    answer = getattr(error, "response", None) or {}
+    code = str(answer.get("Error", {}).get("Code") or type(error).__name__)
+    status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code, 400 <= status < 500 and "Throttl" not in code
 
 
 @dataclass
@@ -181,11 +210,7 @@ class Sender:
                 )
             except Exception as error:  # botocore has already retried the request itself
                 logger.warning("SendMessageBatch failed: %s", error)
-                answer = getattr(error, "response", {})
-                code = answer.get("Error", {}).get("Code", type(error).__name__)
-                # A refusal (4xx: access, a missing queue) stays a refusal; a retry may help the rest.
-                status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-                refused = 400 <= status < 500 and "Throttl" not in code
+                code, refused = refusal(error)
                 result.failures.extend(SendFailure(i, code, str(error), refused) for i in pending)
                 return
             for success in response.get("Successful", []):

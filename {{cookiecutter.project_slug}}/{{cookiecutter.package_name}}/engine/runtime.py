@@ -41,11 +41,12 @@ def drain_input_queue(
     """One pass over the input queue. ``next_tick`` is when the timer fires next: with
     SQS_POLL_UNTIL_NEXT_TICK the pass polls until then, so the next pass takes over at once; with
     SQS_POLL_WHILE_BUSY, only while messages keep coming (this process's passes remember the last)."""
+    from .attempt_ledger import attempt_ledger
     from .aws_session import sqs_client
     from .consumer import DrainOptions, drain
     from .consumer.drain_pass import PROGRESS_EVERY_SECONDS
     from .consumer.receiving import PollWhileBusy
-    from .queues import queue_url
+    from .queues import is_fifo, queue_url
 
     settings = settings or Settings.from_env()
     if handler is None:
@@ -76,6 +77,8 @@ def drain_input_queue(
             if settings.poll_while_busy and tick is not None
             else None
         ),
+        # FIFO: attempts retried inside a pass outlive a hand-back (consumer/attempts.py).
+        attempts=attempt_ledger(url) if is_fifo(url) else None,
     )
     summary.depth_requests = record_queue_depths(client, url, settings.dlq)
     return summary

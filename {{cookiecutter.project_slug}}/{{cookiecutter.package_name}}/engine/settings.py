@@ -34,6 +34,10 @@ AUTH_MODES: tuple[AuthMode, ...] = ("default_chain",)
 RetryMode = Literal["standard", "adaptive", "legacy"]
 RETRY_MODES: tuple[RetryMode, ...] = ("standard", "adaptive", "legacy")
 APP_NAME = "{{ cookiecutter.project_slug }}"
+# Who may call the HTTP send functions: a function key's holders, or anyone (function_app.py registers
+# the functions with it; an anonymous bake bounds what a request may do, engine/http_io.py).
+HttpAuthLevel = Literal["function", "anonymous"]
+HTTP_AUTH_LEVEL: HttpAuthLevel = "{{ cookiecutter.http_auth_level }}"
 LOCAL_SETTINGS_FILE = "local.settings.json"
 # Where a deployment gets a setting: infra/azure/app-settings.json (written from this table),
 # the Bicep (values only the deployment knows), or nowhere (local runs only).
@@ -173,7 +177,10 @@ ROLE_ARN = Matching(
     re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$"),
     "is not an IAM role ARN such as 'arn:aws:iam::123456789012:role/my-role'",
 )
-VISIBILITY = Whole(2, 43_200)  # SQS allows up to 12 h
+# SQS hides a message at most 12 h from its receive: within 6 h, a heartbeat, a backoff or a
+# hand-back still has room (the drain cuts any of them to end within the 12 h).
+WITHIN_SQS_12_HOURS = Whole(0, 21_600)
+VISIBILITY = Whole(2, 21_600)
 
 # The table. Queue names default to the answers in local runs; in Azure the Bicep sets them.
 SQS_INPUT_QUEUE = Setting(
@@ -229,26 +236,31 @@ SQS_MAX_CONCURRENCY = Setting(
 )
 SQS_DRAIN_BUDGET_SECONDS = Setting[float](
     "SQS_DRAIN_BUDGET_SECONDS", {{ cookiecutter.__drain_budget_seconds }}, Number(1, 86_400),
-    "A drain stops receiving after this long; keep it under functionTimeout.",
+    "A drain stops receiving after this long; keep it under functionTimeout. It holds no message "
+    "past 12 h from its receive (SQS's limit): such a message goes back to the queue first.",
     local="60",
 )  # fmt: skip
 SQS_VISIBILITY_TIMEOUT_SECONDS = Setting(
     "SQS_VISIBILITY_TIMEOUT_SECONDS", 60, VISIBILITY,
-    "Visibility timeout asked for on receive; the heartbeat extends it.",
+    "Visibility timeout asked for on receive, 2-21600; the heartbeat extends it, never past 12 h "
+    "from the receive (SQS's limit).",
 )  # fmt: skip
 SQS_RETRY_BACKOFF_BASE_SECONDS = Setting(
-    "SQS_RETRY_BACKOFF_BASE_SECONDS", 5, Whole(0, 43_200),
-    "First backoff of a failed message; it doubles per receive.",
+    "SQS_RETRY_BACKOFF_BASE_SECONDS", 5, WITHIN_SQS_12_HOURS,
+    "First backoff of a failed message, 0-21600; it doubles per receive.",
 )  # fmt: skip
 SQS_RETRY_BACKOFF_MAX_SECONDS = Setting(
-    "SQS_RETRY_BACKOFF_MAX_SECONDS", 300, Whole(0, 43_200), "Cap of that backoff."
+    "SQS_RETRY_BACKOFF_MAX_SECONDS", 300, WITHIN_SQS_12_HOURS,
+    "Cap of that backoff, 0-21600; a backoff never reaches past 12 h from the receive (SQS's "
+    "limit): it is cut short to end by then.",
 )  # fmt: skip
 SQS_MAX_MESSAGE_BYTES = Setting(
     "SQS_MAX_MESSAGE_BYTES", 262_144, Whole(1_024, 1_048_576),
     "Largest message or batch payload sent, in bytes.",
 )  # fmt: skip
+# Anonymous sends: one request, at most one SendMessageBatch's worth of messages.
 SQS_MAX_BATCH_ITEMS = Setting(
-    "SQS_MAX_BATCH_ITEMS", 1_000, Whole(1, 100_000),
+    "SQS_MAX_BATCH_ITEMS", 10 if HTTP_AUTH_LEVEL == "anonymous" else 1_000, Whole(1, 100_000),
     "Most items one batch request to the HTTP batch function may hold.",
 )  # fmt: skip
 SQS_SCALE_OUT_MAX_WORKERS = Setting(
@@ -267,6 +279,12 @@ SQS_SCALE_OUT_TARGET_LAG_SECONDS = Setting[float](
     "Fan out to enough drains to clear the backlog within this long.",
 )  # fmt: skip
 # Under 2 s of one drain's work (585 msg/s): an instance started for it would find nothing to do.
+# Two: one late tick is not a stopped timer. A watchdog fires 2 to 3 periods after the last tick.
+SQS_WATCHDOG_MISSED_TICKS = Setting(
+    "SQS_WATCHDOG_MISSED_TICKS", 2, Whole(0, 100),
+    "Ticks of SQS_POLL_SCHEDULE the timer may miss before a watchdog on the drain-token queue drains in its "
+    "place, at the schedule's pace, until a tick returns; 0: off.",
+)  # fmt: skip
 SQS_SCALE_OUT_ACTIVATION_BACKLOG = Setting(
     "SQS_SCALE_OUT_ACTIVATION_BACKLOG", 1_000, Whole(0, 1_000_000_000),
     "A backlog of at most this many messages stays on one drain.",
@@ -351,6 +369,7 @@ TABLE: tuple[Setting[object], ...] = (
     SQS_SCALE_OUT_QUEUE,
     SQS_SCALE_OUT_TARGET_LAG_SECONDS,
     SQS_SCALE_OUT_ACTIVATION_BACKLOG,
+    SQS_WATCHDOG_MISSED_TICKS,
     AWS_REGION,
     AWS_ENDPOINT_URL,
     AWS_RETRY_MODE,
@@ -376,6 +395,7 @@ class Settings:
     output_queue: str
     dlq: str = SQS_DLQ.default
     max_receive_count: int = SQS_MAX_RECEIVE_COUNT.default
+    poll_schedule: str = SQS_POLL_SCHEDULE.default
     region: str = AWS_REGION.default
     wait_time_seconds: int = SQS_WAIT_TIME_SECONDS.default
     max_concurrency: int = SQS_MAX_CONCURRENCY.default
@@ -393,6 +413,7 @@ class Settings:
     scale_out_queue: str = SQS_SCALE_OUT_QUEUE.default
     scale_out_target_lag_seconds: float = SQS_SCALE_OUT_TARGET_LAG_SECONDS.default
     scale_out_activation_backlog: int = SQS_SCALE_OUT_ACTIVATION_BACKLOG.default
+    watchdog_missed_ticks: int = SQS_WATCHDOG_MISSED_TICKS.default
     retry_mode: RetryMode = AWS_RETRY_MODE.default
     max_attempts: int = AWS_MAX_ATTEMPTS.default
     auth_mode: AuthMode = AWS_AUTH_MODE.default
@@ -407,6 +428,7 @@ class Settings:
             output_queue=SQS_OUTPUT_QUEUE.required(env),
             dlq=SQS_DLQ.read(env),
             max_receive_count=SQS_MAX_RECEIVE_COUNT.read(env),
+            poll_schedule=SQS_POLL_SCHEDULE.read(env),
             region=AWS_REGION.read(region_env),
             wait_time_seconds=SQS_WAIT_TIME_SECONDS.read(env),
             max_concurrency=SQS_MAX_CONCURRENCY.read(env),
@@ -424,6 +446,7 @@ class Settings:
             scale_out_queue=SQS_SCALE_OUT_QUEUE.read(env),
             scale_out_target_lag_seconds=SQS_SCALE_OUT_TARGET_LAG_SECONDS.read(env),
             scale_out_activation_backlog=SQS_SCALE_OUT_ACTIVATION_BACKLOG.read(env),
+            watchdog_missed_ticks=SQS_WATCHDOG_MISSED_TICKS.read(env),
             retry_mode=AWS_RETRY_MODE.read(env),
             max_attempts=AWS_MAX_ATTEMPTS.read(env),
             auth_mode=AWS_AUTH_MODE.read(env),

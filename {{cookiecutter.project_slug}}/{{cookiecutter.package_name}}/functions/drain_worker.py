@@ -6,6 +6,9 @@ A token's pass runs only in a free slot (``claim_token_slot``): never more than
 ``SQS_SCALE_OUT_MAX_WORKERS`` at once, however many tokens arrive. It never fans out.
 A failed pass fails its invocation and, with ``maxDequeueCount`` 1, its token goes to
 the poison queue rather than being retried: the next tick decides again.
+
+The same queue carries the watchdog, which drains in the timer's place when ticks stop
+(``engine/scale_out/watchdog.py``).
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import logging
 import azure.functions as func
 
 from ..engine.runtime import drain_input_queue, report
-from ..engine.scale_out.drain_token import BadToken, DrainToken
+from ..engine.scale_out.drain_token import BadToken, WatchdogToken, decode_token
 from ..engine.scale_out.fan_out import claim_token_slot
 from ..engine.scale_out.pass_leases import SAMPLE_EVERY_SECONDS
+from ..engine.scale_out.watchdog import stand_in
 from ..engine.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -28,7 +32,7 @@ bp = func.Blueprint()
 def drain_input_queue_on_token(token: func.QueueMessage) -> None:
     settings = Settings.from_env()
     try:
-        drain_token = DrainToken.decode(token.get_body().decode("utf-8", errors="replace"))
+        drain_token = decode_token(token.get_body().decode("utf-8", errors="replace"))
     except BadToken as error:
         logger.error("token %s dropped unrun: %s", token.id, error)
         return
@@ -39,6 +43,9 @@ def drain_input_queue_on_token(token: func.QueueMessage) -> None:
             drain_token.queue,
             settings.input_queue,
         )
+        return
+    if isinstance(drain_token, WatchdogToken):
+        stand_in(settings, token.id or "", drain_token)
         return
     if drain_token.is_stale():
         logger.info(

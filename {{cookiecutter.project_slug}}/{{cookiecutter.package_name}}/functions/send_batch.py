@@ -2,39 +2,39 @@
 
 from __future__ import annotations
 
-import json
-import logging
-
 import azure.functions as func
 
 from ..engine.http_io import (
     MAX_BATCH_REQUEST_BYTES,
     BadRequest,
     error_response,
-    outgoing_message,
+    json_text,
     request_json,
+    request_options,
 )
 from ..engine.output import sqs_output_http
 from ..engine.producer import OutgoingMessage
+from ..engine.queues import is_fifo
 from ..engine.settings import Settings
 
 bp = func.Blueprint()
-logger = logging.getLogger(__name__)
 
 
 @bp.route(route="messages/batch", methods=["POST"])
 @sqs_output_http()
 def send_message_batch(req: func.HttpRequest) -> list[OutgoingMessage] | func.HttpResponse:
+    settings = Settings.from_env()
     _, items = request_json(req, MAX_BATCH_REQUEST_BYTES, "10 messages of SQS's largest size")
     if not isinstance(items, list) or not items:
         raise BadRequest("the request body must be a non-empty JSON array")
-    max_items = Settings.from_env().max_batch_items
-    if len(items) > max_items:
-        return error_response(413, f"{len(items)} items; at most {max_items} per request")
-    if len(items) > 1 and req.params.get("deduplication_id"):
+    if len(items) > settings.max_batch_items:
+        message = f"{len(items)} items; at most {settings.max_batch_items} per request (SQS_MAX_BATCH_ITEMS)"
+        return error_response(413, message, "TooManyItems")
+    options = request_options(req, fifo=is_fifo(settings.output_queue))
+    if len(items) > 1 and options.deduplication_id:
         # One ID for many messages: SQS would keep the first and drop the rest as duplicates.
         raise BadRequest(
             "deduplication_id names one message; leave it out of a batch (on FIFO queues each item is "
             "then deduplicated by its content)"
         )
-    return [outgoing_message(json.dumps(item), req) for item in items]
+    return [options.message(json_text(item)) for item in items]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from ..engine.http_io import outgoing_message, request_json
+from ..engine.http_io import request_json, request_options
 from ..engine.output import sqs_output_http
 from ..engine.producer import OutgoingMessage
+from ..engine.queues import is_fifo
 from ..engine.settings import Settings
 
 bp = func.Blueprint()
@@ -15,6 +16,6 @@ bp = func.Blueprint()
 @bp.route(route="messages", methods=["POST"])
 @sqs_output_http()
 def send_message(req: func.HttpRequest) -> OutgoingMessage:
-    max_bytes = Settings.from_env().max_message_bytes
-    text, _ = request_json(req, max_bytes, "SQS_MAX_MESSAGE_BYTES")
-    return outgoing_message(text, req)
+    settings = Settings.from_env()
+    text, _ = request_json(req, settings.max_message_bytes, "SQS_MAX_MESSAGE_BYTES")
+    return request_options(req, fifo=is_fifo(settings.output_queue)).message(text)

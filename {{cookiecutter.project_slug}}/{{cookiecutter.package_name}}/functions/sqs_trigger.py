@@ -3,7 +3,9 @@
 Timer functions run as a singleton across instances and never overlap themselves,
 so one drain runs at a time; its budget keeps it under functionTimeout. While that
 pass falls behind, it fans out: drain tokens on a Storage queue start more passes
-elsewhere (``drain_worker``, ``engine/scale_out``), up to the cap.
+elsewhere (``drain_worker``, ``engine/scale_out``), up to the cap. Each tick first
+pushes the watchdog back, which drains in the timer's place if ticks stop coming
+(``engine/scale_out/watchdog.py``).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from datetime import datetime
 
 import azure.functions as func
 
+from ..engine.consumer import DrainSummary
 from ..engine.runtime import drain_input_queue, report
 from ..engine.scale_out.fan_out import fan_out_for
 from ..engine.scale_out.pass_leases import SAMPLE_EVERY_SECONDS
+from ..engine.scale_out.watchdog import keep_watchdog_dormant
 from ..engine.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -28,15 +32,23 @@ def drain_input_queue_on_timer(timer: func.TimerRequest) -> None:
     # A pass that polls until the next tick makes that tick past due by design.
     if timer.past_due and not (settings.poll_until_next_tick or settings.poll_while_busy):
         logger.info("drain timer is past due; draining now")
+    watchdog = keep_watchdog_dormant(settings)  # a tick came, even if it does not drain
     fan_out = fan_out_for(settings)
     if fan_out and not fan_out.start():
         logger.info("another tick's drain pass is still running; this tick does not drain")
         return
+
+    def progress(summary: DrainSummary) -> None:
+        if fan_out:
+            fan_out.on_progress(summary)
+        if watchdog:
+            watchdog.on_progress(summary)
+
     try:
         summary = drain_input_queue(
             settings,
             stop=fan_out.stop if fan_out else None,
-            progress=fan_out.on_progress if fan_out else None,
+            progress=progress,
             progress_every_seconds=SAMPLE_EVERY_SECONDS,
             next_tick=next_occurrence(timer),
         )

@@ -4,8 +4,9 @@
 //
 // Where the code comes from, keylessly:
 // - Flex Consumption deploys into the blob container of functionAppConfig, with the identity.
-// - Premium and Linux Consumption run the zip at WEBSITE_RUN_FROM_PACKAGE, a blob URL in the same
-//   container, fetched with the identity named by WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID. No Azure
+// - Premium and Linux Consumption run the zip at WEBSITE_RUN_FROM_PACKAGE, a blob URL in the package's own
+//   storage account, fetched with the identity named by WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID, which
+//   may only read it (main.bicep, package-access.bicep). No Azure
 //   Files content share: it would need an account key ("Create an app without Azure Files", Azure Functions
 //   storage considerations). deploy/publish_package.py uploads the zip.
 
@@ -20,7 +21,7 @@ param instanceMemoryMB int
 param maximumInstanceCount int
 @description('Flex Consumption: always-ready instances of the drain timer, a function scaled on its own.')
 param timerAlwaysReadyInstances int
-@description('Blob container of the deployment package (Flex: its deployment storage).')
+@description('Blob container of the deployment package (Flex: its deployment storage; the others: the package account\'s).')
 param deploymentContainerUrl string
 @description('Premium and Consumption: the package blob in that container.')
 param packageBlobName string

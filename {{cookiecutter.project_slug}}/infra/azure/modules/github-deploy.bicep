@@ -29,8 +29,8 @@ resource githubTrust 'Microsoft.ManagedIdentity/userAssignedIdentities/federated
   properties: {
     issuer: 'https://token.actions.githubusercontent.com'
     // Only a job that names this environment (deploy.yml's deploy job) carries this subject; any workflow
-    // on the default branch carries `ref:refs/heads/main`, so that subject is not trusted. Restrict the
-    // environment to main in the repository's settings (Environments > production > deployment branches).
+    // on the default branch carries `ref:refs/heads/main`, so that subject is not trusted. The subject names
+    // no branch: azd's postprovision hook locks the environment to main (deploy/github_environment.py).
     subject: 'repo:${githubRepository}:environment:${githubEnvironment}'
     audiences: [
       'api://AzureADTokenExchange'

@@ -1,12 +1,14 @@
-// The fewest roles the app's identity needs, each for one reason. No role for the deployer: azd and az deploy
-// with the signed-in user's own rights.
+// The fewest roles the app's identity needs on the host's storage and Application Insights, each for one
+// reason. The package a Premium or Consumption app runs is elsewhere, in an account where the identity may
+// only read it (package-access.bicep): Storage Blob Data Owner here cannot rewrite the app's code.
 
 param principalId string
 param storageAccountName string
 param applicationInsightsName string
 
 var roles = {
-  // The host's own state (timer locks, host keys) and the Flex deployment container: read, write, lease.
+  // The host's own state (timer locks, host keys) and the Flex deployment container, which the platform
+  // writes with this identity on each Flex deploy: read, write, lease.
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   // Queue-triggered functions on this account (fan-out tokens): peek, dequeue, delete, send.
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'

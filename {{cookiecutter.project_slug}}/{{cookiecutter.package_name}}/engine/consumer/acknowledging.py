@@ -8,16 +8,31 @@ handler, or for its delete, never becomes visible to another consumer.
 Calls go out on a pool, batched by 10: as many at once as the sizing allows (see
 sizing.py). A visibility change waits for a heartbeat of the same message that is still
 in flight, so a heartbeat never lands after, and undoes, a backoff or a release.
+
+SQS refuses a visibility change that reaches past 12 hours from the message's receive.
+Each message's hold ends ``DrainOptions.hold_limit_seconds`` after the receive was sent
+(12 h less a margin): every backoff, release and heartbeat is cut to end by then, a heartbeat
+with nothing left to give is not sent (the message turns visible when its hold ends), and
+handling.py gives a message back before its hold could end while the pass still needs it.
+
+``delete`` returns a future that says whether SQS confirmed the delete. On a standard
+queue nobody waits for it: an entry SQS fails through no fault of the caller is retried
+at once, up to ``DELETE_ATTEMPTS``, then reported (the message comes back: at least once).
+On FIFO the rest of the message's group waits for it (handling.py), so any refusal, the
+caller's fault or not, and a failed call are retried while the group waits, held and
+heartbeated, with a growing pause, up to ``GROUP_DELETE_ATTEMPTS`` (about 18 s): a delete
+that fails once costs a retry, never the group's order.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..queues import SQS_BATCH_LIMIT
@@ -33,6 +48,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DELETE_ATTEMPTS = 3
+# FIFO: a group waits for its delete. Pauses between attempts: 0.25 s, doubling, at most 5 s.
+GROUP_DELETE_ATTEMPTS = 8
+GROUP_DELETE_FIRST_PAUSE_SECONDS = 0.25
+GROUP_DELETE_LONGEST_PAUSE_SECONDS = 5.0
 # Entry failures that only mean the message is already gone (deleted while its heartbeat flew).
 GONE = ("ReceiptHandleIsInvalid", "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight")
 
@@ -43,9 +62,24 @@ class _Held:
 
     message: SqsMessage
     visible_until: float
+    # The end of its hold: no visibility change reaches past it (SQS's 12 hours).
+    hold_until: float = math.inf
     deleting: bool = False
     # Its delete call is out: SQS may already have freed its FIFO group.
     delete_sent: bool = False
+
+
+@dataclass(eq=False)
+class _Delete:
+    """A delete to send: its attempt, when it may go (after a pause), and what waits for it."""
+
+    message: SqsMessage
+    # A FIFO group waits for it: it goes at once when no ack call is in flight, else with the
+    # answer of one or after the linger, whichever comes first (Nagle: batches form under load).
+    awaited: bool = False
+    attempt: int = 1
+    not_before: float = 0.0
+    confirmed: Future[bool] = field(default_factory=Future)
 
 
 class Acknowledger(threading.Thread):
@@ -70,9 +104,11 @@ class Acknowledger(threading.Thread):
         self.wake = wake  # tells the pass that room was made; never called under self.lock
         self.lock = threading.Condition()
         self.held: dict[str, _Held] = {}
-        self.deletes: list[tuple[SqsMessage, int]] = []  # waiting for a delete call, with its attempt
+        self.deletes: list[_Delete] = []  # waiting for a delete call
         self.visibility: list[tuple[tuple[SqsMessage, ...], int]] = []  # units never split across calls
         self.returning: dict[str, SqsMessage] = {}  # visibility change pending or under way
+        self.hold_until: dict[str, float] = {}  # of each message held or returning, by receipt handle
+        self.past_hold: set[str] = set()  # heartbeats stopped: the hold ended (told once)
         self.heartbeating: set[str] = set()
         self.calls_in_flight = 0
         self.heartbeats_in_flight = 0
@@ -87,8 +123,11 @@ class Acknowledger(threading.Thread):
 
     # Called from the pass's other threads.
 
-    def hold(self, messages: list[SqsMessage], visible_until: float) -> list[SqsMessage]:
-        """Take charge of received messages; returns those that must not be handled yet (FIFO)."""
+    def hold(self, messages: list[SqsMessage], received_at: float) -> list[SqsMessage]:
+        """Take charge of messages received by a call sent at ``received_at`` (visibility runs from
+        when SQS got it); returns those that must not be handled yet (FIFO)."""
+        visible_until = received_at + self.options.visibility_timeout_seconds
+        hold_until = received_at + self.options.hold_limit_seconds
         with self.lock:
             # A message whose delete is out no longer holds its group back: a later message of
             # it may rightly come now (taking it for an overtaker would send it back for nothing).
@@ -96,18 +135,28 @@ class Acknowledger(threading.Thread):
             in_hand = held + list(self.returning.values())
             overtakers = self.ordering.overtakers(messages, in_hand)
             for message in messages:
-                self.held[message.receipt_handle] = _Held(message, visible_until)
+                self.held[message.receipt_handle] = _Held(message, visible_until, hold_until)
+                self.hold_until[message.receipt_handle] = hold_until
             self.counts.peaks(in_hand=len(self.held))
         return overtakers
 
-    def delete(self, message: SqsMessage) -> None:
+    def hold_left(self, message: SqsMessage) -> float:
+        """Seconds until ``message``'s hold ends (SQS's 12 hours from its receive)."""
+        with self.lock:
+            return self.hold_until.get(message.receipt_handle, math.inf) - time.monotonic()
+
+    def delete(self, message: SqsMessage, *, awaited: bool = False) -> Future[bool]:
+        """Delete ``message``; the future says whether SQS confirmed it (False: it comes back).
+        ``awaited``: something waits for that answer, so the delete goes out at once."""
+        delete = _Delete(message, awaited)
         with self.lock:
             held = self.held.get(message.receipt_handle)
             if held:
                 held.deleting = True
-            self.deletes.append((message, 1))
+            self.deletes.append(delete)
             self.lock.notify_all()
         self.sizing.finished.add(1)
+        return delete.confirmed
 
     def change_visibility(self, messages: list[SqsMessage], seconds: int) -> None:
         """Backoff (seconds > 0) or release (0), in one batch call for up to 10 messages."""
@@ -155,12 +204,17 @@ class Acknowledger(threading.Thread):
         with self.lock:
             while True:
                 now = time.monotonic()
-                if not self.deletes and not self.visibility:
+                ready = self._ready_deletes(now)
+                if not ready and not self.visibility:
                     first_pending_at = None
                 elif first_pending_at is None:
                     first_pending_at = now
-                lingered = self.closing or (first_pending_at is not None and now - first_pending_at >= linger)
-                sent_partial = self._send(everything=lingered)
+                lingered = (
+                    self.closing
+                    or (first_pending_at is not None and now - first_pending_at >= linger)
+                    or (not self.calls_in_flight and any(d.awaited for d in ready))
+                )
+                sent_partial = self._send(now, everything=lingered)
                 if sent_partial:
                     first_pending_at = None
                 if now >= next_heartbeat:
@@ -168,7 +222,7 @@ class Acknowledger(threading.Thread):
                     next_heartbeat = now + self.heartbeat_every
                 if self.closing and self._finished():
                     break
-                wakeup = next_heartbeat
+                wakeup = min([next_heartbeat, *(d.not_before for d in self.deletes if d.not_before > now)])
                 if first_pending_at is not None and not lingered:
                     wakeup = min(wakeup, first_pending_at + linger)
                 self.lock.wait(max(0.001, wakeup - now))
@@ -186,7 +240,11 @@ class Acknowledger(threading.Thread):
         self.counts.add(released=len(leftovers))
         return False
 
-    def _send(self, *, everything: bool) -> bool:
+    def _ready_deletes(self, now: float) -> list[_Delete]:
+        """Deletes that may go now: all of them once closing, else those not pausing."""
+        return [d for d in self.deletes if self.closing or d.not_before <= now]
+
+    def _send(self, now: float, *, everything: bool) -> bool:
         """Start ack calls while the sizing allows: whole batches, or also partial ones when ``everything``.
 
         Returns True when a partial batch went out (its linger is over)."""
@@ -198,10 +256,12 @@ class Acknowledger(threading.Thread):
                 self._start(self._change_visibility_batch, entries)
                 partial = partial or len(entries) < SQS_BATCH_LIMIT
                 continue
-            if self.deletes and (len(self.deletes) >= SQS_BATCH_LIMIT or everything):
-                batch, self.deletes = self.deletes[:SQS_BATCH_LIMIT], self.deletes[SQS_BATCH_LIMIT:]
-                for message, _ in batch:
-                    if held := self.held.get(message.receipt_handle):
+            ready = self._ready_deletes(now)
+            if ready and (len(ready) >= SQS_BATCH_LIMIT or everything):
+                batch = ready[:SQS_BATCH_LIMIT]
+                self.deletes = [d for d in self.deletes if d not in batch]
+                for delete in batch:
+                    if held := self.held.get(delete.message.receipt_handle):
                         held.delete_sent = True
                 self._start(self._delete_batch, batch)
                 partial = partial or len(batch) < SQS_BATCH_LIMIT
@@ -220,63 +280,113 @@ class Acknowledger(threading.Thread):
         if not ready or (sum(len(u[0]) for u in ready) < SQS_BATCH_LIMIT and not everything):
             return []
         entries: list[tuple[SqsMessage, int]] = []
+        now = time.monotonic()
         for unit in ready:
             messages, seconds = unit
             if len(entries) + len(messages) > SQS_BATCH_LIMIT:
                 break
-            entries += [(message, seconds) for message in messages]
+            entries += [(message, self._within_hold(message, seconds, now)) for message in messages]
             self.visibility.remove(unit)
         return entries
 
+    def _within_hold(self, message: SqsMessage, seconds: int, now: float) -> int:
+        """``seconds`` of visibility, cut to end by the end of ``message``'s hold."""
+        left = math.floor(self.hold_until.get(message.receipt_handle, math.inf) - now)
+        return max(0, min(seconds, left))
+
     def _heartbeat(self, now: float) -> None:
-        due = [
-            h.message
-            for h in self.held.values()
-            if h.message.receipt_handle not in self.heartbeating
-            and h.visible_until - now <= self.heartbeat_margin
-        ]
+        timeout = self.options.visibility_timeout_seconds
+        due: list[tuple[SqsMessage, int]] = []
+        for held in self.held.values():
+            message = held.message
+            if (
+                held.visible_until - now > self.heartbeat_margin
+                or message.receipt_handle in self.heartbeating
+            ):
+                continue
+            seconds = self._within_hold(message, timeout, now)
+            if now + seconds >= held.visible_until + 1:  # it extends the visibility: worth a call
+                due.append((message, seconds))
+            elif message.receipt_handle not in self.past_hold:
+                self.past_hold.add(message.receipt_handle)
+                logger.warning(
+                    "message %s reaches the end of its hold (SQS allows 12 h from its receive): "
+                    "it turns visible again while still in hand",
+                    message.message_id,
+                )
         for start in range(0, len(due), SQS_BATCH_LIMIT):
             batch = due[start : start + SQS_BATCH_LIMIT]
-            self.heartbeating.update(m.receipt_handle for m in batch)
+            self.heartbeating.update(m.receipt_handle for m, _ in batch)
             self.heartbeats_in_flight += 1
             self.heartbeat_calls.submit(self._heartbeat_batch, batch)
 
     # Pool threads: one SQS call each, then the outcome under the lock.
 
-    def _delete_batch(self, batch: list[tuple[SqsMessage, int]]) -> None:
+    def _delete_batch(self, batch: list[_Delete]) -> None:
         started = time.monotonic()
         failed = self._call_batch(
             "delete_message_batch",
-            [{"Id": str(i), "ReceiptHandle": m.receipt_handle} for i, (m, _) in enumerate(batch)],
+            [{"Id": str(i), "ReceiptHandle": d.message.receipt_handle} for i, d in enumerate(batch)],
         )
-        self.sizing.ack_round_trip.add(time.monotonic() - started)
+        now = time.monotonic()
+        self.sizing.ack_round_trip.add(now - started)
         self.counts.deleted(len(batch) - len(failed))
-        refused: list[tuple[SqsMessage, str]] = []
+        refused: list[tuple[_Delete, str]] = []
         with self.lock:
-            for index, (message, _) in enumerate(batch):
+            for index, delete in enumerate(batch):
                 if str(index) not in failed:
-                    self.held.pop(message.receipt_handle, None)
+                    self._let_go(delete.message)
             for entry_id, (retryable, reason) in failed.items():
-                message, attempt = batch[int(entry_id)]
-                if retryable and attempt < DELETE_ATTEMPTS:
-                    self.deletes.append((message, attempt + 1))
+                delete = batch[int(entry_id)]
+                if self._retry(delete, retryable, now):
+                    logger.warning(
+                        "delete of message %s failed (%s); retrying, attempt %d",
+                        delete.message.message_id,
+                        reason,
+                        delete.attempt,
+                    )
+                    self.deletes.append(delete)
                 else:
-                    self.held.pop(message.receipt_handle, None)
-                    refused.append((message, reason))
+                    self._let_go(delete.message)
+                    refused.append((delete, reason))
             self.calls_in_flight -= 1
             self.lock.notify_all()
-        for message, reason in refused:
+        for index, delete in enumerate(batch):
+            if str(index) not in failed:
+                delete.confirmed.set_result(True)
+        for delete, reason in refused:
             # SQS will redeliver it and it will be handled again: at least once, never lost.
-            logger.error("could not delete message %s: %s", message.message_id, reason)
+            logger.error("could not delete message %s: %s", delete.message.message_id, reason)
             self.counts.add(delete_failed=1)
             self.counts.refused("DeleteMessageBatch", reason)
+            delete.confirmed.set_result(False)
         self.wake()
+
+    def _let_go(self, message: SqsMessage) -> None:
+        """``message`` is no longer this pass's (under the lock)."""
+        self.held.pop(message.receipt_handle, None)
+        self.hold_until.pop(message.receipt_handle, None)
+        self.past_hold.discard(message.receipt_handle)
+
+    def _retry(self, delete: _Delete, retryable: bool, now: float) -> bool:
+        """Whether to try a failed delete again; sets its next attempt (under the lock)."""
+        if not self.ordering.fifo:
+            if not retryable or delete.attempt >= DELETE_ATTEMPTS:
+                return False
+        elif delete.attempt >= GROUP_DELETE_ATTEMPTS:
+            return False
+        else:  # its group waits: pause, so that what failed has time to pass
+            pause = GROUP_DELETE_FIRST_PAUSE_SECONDS * 2 ** (delete.attempt - 1)
+            delete.not_before = now + min(pause, GROUP_DELETE_LONGEST_PAUSE_SECONDS)
+        delete.attempt += 1
+        return True
 
     def _change_visibility_batch(self, entries: list[tuple[SqsMessage, int]]) -> None:
         failed = self._change_visibility(entries)
         with self.lock:
             for message, _ in entries:
                 self.returning.pop(message.receipt_handle, None)
+                self._let_go(message)
             self.calls_in_flight -= 1
             self.lock.notify_all()
         for message, reason in failed.values():
@@ -284,16 +394,15 @@ class Acknowledger(threading.Thread):
             logger.warning("could not change the visibility of %s: %s", message.message_id, reason)
         self.wake()
 
-    def _heartbeat_batch(self, batch: list[SqsMessage]) -> None:
-        timeout = self.options.visibility_timeout_seconds
+    def _heartbeat_batch(self, batch: list[tuple[SqsMessage, int]]) -> None:
         sent_at = time.monotonic()
-        failed = self._change_visibility([(m, timeout) for m in batch])
+        failed = self._change_visibility(batch)
         with self.lock:
-            for message in batch:
+            for message, seconds in batch:
                 self.heartbeating.discard(message.receipt_handle)
                 held = self.held.get(message.receipt_handle)
                 if held and message.receipt_handle not in failed:
-                    held.visible_until = sent_at + timeout
+                    held.visible_until = sent_at + seconds
             self.heartbeats_in_flight -= 1
             self.lock.notify_all()
         self.counts.add(heartbeats=len(batch) - len(failed))

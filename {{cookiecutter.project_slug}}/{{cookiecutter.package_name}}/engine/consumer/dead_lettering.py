@@ -6,16 +6,30 @@ poison message at the head of a group would drag the messages behind it to the D
 So on FIFO a failed message is retried here, after its backoff, while its group waits
 in hand, heartbeated like every held message, and SQS counts no receive. Once it has
 had ``maxReceiveCount`` attempts (the queue's own redrive policy), the consumer sends it
-to the DLQ itself (its group, body and attributes, a deduplication ID derived from its
-message ID) and deletes it; its group goes on in order.
+to the DLQ itself (its group, body and attributes, its message ID as the deduplication
+ID) and deletes it; its group goes on, in order, once SQS has confirmed that delete.
 
-The redrive policy stays the backstop: a pass that ends mid-retry (budget, stop) gives
-the group back with the backoff, as standard queues always do, and a crash leaves the
-messages to their visibility timeout.
+A pass that ends mid-retry (budget, stop, SQS's 12-hour limit) gives the group back with
+what is left of the backoff, and the attempt ledger (attempts.py) keeps the attempts SQS
+did not count, so the next pass goes on counting. The redrive policy stays the backstop
+(a crash, a queue with no redrive policy).
+
+One copy in the DLQ. Every move of a message sends its message ID as the deduplication
+ID, so SQS drops a second send within its 5-minute deduplication window (an ID that changed
+between two moves of one message would make the second copy certain). A second send
+happens only when the delete after a move never came through (a crash, or a delete refused
+through every retry): the message comes back when its visibility ends, at most
+``SQS_VISIBILITY_TIMEOUT_SECONDS`` after the move (the heartbeat keeps it no further ahead),
+and the first pass that receives it moves it again at once, without running it, because the
+ledger had its attempts before the move. So the DLQ holds one copy while the visibility
+timeout plus the time until a pass polls again stays under 5 minutes (60 s and a 1-minute
+tick by default). Beyond that (a visibility timeout of more than about 4 minutes, or no pass
+for minutes), or without the ledger, that rare crash can leave a second copy with the same
+message ID; without the ledger the message also runs again before it moves.
 
 Cost: a retry costs no request; a dead-lettered message one ``SendMessage`` (plus its
-share of a delete batch); the first failure of a pass reads the redrive policy (two
-requests, once per pass).
+share of a delete batch) and, with the ledger, a Table write and a delete; the first
+failure of a pass reads the redrive policy (two requests, once per pass).
 """
 
 from __future__ import annotations

@@ -7,6 +7,13 @@ receiving when the queue has looked empty for the linger (receiving.py), the bud
 is spent, ``stop`` is set, or SQS keeps failing; then it waits for the running
 handlers and for every ack.
 
+The queue looks empty when a receive says so, never because of what the pass holds. On a
+FIFO queue a group held in hand (retrying a failure, running a slow handler, waiting for
+its delete) hides its next messages, so an empty receive proves the queue empty only if it
+went out while the pass held nothing; until then the pass keeps polling for the other
+groups, at least ``HELD_POLL_SECONDS`` a poll (a held group may wait for minutes: no busy
+polling), so a failing or slow group never holds up the receiving of another.
+
 However it ends (a handler's ``KeyboardInterrupt`` or ``SystemExit`` included, which stop
 it like ``stop`` and are raised again at the end), a pass joins every thread it started
 and deletes or gives back every message it received.
@@ -15,6 +22,7 @@ and deletes or gives back every message it received.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from ..queues import SQS_BATCH_LIMIT
 from .acknowledging import Acknowledger
+from .attempts import AttemptLedger, PassLedger
 from .dead_lettering import DeadLetterer
 from .fifo import by_group, ordering_for
 from .handling import Handlers, Prefetch, Unit
@@ -42,6 +51,8 @@ logger = logging.getLogger(__name__)
 CHECK_EVERY_SECONDS = 0.05
 # How often a pass reports its counts to ``progress`` unless told otherwise.
 PROGRESS_EVERY_SECONDS = 5.0
+# FIFO: while the pass holds messages, a poll waits at least this long, or the linger if longer.
+HELD_POLL_SECONDS = 1
 # Stops after which messages not started yet go back to SQS at once.
 RELEASE_WHEN_STOPPED_BECAUSE = ("stop_requested", "budget", "interrupted")
 
@@ -58,6 +69,7 @@ def drain(
     observer: PassObserver | None = None,
     poll_until: float | None = None,
     busy: PollWhileBusy | None = None,
+    attempts: AttemptLedger | None = None,
 ) -> DrainSummary:
     """Drain ``queue_url`` once; returns what happened. Never raises for a handler's error.
 
@@ -69,14 +81,23 @@ def drain(
     ``progress_every_seconds`` while receiving goes on. ``observer`` is told of the pass,
     each receive and each handler run (telemetry). ``poll_until`` (a ``time.monotonic()`` instant, within
     the budget) keeps the pass polling until then even when the queue is empty; ``busy``, only while
-    messages keep coming (receiving.py).
+    messages keep coming (receiving.py). ``attempts`` (FIFO) keeps the attempts SQS does not count
+    across passes (attempts.py).
     """
     pool_size = getattr(client.meta.config, "max_pool_connections", None) or 10  # botocore's default
     options = fit_to_pool(options, pool_size)
     stop = stop or threading.Event()
     observer = observer or PassObserver()
     return _Pass(
-        client, queue_url, handler, options, stop, observer=observer, poll_until=poll_until, busy=busy
+        client,
+        queue_url,
+        handler,
+        options,
+        stop,
+        observer=observer,
+        poll_until=poll_until,
+        busy=busy,
+        attempts=attempts,
     ).run(progress, progress_every_seconds)
 
 
@@ -92,6 +113,7 @@ class _Pass:
         observer: PassObserver,
         poll_until: float | None,
         busy: PollWhileBusy | None = None,
+        attempts: AttemptLedger | None = None,
     ) -> None:
         self.options = options
         self.observer = observer
@@ -127,15 +149,16 @@ class _Pass:
             wake=self.woken.set,
             observer=observer,
             dead_letters=DeadLetterer(client, queue_url, self.counts) if self.ordering.fifo else None,
+            fifo=self.ordering.fifo,
+            ledger=PassLedger(attempts, self.counts),
         )
         self.receives = ThreadPoolExecutor(options.max_receives_in_flight, thread_name_prefix="sqs-receive")
         self.lock = threading.Lock()
         self.receives_in_flight = 0
         self.stopped_because = ""
         self.interrupted: BaseException | None = None  # a handler's KeyboardInterrupt or SystemExit
-        # FIFO: an empty receive while this pass holds messages proves nothing (held groups
-        # hide their next messages): look again once every ack is done.
-        self.settle_first = False
+        # FIFO: no poll before this (an empty short poll while groups are held; see _take).
+        self.next_poll_at = 0.0
 
     def run(self, progress: Callable[[DrainSummary], None] | None, progress_every: float) -> DrainSummary:
         self.observer.pass_started()
@@ -212,12 +235,8 @@ class _Pass:
 
     def _may_receive(self) -> bool:
         now = time.monotonic()
-        if now < self.polling.retry_at:
+        if now < self.polling.retry_at or now < self.next_poll_at:
             return False
-        if self.settle_first:
-            if not self.acks.is_idle():
-                return False
-            self.settle_first = False
         in_flight_allowed = self.sizing.receives_in_flight() if self.polling.flowing else 1
         with self.lock:
             if self.receives_in_flight >= in_flight_allowed:
@@ -232,6 +251,8 @@ class _Pass:
         now = time.monotonic()
         nothing_in_hand = self.acks.is_idle()
         wait = self.polling.wait_seconds(now, self.deadline)
+        if self.ordering.fifo and not nothing_in_hand:
+            wait = max(wait, self._held_poll_seconds(now))
         with self.lock:
             self.receives_in_flight += 1
             in_flight = self.receives_in_flight
@@ -256,7 +277,7 @@ class _Pass:
         self.observer.received(messages)
         self.polling.received(len(messages), self.batch, sent_at, time.monotonic())
         # Visibility runs from when SQS got the call: count from when it was sent.
-        overtakers = self.acks.hold(messages, sent_at + self.options.visibility_timeout_seconds)
+        overtakers = self.acks.hold(messages, sent_at)
         if overtakers:
             # They would overtake earlier messages of their group that are on their way back.
             self._release(overtakers)
@@ -267,10 +288,18 @@ class _Pass:
         self.prefetch.give(self.batch - len(runnable))
         if runnable:
             self.handlers.submit(self.ordering.units(runnable))
-        elif not messages and self.polling.lingered(sent_at, wait):
+        elif not messages:
             if nothing_in_hand or not self.ordering.fifo:
-                # Nothing visible for the whole linger. Failures we hold come back after
-                # their backoff, on a later pass.
-                self._finish("queue_empty")
-            else:
-                self.settle_first = True
+                if self.polling.lingered(sent_at, wait):
+                    # Nothing visible for the whole linger. Failures given back to SQS come
+                    # back after their backoff, on a later pass.
+                    self._finish("queue_empty")
+            elif wait < HELD_POLL_SECONDS:
+                # Held groups hide their next messages: poll on, but not at once (short polls).
+                self.next_poll_at = sent_at + HELD_POLL_SECONDS
+
+    def _held_poll_seconds(self, now: float) -> int:
+        """A poll's wait while FIFO groups are in hand: the linger, at least a second, within the
+        longest wait and the budget."""
+        wanted = max(HELD_POLL_SECONDS, math.ceil(self.options.linger_seconds))
+        return max(0, min(wanted, self.options.wait_time_seconds, math.floor(self.deadline - now) - 1))

@@ -12,6 +12,14 @@ everything it holds.
 Received messages wait in the prefetch buffer until a slot is free; each receive in
 flight reserves its credits there (see sizing.py), so prefetching is bounded apart from
 the slots.
+
+On FIFO a unit is one group's messages, run in order in one slot. The next message starts
+only once SQS has confirmed the delete of the one before (handled, or moved to the DLQ): a
+refused delete is retried while the group waits (acknowledging.py), and one never confirmed
+sends the rest of the group back to SQS behind it, so nothing overtakes it. This costs a
+delete's round trip between two messages of a group in one receive, and a delete call of
+their own when no other group's delete shares it; the last message of a unit waits for
+nothing, since SQS itself gives out no more of its group until its delete is done.
 """
 
 from __future__ import annotations
@@ -20,15 +28,18 @@ import asyncio
 import contextvars
 import inspect
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from enum import Enum
 from typing import Any
 
+from ..queues import RedriveTarget
 from .acknowledging import Acknowledger
+from .attempts import PassLedger
 from .dead_lettering import DeadLetterer
 from .message import Handler, SqsMessage
 from .observer import PassObserver
@@ -39,6 +50,14 @@ from .summary import Counts
 logger = logging.getLogger(__name__)
 
 Unit = list[SqsMessage]
+
+
+class Verdict(Enum):
+    """What comes after a failed attempt."""
+
+    RETRY = "retry"  # FIFO: again, inside the pass
+    MOVED = "moved"  # FIFO: sent to the DLQ; delete it
+    GIVE_BACK = "give_back"  # to SQS, hidden for its backoff (or what is left of it)
 
 
 class Outcome(Enum):
@@ -89,8 +108,11 @@ class Handlers:
         wake: Callable[[], None],
         observer: PassObserver | None = None,
         dead_letters: DeadLetterer | None = None,
+        fifo: bool = False,
+        ledger: PassLedger | None = None,
     ) -> None:
         self.handler = handler
+        self.fifo = fifo
         self.observer = observer or PassObserver()
         self.run_on_loop = is_async(handler)
         self.options = options
@@ -102,6 +124,9 @@ class Handlers:
         self.interrupt = interrupt
         # FIFO only: retry failures inside the pass, then dead-letter them (dead_lettering.py).
         self.dead_letters = dead_letters
+        # FIFO: the attempts SQS did not count, across passes (attempts.py).
+        self.ledger = ledger or PassLedger(None, counts)
+        self.recorded: set[str] = set()  # message IDs the ledger has a record of
         self.wake = wake
         self.threads = ThreadPoolExecutor(options.max_concurrency, thread_name_prefix="sqs-handler")
         self.loop = asyncio.new_event_loop()
@@ -165,57 +190,154 @@ class Handlers:
             await self._run(unit)
 
     async def _run(self, unit: Unit) -> None:
-        for position, message in enumerate(unit):
-            if self.stopping():
+        unit = await self._with_earlier_attempts(unit)
+        for position in range(len(unit)):
+            if self.stopping() or self._hold_ends_soon(unit[position]):
                 # Never started: SQS may hand them out again at once.
                 self.acks.change_visibility(unit[position:], 0)
                 self.counts.add(released=len(unit) - position)
                 return
-            attempt = message
-            while True:
-                started = time.monotonic()
-                outcome = await self._handle(attempt)
-                self.sizing.handler_seconds.add(time.monotonic() - started)
-                if outcome is Outcome.SUCCEEDED:
-                    self.counts.add(succeeded=1)
-                    self.acks.delete(attempt)
-                    break
-                if outcome is Outcome.INTERRUPTED:
-                    # Not the message's fault: it and the rest of its unit may be handled again at once.
-                    self.acks.change_visibility(unit[position:], 0)
-                    self.counts.add(released=len(unit) - position)
-                    return
-                backoff = self.options.backoff_seconds(attempt.receive_count)
-                retry = await self._retry_in_pass(attempt, backoff)
-                if retry is None:  # dead-lettered: its group goes on
-                    break
-                if retry is attempt:
-                    # The rest of a FIFO group must not overtake the failed message: it goes back
-                    # with it, in the same call, with the same backoff.
-                    self.acks.change_visibility(unit[position:], backoff)
-                    self.counts.add(released=len(unit) - position - 1)
-                    return
-                attempt = retry
+            deleted = await self._settle(unit[position:])
+            if deleted is None:  # given back to SQS, the rest of its group behind it
+                return
+            if not await self._group_goes_on(deleted, unit[position + 1 :]):
+                return
 
-    async def _retry_in_pass(self, message: SqsMessage, backoff: int) -> SqsMessage | None:
-        """FIFO: the message to try again after its backoff (its group waits, heartbeated), or
-        None once the consumer moved it to the DLQ. ``message`` itself: give it back to SQS."""
-        if self.dead_letters is None:
-            return message
-        target = await self.loop.run_in_executor(self.threads, self.dead_letters.target)
-        if target is None:
-            return message
-        if message.receive_count >= target.max_receive_count:
-            if await self.loop.run_in_executor(self.threads, self.dead_letters.move, message, target):
-                self.acks.delete(message)
+    async def _settle(self, unit: Unit) -> Future[bool] | None:
+        """Handle ``unit[0]`` until it succeeds or is moved to the DLQ, then delete it; returns
+        the delete. None: it went back to SQS, with the rest of ``unit`` (its group) behind it."""
+        attempt, rest = unit[0], unit[1:]
+        awaited = self.fifo and bool(rest)  # the rest of its group waits for its delete
+        if attempt.uncounted_attempts and await self._used_up(attempt):
+            # Its attempts ran out in an earlier pass, which could not delete it (a crash around
+            # its move to the DLQ): move it again, without running it.
+            moved = await self._moved(attempt, awaited)
+            if moved is None:
+                await self._give_back(unit, 0, attempt, released=len(unit))
+            return moved
+        while True:
+            started = time.monotonic()
+            outcome = await self._handle(attempt)
+            self.sizing.handler_seconds.add(time.monotonic() - started)
+            if outcome is Outcome.SUCCEEDED:
+                self.counts.add(succeeded=1)
+                return await self._delete(attempt, awaited)
+            if outcome is Outcome.INTERRUPTED:
+                # Not the message's fault: it and the rest of its unit may be handled again at once.
+                # The run it lost is no attempt: the next receive counts one.
+                uncounted = replace(attempt, uncounted_attempts=max(0, attempt.uncounted_attempts - 1))
+                await self._give_back(unit, 0, uncounted, released=len(unit))
                 return None
-            return message
+            backoff = self.options.backoff_seconds(attempt.receive_count)
+            verdict, seconds = await self._retry_in_pass(attempt, backoff)
+            if verdict is Verdict.MOVED:
+                return await self._delete(attempt, awaited)
+            if verdict is Verdict.GIVE_BACK:
+                # The rest of a FIFO group must not overtake the failed message: it goes back
+                # with it, in the same call, with the same backoff.
+                await self._give_back(unit, seconds, attempt, released=len(rest))
+                return None
+            attempt = replace(attempt, uncounted_attempts=attempt.uncounted_attempts + 1)
+
+    async def _group_goes_on(self, deleted: Future[bool], rest: Unit) -> bool:
+        """FIFO: whether the rest of the group may run, once SQS has answered the delete before it.
+
+        Not confirmed (refused or failed through every retry): the message comes back, so the
+        rest goes back to SQS now, behind it (SQS hands out none of them while it is in flight)."""
+        if not self.fifo or not rest:
+            return True
+        if await asyncio.wrap_future(deleted):
+            return True
+        self.acks.change_visibility(rest, 0)
+        self.counts.add(released=len(rest))
+        return False
+
+    async def _retry_in_pass(self, message: SqsMessage, backoff: int) -> tuple[Verdict, int]:
+        """FIFO: retry the failed ``message`` after its backoff (its group waits, heartbeated), or
+        move it to the DLQ once it has had ``maxReceiveCount`` attempts. Else, and on a standard
+        queue, give it back to SQS (the redrive policy takes over), with the visibility to give it."""
+        target = await self._target()
+        if target is None:  # a standard queue, or no redrive policy
+            return Verdict.GIVE_BACK, backoff
+        if message.receive_count >= target.max_receive_count:
+            return await self._move_to_dlq(message, target), backoff
+        if self.acks.hold_left(message) < backoff + self.options.visibility_timeout_seconds:
+            # SQS would not keep it hidden through the wait and its next run (12 hours from its
+            # receive): it goes back now, hidden for what is left of its hold at most.
+            return Verdict.GIVE_BACK, backoff
         retry_at = time.monotonic() + backoff
-        while time.monotonic() < retry_at:
+        while (now := time.monotonic()) < retry_at:
             if self.stopping():
-                return message  # the budget or a stop ends the wait: the redrive policy takes over
-            await asyncio.sleep(min(0.1, retry_at - time.monotonic()))
-        return replace(message, retries_in_pass=message.retries_in_pass + 1)
+                # The budget or a stop ends the wait: SQS keeps it hidden for what is left of it.
+                return Verdict.GIVE_BACK, math.ceil(retry_at - now)
+            await asyncio.sleep(min(0.1, retry_at - now))
+        return Verdict.RETRY, 0
+
+    async def _move_to_dlq(self, message: SqsMessage, target: RedriveTarget) -> Verdict:
+        if message.uncounted_attempts:
+            # Written before the move: a crash between the move and its delete cannot run it again.
+            await self._note(message, message.uncounted_attempts)
+        dead_letters = self.dead_letters
+        if dead_letters is None:
+            return Verdict.GIVE_BACK
+        moved = await self.loop.run_in_executor(self.threads, dead_letters.move, message, target)
+        return Verdict.MOVED if moved else Verdict.GIVE_BACK
+
+    def _hold_ends_soon(self, message: SqsMessage) -> bool:
+        """Too little of ``message``'s hold is left to run it (a visibility timeout): SQS would
+        let another consumer have it midway (12 hours from its receive)."""
+        if self.acks.hold_left(message) >= self.options.visibility_timeout_seconds:
+            return False
+        logger.warning(
+            "message %s given back unstarted: its hold (12 h from its receive) ends", message.message_id
+        )
+        return True
+
+    async def _target(self) -> RedriveTarget | None:
+        if self.dead_letters is None:
+            return None
+        return await self.loop.run_in_executor(self.threads, self.dead_letters.target)
+
+    async def _used_up(self, message: SqsMessage) -> bool:
+        target = await self._target()
+        return target is not None and message.receive_count > target.max_receive_count
+
+    async def _moved(self, message: SqsMessage, awaited: bool) -> Future[bool] | None:
+        """``message`` sent to the DLQ without running it, and deleted; None if the move failed."""
+        dead_letters, target = self.dead_letters, await self._target()
+        if dead_letters is None or target is None:
+            return None
+        if not await self.loop.run_in_executor(self.threads, dead_letters.move, message, target):
+            return None
+        return await self._delete(message, awaited)
+
+    async def _delete(self, message: SqsMessage, awaited: bool) -> Future[bool]:
+        deleted = self.acks.delete(message, awaited=awaited)
+        if message.message_id in self.recorded and await asyncio.wrap_future(deleted):
+            await self.loop.run_in_executor(self.threads, self.ledger.forget, [message.message_id])
+            self.recorded.discard(message.message_id)
+        return deleted
+
+    async def _give_back(self, unit: Unit, seconds: int, attempt: SqsMessage, *, released: int) -> None:
+        """Hand ``unit`` back to SQS, hidden ``seconds`` more; ``attempt`` is its first message as
+        it stands: its uncounted attempts are written down first, so no pass sees it without them."""
+        if attempt.uncounted_attempts or attempt.message_id in self.recorded:
+            await self._note(attempt, attempt.uncounted_attempts)
+        self.acks.change_visibility(unit, seconds)
+        self.counts.add(released=released)
+
+    async def _note(self, message: SqsMessage, uncounted: int) -> None:
+        await self.loop.run_in_executor(self.threads, self.ledger.note, {message.message_id: uncounted})
+        self.recorded.add(message.message_id)
+
+    async def _with_earlier_attempts(self, unit: Unit) -> Unit:
+        """FIFO: the unit with the uncounted attempts of messages SQS delivered before (the ledger)."""
+        again = [m.message_id for m in unit if self.fifo and m.sqs_receive_count > 1]
+        if not again:
+            return unit
+        found = await self.loop.run_in_executor(self.threads, self.ledger.recall, again)
+        self.recorded.update(found)
+        return [replace(m, uncounted_attempts=found.get(m.message_id, 0)) for m in unit]
 
     async def _handle(self, message: SqsMessage) -> Outcome:
         try:

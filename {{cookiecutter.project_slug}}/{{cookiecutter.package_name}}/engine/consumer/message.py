@@ -21,8 +21,9 @@ class SqsMessage:
     body: str
     attributes: Mapping[str, str] = field(default_factory=dict)
     message_attributes: Mapping[str, MessageAttributeValueOutputTypeDef] = field(default_factory=dict)
-    # FIFO: attempts made inside the pass, which SQS does not count (see dead_lettering.py).
-    retries_in_pass: int = 0
+    # FIFO: attempts SQS did not count: retries inside this pass and, from the attempt
+    # ledger, inside earlier ones (see dead_lettering.py and attempts.py).
+    uncounted_attempts: int = 0
 
     @classmethod
     def from_sqs(cls, raw: MessageTypeDef) -> SqsMessage:
@@ -36,8 +37,13 @@ class SqsMessage:
 
     @property
     def receive_count(self) -> int:
-        """This message's attempt: SQS's receive count, plus its retries inside this pass (FIFO)."""
-        return int(self.attributes.get("ApproximateReceiveCount", "1")) + self.retries_in_pass
+        """This message's attempt: SQS's receive count, plus the attempts SQS did not count (FIFO)."""
+        return self.sqs_receive_count + self.uncounted_attempts
+
+    @property
+    def sqs_receive_count(self) -> int:
+        """How many times SQS has handed this message out (``ApproximateReceiveCount``)."""
+        return int(self.attributes.get("ApproximateReceiveCount", "1"))
 
     @property
     def group_id(self) -> str | None:

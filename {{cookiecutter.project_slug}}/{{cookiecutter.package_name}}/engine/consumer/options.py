@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 from .. import settings as table
 
+# SQS refuses a visibility change that reaches past 12 h from the message's receive.
 SQS_MAX_VISIBILITY_SECONDS = 43_200
+# A change reaches SQS a little after it is decided (batching, botocore's retries).
+VISIBILITY_MARGIN_SECONDS = 300
 # Bounds of the sizing (see sizing.py); they also size botocore's connection pool.
 MAX_RECEIVES_IN_FLIGHT = 32
 MAX_ACK_CALLS_IN_FLIGHT = 32
@@ -31,6 +34,9 @@ class DrainOptions:
     ack_linger_seconds: float = 0.05
     max_receives_in_flight: int = MAX_RECEIVES_IN_FLIGHT
     max_ack_calls_in_flight: int = MAX_ACK_CALLS_IN_FLIGHT
+    # How long after its receive a message may stay hidden: no visibility change (backoff,
+    # heartbeat, release) reaches past it, and a message that would goes back to SQS first.
+    hold_limit_seconds: float = SQS_MAX_VISIBILITY_SECONDS - VISIBILITY_MARGIN_SECONDS
 
     @classmethod
     def from_settings(cls, settings: table.Settings) -> DrainOptions:
@@ -45,7 +51,8 @@ class DrainOptions:
         )
 
     def backoff_seconds(self, receive_count: int) -> int:
-        """Exponential in the receive count, capped; SQS allows at most 12 h."""
+        """Exponential in the receive count, capped; SQS allows at most 12 h (from the receive:
+        acknowledging.py cuts it to what is left of the message's hold)."""
         exponent = min(max(receive_count - 1, 0), 30)
         seconds = self.backoff_base_seconds * 2**exponent
         return int(min(seconds, self.backoff_max_seconds, SQS_MAX_VISIBILITY_SECONDS))

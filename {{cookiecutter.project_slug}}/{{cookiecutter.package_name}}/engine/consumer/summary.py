@@ -25,6 +25,8 @@ class DrainSummary:
     # GetQueueAttributes for the queue-depth gauges (only when metrics are exported).
     depth_requests: int = 0
     dead_letter_requests: int = 0
+    # FIFO: calls to the attempt ledger (attempts.py), in the app's storage account.
+    attempt_ledger_calls: int = 0
     sqs_errors: int = 0
     duration_seconds: float = 0.0
     # From the start of the pass to the last delete SQS confirmed: the time the drain rate is over.
@@ -86,6 +88,7 @@ class Counts:
         ack_requests: int = 0,
         dead_lettered: int = 0,
         dead_letter_requests: int = 0,
+        attempt_ledger_calls: int = 0,
     ) -> None:
         with self._lock:
             summary = self.summary
@@ -100,6 +103,7 @@ class Counts:
             summary.ack_requests += ack_requests
             summary.dead_lettered += dead_lettered
             summary.dead_letter_requests += dead_letter_requests
+            summary.attempt_ledger_calls += attempt_ledger_calls
 
     def peaks(self, *, receives_in_flight: int = 0, ack_calls_in_flight: int = 0, in_hand: int = 0) -> None:
         with self._lock:

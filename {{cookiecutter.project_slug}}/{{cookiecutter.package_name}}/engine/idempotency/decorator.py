@@ -7,8 +7,17 @@ Per delivery: claim the key, run the body, mark it complete. A key already compl
 skips the body (the message succeeds and is deleted). A key another attempt holds
 raises ``AttemptInProgress``: a failure, so SQS redelivers the message after its
 backoff, when the other attempt has finished. A body that raises releases the key and
-re-raises, so the retry runs at once. Works on sync and async handlers; an async one
-makes its table calls in a worker thread (``asyncio.to_thread``), never on the loop.
+re-raises, so the retry runs at once.
+
+Storage failing is never the message's fault (table_store.py retries it for a window of
+a third of the lease, at most 20 s): a success stays a success, as the handler returns
+even when the completion could not be recorded (logged with the key); a failed release
+lets the body's own error through, and a retry in this process takes the key over at
+once; a claim that storage refuses for the whole window raises ``StoreUnavailable``
+before the body runs, so the message fails and is handed out again.
+
+Works on sync and async handlers; an async one makes its table calls, and sleeps
+between their retries, in a worker thread (``asyncio.to_thread``), never on the loop.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
-"""Keeps the leases of running attempts alive, as the consumer's heartbeat keeps their messages hidden.
+"""Tends this process's claims: keeps running attempts' leases alive, and finishes what ended ones left.
 
-One thread per store, only while attempts run: it renews each claim a third of a lease
-after its last renewal, so a live attempt keeps its key however long its body runs,
-even when a renewal call fails once. A crashed process renews nothing: its lease lapses
-within one lease, and a later delivery takes the key over.
+One thread per store, only while it has claims: every third of a lease it calls the
+store's ``tend`` for each claim, which renews the lease of a running attempt (so a live
+attempt keeps its key however long its body runs, even when a renewal call fails once),
+and tries again to record the end of an attempt whose completion or release the store
+refused, until that lands or the lease lapses. ``tend`` says whether to come back.
+A crashed process renews nothing: its lease lapses within one lease, and a later
+delivery takes the key over.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ logger = logging.getLogger(__name__)
 
 
 class LeaseKeeper:
-    def __init__(self, renew: Callable[[Claim], None], *, every_seconds: float) -> None:
-        self._renew = renew
+    def __init__(self, tend: Callable[[Claim], bool], *, every_seconds: float) -> None:
+        self._tend = tend
         self._every = every_seconds
         self._due: dict[Claim, float] = {}
         self._changed = threading.Condition()
@@ -56,6 +59,9 @@ class LeaseKeeper:
                     self._due[claim] = now + self._every
             for claim in due:
                 try:
-                    self._renew(claim)
-                except Exception:  # the next renewal, a third of a lease later, tries again
-                    logger.warning("could not renew an idempotency lease", exc_info=True)
+                    again = self._tend(claim)
+                except Exception:  # a third of a lease later, it tries again
+                    logger.warning("could not tend an idempotency claim", exc_info=True)
+                    again = True
+                if not again:
+                    self.drop(claim)

@@ -2,7 +2,10 @@
 
 A key's record is claimed ``in_progress`` by one attempt, under a lease, and becomes
 ``complete`` when the body returns. It counts until ``expires_at`` (the TTL): after
-that it is ignored and overwritten, as if absent.
+that it is ignored and overwritten, as if absent. ``holder`` names the attempt that
+wrote it (a random token per claim), so an attempt knows its own writes again, even one
+whose answer was lost, and the store knows when the holder is an attempt of its own
+process that has ended (see table_store.py).
 
 | record found                    | verdict     | the delivery...                            |
 |---------------------------------|-------------|--------------------------------------------|
@@ -10,11 +13,15 @@ that it is ignored and overwritten, as if absent.
 | in progress, lease running      | ``BUSY``    | fails: SQS redelivers it after its backoff  |
 | in progress, lease lapsed       | ``CLAIM``   | takes over a crashed attempt, runs the body |
 | complete                        | ``DONE``    | skips the body and succeeds                |
+
+``BUSY`` is the record's verdict alone: the store also knows its own process's attempts,
+and takes a key over at once from one that has ended (table_store.py).
 """
 
 from __future__ import annotations
 
 import enum
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -45,12 +52,23 @@ class Record:
     expires_at: datetime
     message_id: str
     attempt: int = 1
+    # The attempt that wrote it: one token per claim, kept by its renewals and completion.
+    holder: str = ""
 
     @classmethod
     def claimed(
-        cls, key: str, scope: str, message_id: str, *, now: datetime, lease: timedelta, ttl: timedelta
+        cls,
+        key: str,
+        scope: str,
+        message_id: str,
+        *,
+        now: datetime,
+        lease: timedelta,
+        ttl: timedelta,
+        holder: str | None = None,
     ) -> Record:
-        return cls(key, scope, Status.IN_PROGRESS, now + lease, now + ttl, message_id)
+        holder = holder or uuid.uuid4().hex
+        return cls(key, scope, Status.IN_PROGRESS, now + lease, now + ttl, message_id, holder=holder)
 
     def verdict(self, now: datetime) -> Verdict:
         if self.expires_at <= now:

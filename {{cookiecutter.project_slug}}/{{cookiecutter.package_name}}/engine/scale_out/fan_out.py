@@ -85,6 +85,8 @@ class FanOut:
 
         if self.lease is None or not self.lease.renew():
             return
+        if self.settings.scale_out_max_workers <= 0:
+            return  # the slot alone (the watchdog's need): no fan-out to decide
         handled = summary.succeeded + summary.failed
         if not handled or summary.duration_seconds <= 0:
             return  # no rate yet: wait for the next sample
@@ -147,10 +149,19 @@ class FanOut:
         ]
 
 
-def fan_out_for(settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> FanOut | None:
-    """The tick's fan-out on the app's SQS queue, token queue and slots; None when it is off."""
-    if settings.scale_out_max_workers <= 0:
+def fan_out_for(
+    settings: Settings, *, clock: Callable[[], float] = time.monotonic, watchdog_messages: int | None = None
+) -> FanOut | None:
+    """The tick's fan-out on the app's SQS queue, token queue and slots; None when it is off.
+
+    With fan-out off (``SQS_SCALE_OUT_MAX_WORKERS`` 0) the tick still holds its slot while the watchdog
+    is on: a watchdog pass drains in that slot, never beside a tick's pass. ``watchdog_messages``: the
+    watchdog's messages the token queue's count holds (1 dormant; 2 while one of them stands in).
+    """
+    watchdog_on = settings.watchdog_missed_ticks > 0
+    if settings.scale_out_max_workers <= 0 and not watchdog_on:
         return None
+    not_tokens = (1 if watchdog_on else 0) if watchdog_messages is None else watchdog_messages
     from ..aws_session import sqs_client
     from ..queues import queue_depth, queue_url
     from .token_queue import put_tokens, token_queue_client, tokens_queued
@@ -161,7 +172,7 @@ def fan_out_for(settings: Settings, *, clock: Callable[[], float] = time.monoton
         return depth.backlog + depth.delayed
 
     def queued() -> int:
-        return tokens_queued(token_queue_client(settings.scale_out_queue))
+        return max(0, tokens_queued(token_queue_client(settings.scale_out_queue)) - not_tokens)
 
     def put(tokens: Sequence[DrainToken]) -> int:
         return put_tokens(token_queue_client(settings.scale_out_queue), tokens)

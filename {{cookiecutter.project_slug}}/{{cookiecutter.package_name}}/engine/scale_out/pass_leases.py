@@ -183,25 +183,34 @@ class PassSlots:
         }
 
     def _with_table(self, call: Callable[[], Any]) -> Any:
-        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+        return with_table(self._table, call)
 
-        try:
-            return call()
-        except ResourceNotFoundError:
-            logger.info("table %s does not exist; creating it", self._table.table_name)
-            with contextlib.suppress(ResourceExistsError):  # another pass made it first
-                self._table.create_table()
-            return call()
+
+def with_table(table: TableClient, call: Callable[[], Any]) -> Any:
+    """``call()`` (an insert: its only 404 is a missing table), creating ``table`` if it is missing."""
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+    try:
+        return call()
+    except ResourceNotFoundError:
+        logger.info("table %s does not exist; creating it", table.table_name)
+        with contextlib.suppress(ResourceExistsError):  # another pass made it first
+            table.create_table()
+        return call()
 
 
 def pass_slots(
     queue: str, environ: Mapping[str, str] | None = None, *, clock: Callable[[], float] = time.time
 ) -> PassSlots:
     """The slots of ``queue``'s passes in the ``AzureWebJobsStorage`` account."""
+    return PassSlots(passes_table(environ), queue, clock=clock)
+
+
+def passes_table(environ: Mapping[str, str] | None = None) -> TableClient:
+    """The table of the slots, in the ``AzureWebJobsStorage`` account; the watchdog keeps its record there."""
     from ..storage_account import storage_address  # at the first pass, not when the host indexes the app
 
-    table = _table(storage_address("table", "the drain passes' leases", environ))
-    return PassSlots(table, queue, clock=clock)
+    return _table(storage_address("table", "the drain passes' leases", environ))
 
 
 @functools.cache

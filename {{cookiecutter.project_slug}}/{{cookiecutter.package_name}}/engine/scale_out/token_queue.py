@@ -58,7 +58,7 @@ def put_tokens(client: QueueClient, tokens: Sequence[DrainToken]) -> int:
             if number:
                 raise
             logger.info("token queue %s does not exist; creating it", client.queue_name)
-            _create_queue(client)
+            create_token_queue(client)
             _put(client, token)
     return len(tokens)
 
@@ -68,7 +68,7 @@ def _put(client: QueueClient, token: DrainToken) -> None:
     client.send_message(token.encode(), time_to_live=max(1, math.ceil(token.budget_seconds)))
 
 
-def _create_queue(client: QueueClient) -> None:
+def create_token_queue(client: QueueClient) -> None:
     from azure.core.exceptions import ResourceExistsError
 
     with contextlib.suppress(ResourceExistsError):  # another writer made it first

@@ -4,11 +4,12 @@ way out; on the way in, those or else X-Ray's ``AWSTraceHeader`` system attribut
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.context import Context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -80,3 +81,13 @@ def xray_span_context(header: str) -> trace.SpanContext | None:
         return None
     sampled = trace.TraceFlags.SAMPLED if fields.get("Sampled") == "1" else trace.TraceFlags.DEFAULT
     return trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(sampled))
+
+
+@contextmanager
+def new_trace() -> Iterator[None]:
+    """Runs the block in an empty context: its spans start a new trace, whatever the caller's was."""
+    token = context.attach(Context())
+    try:
+        yield
+    finally:
+        context.detach(token)

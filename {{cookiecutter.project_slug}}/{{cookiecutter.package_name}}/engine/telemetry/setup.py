@@ -11,6 +11,10 @@
 A provider someone else installed first (the Functions worker's own set-up, a test) is left in place.
 ``OTEL_SDK_DISABLED=true`` turns it all off; ``OTEL_TRACES_EXPORTER=none`` or ``OTEL_METRICS_EXPORTER=none``
 turns off one signal.
+
+Telemetry never stops the work: a setting that cannot be used (a connection string left as an
+unresolved Key Vault reference) is one WARNING that names it, never its value, and telemetry stays
+off for the process, on the API's no-op providers. Failed exports are ``export_failures``'s.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..settings import APP_NAME
+from .export_failures import report_export_failures
 
 logger = logging.getLogger(__name__)
 
+APPLICATION_INSIGHTS = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 OTLP_ENDPOINTS = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -49,11 +55,26 @@ _destination: list[str] = []
 
 
 def configure(environ: Mapping[str, str] | None = None) -> str:
-    """Sets up the exporters the settings ask for, once per process; returns where telemetry goes."""
+    """Sets up the exporters the settings ask for, once per process; returns where telemetry goes.
+
+    Never raises: settings that cannot be used leave telemetry off, with one warning."""
     with _lock:
         if not _destination:
-            _destination.append(_configure(os.environ if environ is None else environ))
-            logger.info("telemetry: %s", _destination[0])
+            env = os.environ if environ is None else environ
+            try:
+                destination = _configure(env)
+            except Exception as error:
+                settings = " and ".join(_destination_settings(env))
+                logger.warning(
+                    "telemetry off: it cannot be configured from %s (%s: %s); the drain and the sends go "
+                    "on without it",
+                    settings,
+                    type(error).__name__,
+                    _without_values(str(error), env),
+                )
+                destination = f"off ({settings} unusable)"
+            _destination.append(destination)
+            logger.info("telemetry: %s", destination)
         return _destination[0]
 
 
@@ -75,15 +96,51 @@ def _configure(env: Mapping[str, str]) -> str:
         return "off (OTEL_SDK_DISABLED)"
     if _installed_already():
         return "providers installed before the app's"
-    app_insights = env.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
-    otlp = any(env.get(name, "").strip() for name in OTLP_ENDPOINTS)
-    if app_insights:
-        _azure_monitor(env, app_insights, otlp)
-        return "Application Insights" + (" and OTLP" if otlp else "")
-    if otlp:
-        _otlp(env)
-        return "OTLP"
-    return "none (no exporter configured)"
+    settings = _destination_settings(env)
+    if not settings:
+        return "none (no exporter configured)"
+    app_insights = env.get(APPLICATION_INSIGHTS, "").strip()
+    otlp = [name for name in settings if name in OTLP_ENDPOINTS]
+    processors, readers = _otlp_parts(env) if otlp else ([], [])
+    try:
+        if app_insights:
+            _azure_monitor(env, app_insights, processors, readers)
+        else:
+            _install(env, processors, readers)
+    except BaseException:
+        _stop_unused(processors, readers)
+        raise
+    report_export_failures(
+        application_insights=APPLICATION_INSIGHTS if app_insights else "", otlp=" and ".join(otlp)
+    )
+    return " and ".join(["Application Insights"] * bool(app_insights) + ["OTLP"] * bool(otlp))
+
+
+def _destination_settings(env: Mapping[str, str]) -> list[str]:
+    """The settings that choose where telemetry goes, of those set."""
+    return [name for name in (APPLICATION_INSIGHTS, *OTLP_ENDPOINTS) if env.get(name, "").strip()]
+
+
+def _without_values(text: str, env: Mapping[str, str]) -> str:
+    """``text`` with every telemetry setting's value, and the values of its ``key=value`` parts, cut out."""
+    for name, value in env.items():
+        if name.startswith(("APPLICATIONINSIGHTS_", "OTEL_")):
+            pieces = {value, *(part.split("=", 1)[-1] for part in value.split(";"))}
+            for piece in sorted((p.strip() for p in pieces), key=len, reverse=True):
+                text = text.replace(piece, f"<{name}>") if len(piece) >= 4 else text
+    return text
+
+
+def _stop_unused(processors: list[Any], readers: list[Any]) -> None:
+    """Stops the threads of the exporters that no installed provider holds."""
+    from opentelemetry import trace
+
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        for processor in processors:
+            processor.shutdown()
+    if not exporting():
+        for reader in readers:
+            reader.shutdown()
 
 
 def _signal_on(env: Mapping[str, str], signal: str) -> bool:
@@ -113,13 +170,12 @@ def _otlp_parts(env: Mapping[str, str]) -> tuple[list[Any], list[Any]]:
     return processors, readers
 
 
-def _otlp(env: Mapping[str, str]) -> None:
+def _install(env: Mapping[str, str], processors: list[Any], readers: list[Any]) -> None:
     from opentelemetry import metrics, trace
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
 
     resource = _resource(env)
-    processors, readers = _otlp_parts(env)
     # Both providers flush at exit (shutdown_on_exit), so a CLI command's telemetry is not lost.
     if processors:
         tracer_provider = TracerProvider(resource=resource)
@@ -130,13 +186,14 @@ def _otlp(env: Mapping[str, str]) -> None:
         metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
 
 
-def _azure_monitor(env: Mapping[str, str], connection_string: str, otlp: bool) -> None:
+def _azure_monitor(
+    env: Mapping[str, str], connection_string: str, processors: list[Any], readers: list[Any]
+) -> None:
     from azure.monitor.opentelemetry import configure_azure_monitor
 
     # The host already sends the worker's logs to Application Insights: the distro's would be
     # duplicates. OTEL_LOGS_EXPORTER (read by the distro) can say otherwise.
     os.environ.setdefault("OTEL_LOGS_EXPORTER", "none")
-    processors, readers = _otlp_parts(env) if otlp else ([], [])
     configure_azure_monitor(
         connection_string=connection_string,
         credential=_credential(env),

@@ -7,9 +7,10 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...engine.settings import Settings
+from ...engine.settings import LOCAL_SETTINGS_FILE, Settings, SettingsError
 
 if TYPE_CHECKING:
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -41,6 +42,42 @@ def settings_with(overrides: dict[str, object | None]) -> Settings:
     env = dict(os.environ)
     env.update({name: str(value) for name, value in overrides.items() if value is not None})
     return Settings.from_env(env)
+
+
+def add_settings_file_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--settings",
+        metavar="FILE",
+        help=f"fill the environment from FILE (e.g. {LOCAL_SETTINGS_FILE}) as func start does "
+        "(default: the environment only, as in Azure)",
+    )
+
+
+def queue_settings(args: argparse.Namespace, overrides: dict[str, object | None]) -> Settings:
+    """The settings of a queue command: the environment, as the functions read it in Azure, or filled
+    from ``--settings FILE`` the way ``func start`` fills it.
+
+    Never ./local.settings.json unasked: its emulator endpoint and test keys would also fill an
+    operator's shell that names real queues, and a command would reach the emulator instead of AWS.
+    """
+    from ...engine.aws_session import reset_clients
+    from ...engine.settings import local_settings_path, use_local_settings
+
+    if args.settings:
+        given = {name: str(value) for name, value in overrides.items() if value is not None}
+        settings = use_local_settings(local_settings_path(args.settings), given)
+        reset_clients()  # clients made before read other settings
+        return settings
+    try:
+        return settings_with(overrides)
+    except SettingsError as error:
+        if not Path(LOCAL_SETTINGS_FILE).is_file():
+            raise
+        raise SettingsError(
+            f"{error} This command reads the environment, as the app does in Azure, not "
+            f"{LOCAL_SETTINGS_FILE}: to use it (the local emulator's queues), "
+            f"add --settings {LOCAL_SETTINGS_FILE}"
+        ) from None
 
 
 def resolve_queue(settings: Settings, which: str) -> str:

@@ -1,5 +1,6 @@
 """The queue commands: ``drain``, ``send``, ``stats``, ``redrive``; they read the app's settings
-from the environment, as the functions do."""
+from the environment, as the functions do in Azure, or from ``--settings FILE`` (``local.settings.json``,
+for the local emulator's queues) the way ``func start`` does."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
 
 from ...engine.consumer.drain_pass import PROGRESS_EVERY_SECONDS
-from .common import EXIT_OK, EXIT_PARTLY, BadInput, emit, progress, resolve_queue, settings_with
+from .common import (
+    EXIT_OK,
+    EXIT_PARTLY,
+    BadInput,
+    add_settings_file_option,
+    emit,
+    progress,
+    queue_settings,
+    resolve_queue,
+)
 
 if TYPE_CHECKING:
     from ...engine.consumer import DrainSummary, Handler
@@ -30,7 +40,11 @@ def register_drain(commands: Commands) -> None:
     parser = commands.add_parser(
         "drain", help="one drain pass of the input queue with the app's handler; prints its summary"
     )
-    parser.add_argument("--budget-seconds", help="stop receiving after this long (SQS_DRAIN_BUDGET_SECONDS)")
+    parser.add_argument(
+        "--budget-seconds",
+        help="stop receiving after this long (SQS_DRAIN_BUDGET_SECONDS); however long, no message is "
+        "held past 12 h from its receive (SQS's limit)",
+    )
     parser.add_argument("--max-concurrency", help="handlers at once (SQS_MAX_CONCURRENCY)")
     parser.add_argument("--wait-time-seconds", help="longest long-poll wait, 0-20 (SQS_WAIT_TIME_SECONDS)")
     parser.add_argument(
@@ -48,6 +62,7 @@ def register_drain(commands: Commands) -> None:
         help="another handler to drain with, a function or an async def"
         " (default: the app's handler.handle_message)",
     )
+    add_settings_file_option(parser)
     parser.set_defaults(run=run_drain)
 
 
@@ -68,13 +83,14 @@ def run_drain(args: argparse.Namespace) -> int:
     from ...engine.runtime import drain_input_queue
 
     handler = load_handler(args.handler) if args.handler else None
-    settings = settings_with(
+    settings = queue_settings(
+        args,
         {
             "SQS_DRAIN_BUDGET_SECONDS": args.budget_seconds,
             "SQS_MAX_CONCURRENCY": args.max_concurrency,
             "SQS_WAIT_TIME_SECONDS": args.wait_time_seconds,
             "SQS_LINGER_SECONDS": args.linger_seconds,
-        }
+        },
     )
     stop = threading.Event()
 
@@ -129,6 +145,7 @@ def register_send(commands: Commands) -> None:
         metavar="NAME=VALUE",
         help="a String message attribute; repeat for more",
     )
+    add_settings_file_option(parser)
     parser.set_defaults(run=run_send)
 
 
@@ -156,7 +173,7 @@ def run_send(args: argparse.Namespace) -> int:
     ]
     from ...engine.aws_session import sqs_client
 
-    settings = settings_with({})
+    settings = queue_settings(args, {})
     url = resolve_queue(settings, args.queue)
     sender = Sender(sqs_client(settings), url, max_message_bytes=settings.max_message_bytes)
     if args.body is not None:
@@ -208,6 +225,7 @@ def register_stats(commands: Commands) -> None:
         "stats", help="depth, in-flight count and age of the oldest message, for a queue and its DLQ"
     )
     parser.add_argument("--queue", default="input", help="input, output, or a queue name or URL")
+    add_settings_file_option(parser)
     parser.set_defaults(run=run_stats)
 
 
@@ -216,7 +234,7 @@ def run_stats(args: argparse.Namespace) -> int:
     from ...engine.queues import dead_letter_queue_url
     from ..queue_ops import queue_stats
 
-    settings = settings_with({})
+    settings = queue_settings(args, {})
     sqs, cloudwatch = sqs_client(settings), cloudwatch_client(settings)
     url = resolve_queue(settings, args.queue)
     dlq = dead_letter_queue_url(sqs, url)
@@ -241,6 +259,7 @@ def register_redrive(commands: Commands) -> None:
     )
     parser.add_argument("--max-messages", type=int, help="move at most this many (uses the loop)")
     parser.add_argument("--to", default="input", help="target: input, or a queue name or URL")
+    add_settings_file_option(parser)
     parser.set_defaults(run=run_redrive)
 
 
@@ -254,7 +273,7 @@ def run_redrive(args: argparse.Namespace) -> int:
         raise BadInput("--max-messages must be at least 1")
     if args.max_messages is not None and args.method == "move-task":
         raise BadInput("--max-messages needs --method loop or auto: a move task moves every message")
-    settings = settings_with({})
+    settings = queue_settings(args, {})
     dlq = resolve_queue(settings, "dlq")
     target = resolve_queue(settings, args.to)
     if dlq == target:

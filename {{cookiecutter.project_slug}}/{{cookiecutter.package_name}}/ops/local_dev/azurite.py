@@ -39,6 +39,8 @@ class AzuriteUnavailable(RuntimeError):
 class Azurite:
     process: subprocess.Popen[str]
     endpoints: dict[str, str] = field(default_factory=dict)
+    # What it printed: its start-up lines, then its access log, a line per request (tests count them).
+    log: list[str] = field(default_factory=list)
 
     @property
     def connection_string(self) -> str:
@@ -121,7 +123,7 @@ def start_azurite(
     )
     azurite = Azurite(process)
     ready = threading.Event()
-    output: list[str] = []
+    output = azurite.log
 
     def read_output() -> None:
         for line in process.stdout or ():  # read to the end, so Azurite never blocks on a full pipe

@@ -7,7 +7,7 @@ prints what to run next, and serves until Ctrl-C or SIGTERM. It keeps nothing.
 moto is a development dependency (requirements-dev.txt): it never ships to Azure,
 so it is imported only when an emulator starts.
 
-moto differs from SQS in two ways the consumer relies on; ``make_moto_faithful`` fixes
+moto differs from SQS in three ways the app relies on; ``make_moto_faithful`` fixes
 them here, at the emulator's edge, and tests/test_emulator_fidelity.py proves each on an
 unpatched moto:
 
@@ -18,6 +18,9 @@ unpatched moto:
   queue's messages without a lock, so two receives at once can hand out one message twice.
   ``moto_sqs_fixes`` puts them under one lock; a long poll scans under it, then waits
   outside it and scans afresh.
+- Refusals: moto sends a message SQS refuses (11 attributes, a reserved attribute name, a
+  malformed group or deduplication ID, a character SQS does not take); ``moto_sqs_refusals``
+  refuses them as SQS does.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from ...engine.aws_session import reset_clients, sqs_client
 from ...engine.queues import QueueSet, ensure_queues, queue_name
 from ...engine.settings import (
     AWS_ENDPOINT_URL,
+    LOCAL_SETTINGS_FILE,
     Settings,
     SettingsError,
     local_settings_path,
@@ -48,6 +52,7 @@ from ...engine.settings import (
 )
 from .azurite import AZURITE_VERSION
 from .moto_sqs_fixes import fix_moto_sqs
+from .moto_sqs_refusals import refuse_like_sqs
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 4566
@@ -110,6 +115,7 @@ def make_moto_faithful() -> None:
     from moto.sqs import models
 
     fix_moto_sqs()  # several callers at once: locks, a long poll outside them, no per-message scans
+    refuse_like_sqs()  # what SQS refuses a sender, moto refuses too
     if getattr(models, "_faithful_to_sqs", False):
         return
     setattr(models.Queue, "pending_message_groups", property(_groups_in_flight))  # noqa: B010
@@ -185,8 +191,12 @@ def configured_endpoint(settings_path: Path | None) -> str:
 
 
 def banner(url: str, settings: Settings, queues: QueueSet, configured: str) -> str:
-    package = __package__.rpartition(".")[0]
+    package = __package__.split(".")[0]  # the app's package: python -m <package>
     port = urlsplit(url).port
+    elsewhere = bool(configured) and urlsplit(configured).port != port
+    # Where local.settings.json points elsewhere, the commands below are given this emulator's URL (a
+    # variable set in the shell wins over the file).
+    here = f"AWS_ENDPOINT_URL=http://{LOOPBACK}:{port} " if elsewhere else ""
     lines = [
         f"SQS emulator (moto) listening on {url}, account {MOTO_ACCOUNT_ID}, region {settings.region}.",
         "Queues:",
@@ -194,7 +204,7 @@ def banner(url: str, settings: Settings, queues: QueueSet, configured: str) -> s
         f"  DLQ     {queue_name(queues.dlq_url)}",
         f"  output  {queue_name(queues.output_url)}",
     ]
-    if configured and urlsplit(configured).port != port:
+    if elsewhere:
         lines.append(
             f"Note: local.settings.json sets AWS_ENDPOINT_URL={configured}; "
             f"func start reaches this emulator only at http://localhost:{port}."
@@ -203,8 +213,11 @@ def banner(url: str, settings: Settings, queues: QueueSet, configured: str) -> s
         "Next, each in its own terminal, in this folder with the venv active:",
         f"  {AZURITE_COMMAND}   # storage for the timer trigger",
         "  func start   # the app, on this emulator",
-        f"  python -m {package} samples   # work for the trigger",
-        f"  SQS_TEST_ENDPOINT_URL=http://{LOOPBACK}:{port} python -m pytest   # the tests, on this emulator",
+        f"  {here}python -m {package} samples   # work for the trigger",
+        f"  {here}python -m {package} stats --settings {LOCAL_SETTINGS_FILE}"
+        "   # the queues' depths (the queue commands read the file only when told)",
+        f'  SQS_TEST_ENDPOINT_URL=http://{LOOPBACK}:{port} python -m pytest -m "not slow"'
+        "   # the fast tests, on this emulator (all of them: python -m pytest)",
         "Ctrl-C stops the emulator; its queues and messages are gone then.",
     ]
     return "\n".join(lines)
