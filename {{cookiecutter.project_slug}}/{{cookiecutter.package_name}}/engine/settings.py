@@ -278,13 +278,14 @@ SQS_SCALE_OUT_TARGET_LAG_SECONDS = Setting[float](
     "SQS_SCALE_OUT_TARGET_LAG_SECONDS", 60.0, Number(1, 86_400),
     "Fan out to enough drains to clear the backlog within this long.",
 )  # fmt: skip
-# Under 2 s of one drain's work (585 msg/s): an instance started for it would find nothing to do.
-# Two: one late tick is not a stopped timer. A watchdog fires 2 to 3 periods after the last tick.
+# Two: one late tick is not a stopped timer. A watchdog fires 2 to 3 periods after the last tick, and
+# 10 s at least (scale_out/watchdog.py: a long pass pushes it back every 5 s).
 SQS_WATCHDOG_MISSED_TICKS = Setting(
     "SQS_WATCHDOG_MISSED_TICKS", 2, Whole(0, 100),
     "Ticks of SQS_POLL_SCHEDULE the timer may miss before a watchdog on the drain-token queue drains in its "
     "place, at the schedule's pace, until a tick returns; 0: off.",
 )  # fmt: skip
+# Under 2 s of one drain's work (585 msg/s): an instance started for it would find nothing to do.
 SQS_SCALE_OUT_ACTIVATION_BACKLOG = Setting(
     "SQS_SCALE_OUT_ACTIVATION_BACKLOG", 1_000, Whole(0, 1_000_000_000),
     "A backlog of at most this many messages stays on one drain.",
