@@ -7,11 +7,13 @@ configurations that meet the answer."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cfnlint.decode import decode_str
 from cookiecutter.exceptions import FailedHookException
 
 from delivery_extension import delivery_rule
@@ -64,7 +66,7 @@ def test_the_rule_picks_each_plans_cheapest_configuration(
     assert chosen.poll_while_busy is False, "busy stays fast only adds cost: the owner turns it on"
 
 
-BAKES = [EXPECTED[i] for i in (0, 1, 2, 4, 5, 9, 10)]
+BAKES = [EXPECTED[i] for i in (0, 1, 2, 4, 5, 6, 9, 10)]
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,11 @@ def test_each_bake_writes_what_the_rule_derives_into_the_settings_and_the_bicep(
         schedule,
         str(continuous).lower(),
     )
+    # The oldest-message alarm's default follows the schedule (AWS stack).
+    stack, problems = decode_str((baked.path / "infra" / "aws" / "template.yaml").read_text(encoding="utf-8"))
+    assert problems == []
+    alarm = stack["Parameters"]["OldestMessageAgeAlarmSeconds"]
+    assert alarm["Default"] == chosen.oldest_message_alarm_seconds
     # The Bicep, as ARM would evaluate it for this bake's parameter defaults.
     _, parts = site_settings(baked)
     config = parts["site"]["properties"].get("functionAppConfig")
@@ -121,6 +128,28 @@ def test_the_always_ready_group_names_the_apps_timer_function(
     scale = parts["evaluate"](parts["site"]["properties"]["functionAppConfig"]["scaleAndConcurrency"])
     # A timer is scaled on its own on Flex: its always-ready group is "function:<its name>".
     assert [group["name"] for group in scale["alwaysReady"]] == [f"function:{name}" for name in timers]
+
+
+def healthy_worst_age(config: Any, receives: int = 5) -> float:
+    """The oldest a message gets on a healthy app: it arrives just after a pass and fails ``receives`` - 1
+    times, each retry visible after its backoff (5 s doubling, the settings' defaults) and received at the
+    next tick, or at once when polling continuously."""
+    backoffs = [5 * 2**n for n in range(receives - 1)]
+    if config.continuous:
+        return float(sum(backoffs))
+    period = config.period_seconds
+    age = float(period)
+    for backoff in backoffs:
+        age = math.ceil((age + backoff) / period) * period
+    return age
+
+
+@pytest.mark.parametrize("plan", RULE.PLANS)
+def test_the_oldest_message_alarm_stays_quiet_on_every_schedule_the_rule_can_derive(plan: str) -> None:
+    for config in RULE.candidates(plan):
+        threshold = config.oldest_message_alarm_seconds
+        assert threshold >= 2 * healthy_worst_age(config), config.label
+        assert threshold <= max(600, 2 * healthy_worst_age(config)), "no slower to fire than it must be"
 
 
 REFUSED = [

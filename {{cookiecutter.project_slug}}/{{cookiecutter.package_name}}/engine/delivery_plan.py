@@ -120,11 +120,16 @@ DEPTH_READS_PER_PASS = 2
 FASTEST_PROMISE_SECONDS = 1.0
 
 # Schedules the rule chooses from: NCRONTAB can space ticks evenly only by divisors of a minute or an
-# hour. At most five minutes: the dead man's switch (15 minutes) and the oldest-message alarm (600 s)
-# assume a tick every few minutes. Continuous polling keeps the one-minute schedule.
+# hour. At most five minutes: the dead man's switch (15 minutes) needs three ticks in its window.
+# Continuous polling keeps the one-minute schedule.
 TICK_PERIODS = (2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60, 120, 180, 240, 300)
 CONTINUOUS_PERIOD = 60
 DEFAULT_PERIOD = 60
+# The oldest-message alarm (infra/aws/template.yaml) fires above twice a healthy worst case: a message
+# retried 5 times (SQS_MAX_RECEIVE_COUNT's default), once a tick; never under 600 s (the backoff's
+# doublings take longer than ticks a few seconds apart).
+OLDEST_MESSAGE_RECEIVES = 5
+OLDEST_MESSAGE_ALARM_AT_LEAST_SECONDS = 600
 
 
 class Refused(ValueError):
@@ -156,6 +161,12 @@ class Configuration:
         if self.period_seconds < 60:
             return f"*/{self.period_seconds} * * * * *"
         return f"0 */{self.period_seconds // 60} * * * *"
+
+    @property
+    def oldest_message_alarm_seconds(self) -> int:
+        """The default threshold of the oldest-message alarm for this schedule."""
+        healthy_worst = OLDEST_MESSAGE_RECEIVES * self.period_seconds
+        return max(OLDEST_MESSAGE_ALARM_AT_LEAST_SECONDS, 2 * healthy_worst)
 
     @property
     def quiet_spell_seconds(self) -> float:
