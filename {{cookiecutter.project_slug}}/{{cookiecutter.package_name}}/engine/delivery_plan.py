@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass, field, replace
 
 SECONDS_PER_MONTH = 30 * 86_400
@@ -130,6 +131,9 @@ DEFAULT_PERIOD = 60
 # doublings take longer than ticks a few seconds apart).
 OLDEST_MESSAGE_RECEIVES = 5
 OLDEST_MESSAGE_ALARM_AT_LEAST_SECONDS = 600
+
+
+DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 class Refused(ValueError):
@@ -556,19 +560,17 @@ def parse_answers(plan: str, delivery_latency: object, instance_memory_mb: objec
     """The answers as numbers; ``Refused`` names the field and why."""
     if plan not in PLANS:
         raise Refused("hosting_plan", f"{plan!r} must be one of {', '.join(PLANS)}")
-    text = str(delivery_latency).strip()
-    try:
-        latency = float(text)
-    except ValueError:
-        latency = math.nan
+    # Plain decimals only: the answers are written into files as typed (float() would take " 60\n").
+    text = str(delivery_latency)
+    latency = float(text) if DECIMAL.fullmatch(text) else math.nan
     if not math.isfinite(latency) or latency <= 0:
         raise Refused(
             "delivery_latency",
             f"{text!r} must be a number of seconds: the p99 wait you want for a message on a quiet "
             f"queue (60: a tick a minute, the cheapest; 1: polling continuously)",
         )
-    memory_text = str(instance_memory_mb).strip()
-    memory = int(memory_text) if memory_text.isascii() and memory_text.isdigit() else 0
+    memory_text = str(instance_memory_mb)
+    memory = int(memory_text) if DECIMAL.fullmatch(memory_text) and "." not in memory_text else 0
     if memory not in INSTANCE_MEMORY_MB:
         raise Refused(
             "instance_memory_mb",
