@@ -21,7 +21,6 @@ from ..engine.runtime import drain_input_queue, report
 from ..engine.scale_out.drain_token import BadToken, WatchdogToken, decode_token
 from ..engine.scale_out.fan_out import claim_token_slot
 from ..engine.scale_out.pass_leases import SAMPLE_EVERY_SECONDS
-from ..engine.scale_out.watchdog import stand_in
 from ..engine.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -45,6 +44,9 @@ def drain_input_queue_on_token(token: func.QueueMessage) -> None:
         )
         return
     if isinstance(drain_token, WatchdogToken):
+        # Loaded when a watchdog runs, not when the host indexes the app (benchmarks/cold_start.py).
+        from ..engine.scale_out.watchdog import stand_in
+
         stand_in(settings, token.id or "", drain_token)
         return
     if drain_token.is_stale():
