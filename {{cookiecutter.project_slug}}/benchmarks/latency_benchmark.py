@@ -161,8 +161,9 @@ def host_environment(
         "AWS_ENDPOINT_URL": drain_endpoint,
         "SQS_INPUT_QUEUE": queue_url,
         "SQS_OUTPUT_QUEUE": queue_url,
-        # One drain's latency: no fan-out (it needs Azure Storage), no telemetry exporter.
+        # One drain's latency: no fan-out and no watchdog (both need Azure Storage), no telemetry exporter.
         "SQS_SCALE_OUT_MAX_WORKERS": "0",
+        "SQS_WATCHDOG_MISSED_TICKS": "0",
         # The quiet spell is counted in ticks: compressed with the schedule (one period, as by default).
         "SQS_QUIET_SPELL_SECONDS": f"{period:g}",
         **CONFIGURATIONS.get(configuration, {}),
