@@ -163,7 +163,8 @@ def test_the_app_indexes_loads_and_runs_in_the_real_worker(
 ) -> None:
     baked = baked_for_worker
     venv_python = ensure_venv(VENV_CACHE, worker_python, WORKER_LOCK)
-    settings = app_settings(baked, sqs_endpoint)
+    # 12 items cross a SendMessageBatch's 10; an anonymous bake caps a request at 10 by default.
+    settings = {**app_settings(baked, sqs_endpoint), "SQS_MAX_BATCH_ITEMS": "12"}
     sqs = app_queues(baked, settings, sqs_endpoint)
 
     urls = {
