@@ -83,6 +83,9 @@ TOKEN_AUDIENCE = re.compile(
 
 SQS_QUEUE_NAME_MAX = 80
 MAX_RECEIVE_COUNT_RANGE = (1, 1000)
+MESSAGE_SOURCES = ("http", "sns", "s3", "eventbridge")
+# SQS's MaximumMessageSize range: 1 KiB to 1 MiB.
+MAX_MESSAGE_BYTES_RANGE = (1024, 1_048_576)
 
 
 class AnswerError(ValueError):
@@ -204,6 +207,24 @@ def check_max_receive_count(value: str) -> None:
         raise AnswerError("max_receive_count", f"{value!r} must be a whole number from {low} to {high}")
 
 
+def check_max_message_bytes(value: str) -> None:
+    low, high = MAX_MESSAGE_BYTES_RANGE
+    if not ASCII_DIGITS.fullmatch(value) or not low <= int(value) <= high:
+        raise AnswerError(
+            "max_message_bytes", f"{value!r} must be a whole number of bytes from {low} to {high} (1 MiB)"
+        )
+
+
+def check_source_fits_queue(message_source: str, input_queue: str) -> None:
+    # S3 event notifications go to standard queues only.
+    if message_source == "s3" and input_queue.endswith(".fifo"):
+        raise AnswerError(
+            "message_source",
+            f"s3 cannot feed FIFO queue {input_queue!r}: S3 notifies standard queues only; "
+            "choose sns or eventbridge, or a standard input queue",
+        )
+
+
 def delivery_rule(template: str | None = None) -> ModuleType:
     """The template's engine/delivery_plan.py, as delivery_extension.py loads it for the templates."""
     # cookiecutter and cruft run a rendered copy of this file from a temporary folder, and main() names the
@@ -285,6 +306,8 @@ def validate(answers: Mapping[str, str], template: str | None = None) -> list[An
         ("output_queue_name", lambda v: check_queue_name(v, "output_queue_name")),
         ("dlq_name", lambda v: check_queue_name(v, "dlq_name")),
         ("max_receive_count", check_max_receive_count),
+        ("message_source", check_choice("message_source", MESSAGE_SOURCES)),
+        ("max_message_bytes", check_max_message_bytes),
         ("aws_auth", check_choice("aws_auth", AWS_AUTH_MODES)),
         ("aws_role_arn", check_role_arn),
         ("token_audience", check_audience),
@@ -318,6 +341,11 @@ def validate(answers: Mapping[str, str], template: str | None = None) -> list[An
     if not any(e.field in ("input_queue_name", "dlq_name") for e in errors):
         try:
             check_dlq_matches_input(str(answers["input_queue_name"]), str(answers["dlq_name"]))
+        except AnswerError as error:
+            errors.append(error)
+    if not any(e.field in ("message_source", "input_queue_name") for e in errors):
+        try:
+            check_source_fits_queue(str(answers["message_source"]), str(answers["input_queue_name"]))
         except AnswerError as error:
             errors.append(error)
     return errors

@@ -66,6 +66,7 @@ MATRIX = [
             "output_queue_name": "shipments.fifo",
             "max_receive_count": "3",
             "delivery_latency": "10",
+            "message_source": "sns",
         },
         run_app_tests=True,
     ),
@@ -83,6 +84,8 @@ MATRIX = [
             ),
             "managed_identity_client_id": "11111111-2222-3333-4444-555555555555",
             "token_audience": "api://my-app-id",
+            "message_source": "s3",
+            "max_message_bytes": "1048576",
             # GitHub: the workflow's Premium deploy path (publish_package) is baked and checked.
         },
     ),
@@ -96,6 +99,7 @@ MATRIX = [
             # Continuous polling with an always-ready instance for the timer, on the smallest instances.
             "delivery_latency": "1",
             "instance_memory_mb": "512",
+            "message_source": "eventbridge",
         },
     ),
 ]

@@ -49,6 +49,11 @@ BAD_ANSWERS = [
     ("existing_identity_id", "/subscriptions/x/identity", "only for azure_identity=existing_user_assigned"),
     ("aws_auth", "static_keys", "one of"),
     ("http_auth_level", "admin", "one of"),
+    # Issue 27: what feeds the queue, and how large its messages may be.
+    ("message_source", "kinesis", "one of"),
+    ("max_message_bytes", "1023", "1024 to 1048576"),
+    ("max_message_bytes", "1048577", "1024 to 1048576"),
+    ("max_message_bytes", "256k", "1024 to 1048576"),
     # Issue 15: answers that once baked invalid JSON or Python, or rewrote the trust policy.
     ("max_receive_count", "5\n", "1 to 1000"),
     ("max_receive_count", "\uff15", "1 to 1000"),  # full-width 5: str.isdigit() says yes
@@ -100,7 +105,11 @@ def test_validate_refuses_each_bad_answer_by_field(field: str, value: str, words
 
 # One answer per kind of rule, and every answer that once slipped past the hook (issue 15: stray
 # whitespace, full-width digits, quotes and substitutions in the audience).
-REFUSED_BAKES = [BAD_ANSWERS[i] for i in (1, 4, 6, 9, 12, 13, 16, 18, 19, 26)] + BAD_ANSWERS[-11:]
+REFUSED_BAKES = (
+    [BAD_ANSWERS[i] for i in (1, 4, 6, 9, 12, 13, 16, 18, 19, 26)]
+    + [a for a in BAD_ANSWERS if a[0] == "max_message_bytes"][::2]  # a choice cookiecutter refuses itself
+    + BAD_ANSWERS[-11:]
+)
 
 
 @pytest.mark.parametrize(
@@ -196,6 +205,15 @@ def test_the_identity_answers_must_agree(answers: dict[str, str], field: str, wo
     errors = pre_gen.validate({**good_answers(), **answers})
     assert [e.field for e in errors] == [field]
     assert words in errors[0].rule
+
+
+def test_s3_cannot_feed_a_fifo_queue_and_the_other_sources_can() -> None:
+    fifo = {"input_queue_name": "orders.fifo", "dlq_name": "orders-dlq.fifo"}
+    errors = pre_gen.validate({**good_answers(), **fifo, "message_source": "s3"})
+    assert [e.field for e in errors] == ["message_source"]
+    assert "standard queues only" in errors[0].rule
+    for source in ("http", "sns", "eventbridge"):
+        assert pre_gen.validate({**good_answers(), **fifo, "message_source": source}) == []
 
 
 def test_an_existing_identity_named_by_its_resource_id_is_accepted() -> None:

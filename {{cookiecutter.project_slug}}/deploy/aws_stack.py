@@ -13,6 +13,12 @@ the identity it trusts unless ``--allow-trust-change`` says otherwise, and an OI
 already has for the issuer is reused as it is: adding this app's audience to it needs
 ``--allow-shared-provider``.
 
+The environment names the s3 source's bucket too (``<slug>-<environment>-<account>-<region>-files``), and
+an existing stack keeps the name it has. The payload bucket for large messages is made when asked:
+``azd env set AWS_LARGE_PAYLOAD_BUCKET create`` (every later ``azd up`` keeps asking), or
+``--large-payload-bucket create`` once; unasked, a stack keeps what it has, so no deploy drops the bucket
+by forgetting.
+
 Then the stack's outputs become app settings: recorded in the azd environment (``azd env set``), so
 every later ``azd provision`` sets them through the Bicep's parameters, and written to the running
 function app now (``az functionapp config appsettings set``), so this ``azd up`` needs no second pass.
@@ -24,6 +30,7 @@ generated; this module is plain Python.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -56,6 +63,11 @@ DEAD_STATES = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED"}
 NO_CHANGE = "No updates are to be performed"
 SQS_QUEUE_NAME_MAX = 80
 STACK_NAME_MAX = 128
+# The template names the s3 source's bucket <prefix>-<account>-<region>-files: 29 characters leave room for
+# the longest region within S3's 63 (its SourceBucketPrefix parameter).
+SOURCE_BUCKET_PREFIX_MAX = 29
+# The stack's LargePayloadBucket parameter: the payload bucket made, or not.
+LARGE_PAYLOAD_BUCKET_CHOICES = ("create", "none")
 
 
 # The stack's queue name parameters, each with the answer that names it. An existing stack keeps them
@@ -106,6 +118,20 @@ def queue_names_for(environment: str) -> dict[str, str]:
     return names
 
 
+def source_bucket_prefix_for(environment: str) -> str:
+    """``<project slug>-<azd environment>`` as S3 spells names, the start of the s3 source's bucket name.
+
+    Bucket names are unique across all of S3: the template adds the account and the region, and the
+    environment keeps two environments of one account and region apart. A prefix too long keeps its start
+    and ends in a digest of the whole, so two long environment names never meet.
+    """
+    prefix = re.sub(r"[^a-z0-9-]+", "-", f"{CHOICES['project_slug']}-{environment}".lower()).strip("-")
+    if len(prefix) <= SOURCE_BUCKET_PREFIX_MAX:
+        return prefix
+    digest = hashlib.sha256(prefix.encode()).hexdigest()[:6]
+    return f"{prefix[: SOURCE_BUCKET_PREFIX_MAX - len(digest) - 1].rstrip('-')}-{digest}"
+
+
 @dataclass(frozen=True)
 class StackOutputs:
     input_queue_url: str
@@ -113,6 +139,7 @@ class StackOutputs:
     dlq_url: str
     role_arn: str = ""
     operator_role_arn: str = ""
+    large_payload_bucket: str = ""
 
     @classmethod
     def from_stack(cls, outputs: Mapping[str, str]) -> StackOutputs:
@@ -122,6 +149,7 @@ class StackOutputs:
             dlq_url=outputs["DeadLetterQueueUrl"],
             role_arn=outputs.get("RoleArn", ""),
             operator_role_arn=outputs.get("OperatorRoleArn", ""),
+            large_payload_bucket=outputs.get("LargePayloadBucketName", ""),
         )
 
     def app_settings(self) -> dict[str, str]:
@@ -130,6 +158,8 @@ class StackOutputs:
             "SQS_INPUT_QUEUE": self.input_queue_url,
             "SQS_OUTPUT_QUEUE": self.output_queue_url,
             "SQS_DLQ": self.dlq_url,
+            # Empty without the stack's payload bucket: large payloads off.
+            "SQS_LARGE_PAYLOAD_BUCKET": self.large_payload_bucket,
         }
         if self.role_arn:
             settings["AWS_OIDC_ROLE_ARN"] = self.role_arn
@@ -141,6 +171,7 @@ class StackOutputs:
             "AWS_STACK_INPUT_QUEUE_URL": self.input_queue_url,
             "AWS_STACK_OUTPUT_QUEUE_URL": self.output_queue_url,
             "AWS_STACK_DLQ_URL": self.dlq_url,
+            "AWS_STACK_LARGE_PAYLOAD_BUCKET": self.large_payload_bucket,
         }
         if self.role_arn:
             values["AWS_STACK_ROLE_ARN"] = self.role_arn
@@ -303,19 +334,35 @@ def deploy_aws_stack(
     identity: AzureIdentity | None = None,
     *,
     environment: str = "",
+    large_payload_bucket: str = "",
     allow_trust_change: bool = False,
     allow_shared_provider: bool = False,
+    parameters: Mapping[str, str] | None = None,
 ) -> StackOutputs:
-    """The stack for this app, its queues named for ``environment`` when it is made; with OIDC, trusting
-    ``identity``'s token (reusing the account's OIDC provider for the issuer, if it has one: see
-    ``existing_oidc_provider`` for when that needs ``allow_shared_provider``)."""
-    parameters = queue_names_for(environment)
+    """The stack for this app, its queues and the s3 source's bucket named for ``environment`` when it is
+    made; with OIDC, trusting ``identity``'s token (reusing the account's OIDC provider for the issuer, if
+    it has one: see ``existing_oidc_provider`` for when that needs ``allow_shared_provider``).
+
+    ``large_payload_bucket``: ``create`` or ``none``, the stack's payload bucket; empty: as the stack has it
+    (none for a new stack), so a deploy that does not ask never removes the bucket. ``parameters``: the
+    template's other parameters (MessageSource, AlarmEmail...), as given; the template's defaults otherwise.
+    """
+    parameters = {**(parameters or {}), **queue_names_for(environment)}
+    parameters["SourceBucketPrefix"] = source_bucket_prefix_for(environment)
+    if large_payload_bucket:
+        if large_payload_bucket not in LARGE_PAYLOAD_BUCKET_CHOICES:
+            raise DeployError(f"large payload bucket {large_payload_bucket!r}: create or none")
+        parameters["LargePayloadBucket"] = large_payload_bucket
     if OIDC and identity is None:
         raise DeployError("the app assumes its role with OIDC: the identity to trust is needed")
     cloudformation = session.client("cloudformation")
     exists = stack_alive(cloudformation, stack_name)
-    # A queue keeps the name it was made with: a new name would replace it, its messages left behind.
+    # A queue keeps the name it was made with: a new name would replace it, its messages left behind; and so
+    # does the source bucket (a new one would leave the files its producers upload unannounced).
     keep_previous = list(QUEUE_NAME_PARAMETERS) if exists else []
+    previous = stack_parameters(cloudformation, stack_name) if exists else {}
+    kept = ["SourceBucketPrefix"] if large_payload_bucket else ["SourceBucketPrefix", "LargePayloadBucket"]
+    keep_previous += [name for name in kept if name in previous]
     if OIDC and identity is not None:
         parameters["AzureTenantId"] = identity.tenant_id
         parameters["ManagedIdentityPrincipalId"] = identity.principal_id
@@ -398,9 +445,18 @@ def arguments(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpars
             action="store_true",
             help="add this app's audience to the account's OIDC provider for the issuer (not this stack's)",
         )
+    parser.add_argument(
+        "--large-payload-bucket",
+        choices=LARGE_PAYLOAD_BUCKET_CHOICES,
+        default=env("AWS_LARGE_PAYLOAD_BUCKET", ""),
+        help="create: a bucket for payloads past the queues' size limit (SQS_LARGE_PAYLOAD_BUCKET); none: "
+        "none; unset: as the stack has it (default: AWS_LARGE_PAYLOAD_BUCKET, an azd environment value)",
+    )
     parser.add_argument("--function-app", default=env("AZURE_FUNCTION_APP_NAME", ""))
     parser.add_argument("--resource-group", default=env("AZURE_RESOURCE_GROUP", ""))
     args = parser.parse_args(argv)
+    if args.large_payload_bucket not in ("", *LARGE_PAYLOAD_BUCKET_CHOICES):
+        parser.error(f"AWS_LARGE_PAYLOAD_BUCKET={args.large_payload_bucket}: create, none or unset")
     args.stack_name_given = bool(args.stack_name)
     args.stack_name = args.stack_name or stack_name_for(args.environment)
     args.recorded_input_queue_url = env("AWS_STACK_INPUT_QUEUE_URL", "")
@@ -441,6 +497,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             args.stack_name,
             identity,
             environment=args.environment,
+            large_payload_bucket=args.large_payload_bucket,
             allow_trust_change=bool(getattr(args, "allow_trust_change", False)),
             allow_shared_provider=bool(getattr(args, "allow_shared_provider", False)),
         )

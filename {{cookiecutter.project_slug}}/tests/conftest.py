@@ -9,6 +9,7 @@ private Azurite (npm, pinned) on free ports, started once per session.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import uuid
@@ -29,6 +30,7 @@ from {{ cookiecutter.package_name }}.engine.queues import queue_depth as queue_d
 from {{ cookiecutter.package_name }}.engine.settings import Settings
 from {{ cookiecutter.package_name }}.ops.local_dev.azurite import Azurite, start_azurite
 from {{ cookiecutter.package_name }}.ops.local_dev.emulator import start_emulator
+from {{ cookiecutter.package_name }}.ops.local_dev.sample_messages import MESSAGE_SOURCE, envelope
 
 CONFIGURED_QUEUES = {
     "SQS_INPUT_QUEUE": "{{ cookiecutter.input_queue_name }}",
@@ -326,3 +328,23 @@ def count_requests(client: SQSClient, operation: str) -> Counter[str]:
         f"before-send.sqs.{operation}", count, unique_id=f"count-{operation}-{id(counts)}"
     )
     return counts
+
+
+def work_body(item_id: str) -> str:
+    """A body the app's own handler (handler.py) takes, with this ID, in the envelope of its message_source
+    ({{ cookiecutter.message_source }}: sample_messages.envelope)."""
+    if MESSAGE_SOURCE == "s3":
+        return envelope(f"incoming/{item_id}.json")  # the handler's OrderFile: a JSON file under incoming/
+    return envelope(json.dumps({"id": item_id, "action": "work"}))
+
+
+def handled_ids(records: list[logging.LogRecord]) -> list[str]:
+    """The IDs of ``work_body``s in handler.py's log lines of handled messages."""
+    ids = []
+    for record in records:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if str(record.msg).startswith("order file"):  # s3: its bucket, then its key
+            ids.append(str(args[1]).rsplit("/", 1)[-1].removesuffix(".json"))
+        elif str(record.msg).startswith("processed work item"):
+            ids.append(str(args[0]))
+    return ids

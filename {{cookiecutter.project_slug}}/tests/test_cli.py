@@ -22,6 +22,7 @@ import pytest
 from {{ cookiecutter.package_name }}.engine.aws_session import cloudwatch_client
 from {{ cookiecutter.package_name }}.engine.producer import OutgoingMessage, Sender
 from {{ cookiecutter.package_name }}.ops.cli import main
+from {{ cookiecutter.package_name }}.ops.local_dev.sample_messages import good_message
 
 from .conftest import AppUnderTest, MakeQueue, QueuePair, drain_all, queue_depth
 
@@ -50,7 +51,8 @@ def put(app_env: AppUnderTest, url: str, bodies: list[str], group: str | None = 
 
 
 def work_items(count: int) -> list[str]:
-    return [json.dumps({"id": f"w{n}", "action": "work"}) for n in range(count)]
+    """Bodies the app's handler takes, in the envelope of its message_source (sample_messages.py)."""
+    return [good_message("cli", n) for n in range(count)]
 
 
 # drain

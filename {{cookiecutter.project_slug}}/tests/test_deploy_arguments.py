@@ -4,12 +4,20 @@ with `az deployment group show --query properties.outputs`, whatever case ARM ha
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from deploy import publish_package
-from deploy.aws_stack import arguments, main, queue_names_for, stack_name_for
+from deploy.aws_stack import (
+    TEMPLATE,
+    arguments,
+    main,
+    queue_names_for,
+    source_bucket_prefix_for,
+    stack_name_for,
+)
 
 OUTPUTS = {
     # ARM has returned output names with the first letter lower-cased; the Bicep declares them upper-case.
@@ -101,3 +109,26 @@ def test_the_azd_environment_names_the_stack_and_the_queues() -> None:
     for parameter, name in queue_names_for("e" * 60).items():
         assert len(name) <= 80
         assert name.endswith(".fifo") == answered[parameter].endswith(".fifo")
+
+
+def test_each_azd_environment_names_its_own_s3_source_bucket_within_s3s_limits() -> None:
+    # The template's own rule for the prefix (it adds -<account>-<region>-files, up to 63 characters).
+    template = TEMPLATE.read_text(encoding="utf-8")
+    [pattern] = re.findall(r"SourceBucketPrefix:.*?AllowedPattern: '([^']+)'", template, re.DOTALL)
+    long_names = ["production-eu-west-primary-" + "x" * 30, "production-eu-west-primary-" + "y" * 30]
+    environments = ["dev", "prod", "Feature_Branch.42", *long_names]
+    prefixes = [source_bucket_prefix_for(environment) for environment in environments]
+    assert all(re.fullmatch(pattern, prefix) for prefix in prefixes), prefixes
+    assert len(set(prefixes)) == len(environments)  # long names that start alike too
+    slug = "{{ cookiecutter.project_slug }}"
+    if len(slug) <= 25:
+        assert prefixes[0] == f"{slug}-dev"
+
+
+def test_the_payload_bucket_is_asked_for_by_the_azd_environment_or_the_flag() -> None:
+    assert arguments([], {}).large_payload_bucket == ""  # unasked: as the stack has it
+    assert arguments([], {"AWS_LARGE_PAYLOAD_BUCKET": "create"}).large_payload_bucket == "create"
+    given = ["--large-payload-bucket", "none"]
+    assert arguments(given, {"AWS_LARGE_PAYLOAD_BUCKET": "create"}).large_payload_bucket == "none"
+    with pytest.raises(SystemExit):
+        arguments([], {"AWS_LARGE_PAYLOAD_BUCKET": "yes"})

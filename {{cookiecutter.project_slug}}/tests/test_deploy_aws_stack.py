@@ -8,6 +8,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -19,7 +20,9 @@ from deploy.aws_stack import (
     deploy_stack,
     main,
     queue_names_for,
+    source_bucket_prefix_for,
     stack_name_for,
+    stack_parameters,
     stack_status,
 )
 from {{ cookiecutter.package_name }}.engine.aws_session import reset_clients
@@ -27,7 +30,15 @@ from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
 from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
 from {{ cookiecutter.package_name }}.engine.settings import Settings
 
-from .deployer import delete_retained_queues, delete_stack, deployer_session, send_bodies
+from .conftest import http_post, send_params
+from .deployer import (
+    delete_bucket,
+    delete_retained,
+    delete_stack,
+    deployer_session,
+    empty_bucket,
+    send_bodies,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +56,7 @@ def stack_name(deployer: boto3.Session) -> Iterator[str]:
     name = f"deploy-test-{uuid.uuid4().hex[:8]}"
     yield name
     delete_stack(deployer, name)
+    delete_retained(deployer, [""])
 
 
 def test_the_hook_deploys_the_stack_once_and_the_app_drains_its_queue(
@@ -153,7 +165,7 @@ def test_an_environment_deployed_before_per_environment_stacks_keeps_its_stack_a
     finally:
         for name in (earlier, per_environment):
             delete_stack(deployer, name)
-        delete_retained_queues(deployer, ["", environment])
+        delete_retained(deployer, ["", environment])
 
 
 def test_an_existing_stack_keeps_its_queue_names(deployer: boto3.Session, stack_name: str) -> None:
@@ -166,6 +178,78 @@ def test_an_existing_stack_keeps_its_queue_names(deployer: boto3.Session, stack_
         stack = deployer.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
         parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
         assert {name: parameters[name] for name in QUEUE_NAME_PARAMETERS} == queue_names_for("first")
+        # So does the s3 source's bucket: a new name, a new bucket, and its producers' files unannounced.
+        assert parameters["SourceBucketPrefix"] == source_bucket_prefix_for("first")
     finally:
         delete_stack(deployer, stack_name)
-        delete_retained_queues(deployer, ["first", "second"])
+        delete_retained(deployer, ["first", "second"])
+
+
+@pytest.mark.usefixtures("hook_without_azd")
+def test_the_payload_bucket_is_made_when_asked_kept_when_not_and_the_app_offloads_to_it(
+    deployer: boto3.Session,
+    functions: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    environment = f"big{uuid.uuid4().hex[:6]}"
+    stack = stack_name_for(environment)
+    bucket = ""
+    try:
+        # Asked for once, as `azd env set AWS_LARGE_PAYLOAD_BUCKET create` asks every later `azd up`.
+        asked = {"AZURE_ENV_NAME": environment, "AWS_LARGE_PAYLOAD_BUCKET": "create"}
+        assert main(["--region", REGION], asked) == 0
+        outputs = deploy_aws_stack(deployer, stack, environment=environment)  # not asked: kept
+        bucket = outputs.large_payload_bucket
+        assert bucket
+        assert f"SQS_LARGE_PAYLOAD_BUCKET={bucket}\n" in capsys.readouterr().out
+        assert stack_parameters(deployer.client("cloudformation"), stack)["LargePayloadBucket"] == "create"
+        deployer.client("s3").head_bucket(Bucket=bucket)
+
+        # The app on the settings the hook writes: a body past the queue's limit goes through the bucket.
+        for name, value in outputs.app_settings().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("SQS_OUTPUT_QUEUE", outputs.input_queue_url)  # the send comes back to the drain
+        monkeypatch.setenv("AWS_REGION", REGION)
+        monkeypatch.setenv("SQS_WAIT_TIME_SECONDS", "1")
+        reset_clients()
+        body = json.dumps({"id": "large", "blob": "x" * Settings.from_env().max_message_bytes})
+        response = functions["send_message"](
+            http_post("messages", body.encode(), send_params(outputs.input_queue_url))
+        )
+        assert response.status_code == 202, response.get_body()
+        stored = deployer.client("s3").list_objects_v2(Bucket=bucket)["KeyCount"]
+        handled: list[str] = []
+        try:
+            drain_input_queue(Settings.from_env(), handler=lambda message: handled.append(message.body))
+        finally:
+            reset_clients()
+        assert (stored, handled) == (1, [body])
+    finally:
+        empty_bucket(deployer, bucket)  # a stack deletes only an empty bucket
+        delete_stack(deployer, stack)
+        delete_bucket(deployer, bucket)
+        delete_retained(deployer, [environment])
+{%- if not cookiecutter.input_queue_name.endswith(".fifo") %}
+
+
+def test_each_azd_environment_gets_its_own_s3_source_bucket(deployer: boto3.Session) -> None:
+    # (S3 notifies standard queues only: a FIFO bake has no s3 source, and no bucket to name.)
+    from deploy.aws_stack import stack_outputs
+
+    environments = [f"dev{uuid.uuid4().hex[:6]}", f"prod{uuid.uuid4().hex[:6]}"]
+    account = deployer.client("sts").get_caller_identity()["Account"]
+    buckets = [f"{source_bucket_prefix_for(e)}-{account}-{REGION}-files" for e in environments]
+    try:
+        for environment, bucket in zip(environments, buckets, strict=True):
+            stack = stack_name_for(environment)
+            deploy_aws_stack(deployer, stack, environment=environment, parameters={"MessageSource": "s3"})
+            source = stack_outputs(deployer.client("cloudformation"), stack)["SourceArn"]
+            assert source == f"arn:aws:s3:::{bucket}"
+        assert len(set(buckets)) == 2
+        assert set(buckets) <= {b["Name"] for b in deployer.client("s3").list_buckets()["Buckets"]}
+    finally:
+        for environment in environments:
+            delete_stack(deployer, stack_name_for(environment))
+        delete_retained(deployer, environments)  # the buckets too, kept with their files
+{%- endif %}

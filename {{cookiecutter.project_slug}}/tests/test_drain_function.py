@@ -12,7 +12,7 @@ from botocore.awsrequest import AWSResponse
 
 from {{ cookiecutter.package_name }}.engine.runtime import DrainFailed
 
-from .conftest import AppUnderTest, drain_all, queue_depth
+from .conftest import AppUnderTest, drain_all, handled_ids, queue_depth, work_body
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ def summaries(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
 def test_timer_ticks_handle_good_messages_and_move_poison_to_the_dlq(
     app_env: AppUnderTest, functions: Functions, caplog: pytest.LogCaptureFixture
 ) -> None:
-    good = [json.dumps({"id": f"w{i}", "action": "work"}) for i in range(12)]
+    good = [work_body(f"w{i}") for i in range(12)]
     poison = ["not json", json.dumps({"id": "no-action"})]
     put(app_env, good + poison)
 
@@ -44,8 +44,7 @@ def test_timer_ticks_handle_good_messages_and_move_poison_to_the_dlq(
             if queue_depth(app_env.client, app_env.queues.input_url).backlog == 0:
                 break
 
-    processed = [r.args[0] for r in caplog.records if r.msg.startswith("processed work item")]  # type: ignore[index]
-    assert sorted(processed) == sorted(f"w{i}" for i in range(12))
+    assert sorted(handled_ids(caplog.records)) == sorted(f"w{i}" for i in range(12))
     assert queue_depth(app_env.client, app_env.queues.input_url).backlog == 0
     assert sorted(drain_all(app_env.client, app_env.queues.dlq_url)) == sorted(poison)
     ticks = summaries(caplog)
@@ -73,7 +72,7 @@ def test_drain_of_an_empty_queue_returns_after_one_long_poll(
 def test_a_drain_whose_deletes_are_refused_fails_the_invocation_and_loses_nothing(
     app_env: AppUnderTest, functions: Functions
 ) -> None:
-    put(app_env, [json.dumps({"id": f"d{i}", "action": "work"}) for i in range(3)])
+    put(app_env, [work_body(f"d{i}") for i in range(3)])
 
     # As with a role that lacks sqs:DeleteMessage: the real client gets SQS's error answer.
     def access_denied(**_: object) -> tuple[AWSResponse, dict[str, object]]:
@@ -105,7 +104,7 @@ def test_the_timer_polls_until_the_hosts_next_occurrence_when_asked(
     # The host's ScheduleStatus, as it serializes it: the next tick 4 s away.
     next_tick = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
     timer = TimerRequest(schedule_status={"Last": datetime.now(UTC).isoformat(), "Next": next_tick})
-    later = threading.Timer(2.5, lambda: put(app_env, [json.dumps({"id": "meanwhile", "action": "work"})]))
+    later = threading.Timer(2.5, lambda: put(app_env, [work_body("meanwhile")]))
     later.start()
     try:
         with caplog.at_level(logging.INFO):

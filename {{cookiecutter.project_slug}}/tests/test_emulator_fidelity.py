@@ -1,13 +1,14 @@
 """The embedded emulator behaves like SQS where the app relies on it.
 
-moto 5.2.5 differs in three places; local_dev/emulator.py patches each where moto starts.
-Each check runs on the app's emulator (patched) and on a plain ``python -m moto.server``
-in a child process (unpatched): the second proves the bug is moto's, and fails once a
-moto release fixes it, which is the time to drop the patch.
+moto 5.2.5 differs in three places of SQS, two of CloudFormation and one of EventBridge;
+local_dev/emulator.py patches them where moto starts. Each check runs on the app's emulator
+(patched) and on a plain ``python -m moto.server`` in a child process (unpatched): the second proves
+the bug is moto's, and fails once a moto release fixes it, which is the time to drop the patch.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.parsers import ResponseParserError
 from mypy_boto3_sqs import SQSClient
 
 from {{ cookiecutter.package_name }}.ops.local_dev.emulator import start_emulator
@@ -207,3 +209,135 @@ def test_the_emulator_refuses_a_send_as_sqs_does(patched_moto: SQSClient) -> Non
 def test_unpatched_moto_queues_what_sqs_refuses(unpatched_moto: SQSClient) -> None:
     seen = refusals(unpatched_moto)
     assert [what for what, _, _, queued in seen if queued] == [what for what, _, _ in REFUSED_BY_SQS], seen
+
+
+# A policy whose second statement is there only under a condition, as infra/aws/template.yaml grants the
+# payload bucket: CloudFormation drops an item that is AWS::NoValue from its list.
+CONDITIONAL_STATEMENT = """
+Conditions:
+  Never: !Equals [a, b]
+Resources:
+  Grants:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Action: sqs:GetQueueUrl
+            Resource: "*"
+          - !If [Never, {Effect: Allow, Action: s3:GetObject, Resource: "*"}, !Ref AWS::NoValue]
+"""
+
+
+def emulator_session() -> boto3.Session:
+    return boto3.Session(region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def statements_of_a_conditional_policy(client: SQSClient) -> list[dict[str, object]]:
+    """The stack of CONDITIONAL_STATEMENT on the emulator behind ``client``: its policy's statements."""
+    session = emulator_session()
+    url = client.meta.endpoint_url
+    cloudformation = session.client("cloudformation", endpoint_url=url)
+    stack = f"novalue-{uuid.uuid4().hex[:8]}"
+    cloudformation.create_stack(StackName=stack, TemplateBody=CONDITIONAL_STATEMENT)
+    try:
+        [resource] = cloudformation.describe_stack_resources(StackName=stack)["StackResources"]
+        iam = session.client("iam", endpoint_url=url)
+        arn = resource["PhysicalResourceId"]
+        version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+        return list(document["Statement"])  # type: ignore[index]
+    finally:
+        cloudformation.delete_stack(StackName=stack)
+
+
+def test_a_no_value_item_leaves_its_list_as_cloudformation_does(patched_moto: SQSClient) -> None:
+    [statement] = statements_of_a_conditional_policy(patched_moto)
+    assert statement["Action"] == "sqs:GetQueueUrl"
+
+
+def test_unpatched_moto_keeps_a_no_value_item_as_null_and_refuses_the_policy(
+    unpatched_moto: SQSClient,
+) -> None:
+    with pytest.raises(ClientError, match="MalformedPolicyDocument"):
+        statements_of_a_conditional_policy(unpatched_moto)
+
+
+# A parameter the stack took the default of, as deploy/aws_stack.py leaves LargePayloadBucket unasked.
+DEFAULTED_PARAMETER = """
+Parameters:
+  Kept:
+    Type: String
+    Default: as-made
+  Given:
+    Type: String
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Sub "${Given}-${Kept}"
+"""
+
+
+def update_keeping_a_defaulted_parameter(client: SQSClient) -> dict[str, str]:
+    """Make the stack with Kept defaulted, change the template's default, update with UsePreviousValue: the
+    stack's parameters after (CloudFormation keeps the value the stack has: as-made)."""
+    cloudformation = emulator_session().client(
+        "cloudformation", endpoint_url=client.meta.endpoint_url, config=Config(retries={"max_attempts": 1})
+    )
+    stack = f"previous-{uuid.uuid4().hex[:8]}"
+    given = [{"ParameterKey": "Given", "ParameterValue": stack}]
+    cloudformation.create_stack(StackName=stack, TemplateBody=DEFAULTED_PARAMETER, Parameters=given)
+    try:
+        cloudformation.update_stack(
+            StackName=stack,
+            TemplateBody=DEFAULTED_PARAMETER.replace("Default: as-made", "Default: changed"),
+            Parameters=[*given, {"ParameterKey": "Kept", "UsePreviousValue": True}],
+        )
+        [made] = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+        return {p["ParameterKey"]: p["ParameterValue"] for p in made["Parameters"]}
+    finally:
+        cloudformation.delete_stack(StackName=stack)
+
+
+def test_use_previous_value_keeps_a_parameter_the_stack_took_the_default_of(patched_moto: SQSClient) -> None:
+    assert update_keeping_a_defaulted_parameter(patched_moto)["Kept"] == "as-made"
+
+
+def test_unpatched_moto_fails_use_previous_value_of_a_defaulted_parameter(unpatched_moto: SQSClient) -> None:
+    with pytest.raises((ClientError, ResponseParserError)):  # a KeyError in moto: HTTP 500
+        update_keeping_a_defaulted_parameter(unpatched_moto)
+
+
+def event_a_rule_sends_to_a_queue(client: SQSClient) -> dict[str, Any]:
+    """PutEvents through a rule whose target is a queue (as the eventbridge source's stack makes it): the
+    event the queue receives."""
+    url = client.create_queue(QueueName=f"events-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = emulator_session().client("events", endpoint_url=client.meta.endpoint_url)
+    rule = f"to-queue-{uuid.uuid4().hex[:8]}"
+    events.put_rule(Name=rule, EventPattern=json.dumps({"source": [rule]}))
+    events.put_targets(Rule=rule, Targets=[{"Id": "queue", "Arn": arn}])
+    try:
+        entry = {"Source": rule, "DetailType": "Proof", "Detail": json.dumps({"n": 1})}
+        events.put_events(Entries=[entry])  # type: ignore[list-item]
+        [message] = client.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+        event: dict[str, Any] = json.loads(message["Body"])
+        return event
+    finally:
+        events.remove_targets(Rule=rule, Ids=["queue"])
+        events.delete_rule(Name=rule)
+        client.delete_queue(QueueUrl=url)
+
+
+def test_an_event_a_rule_sends_to_a_queue_names_its_account(patched_moto: SQSClient) -> None:
+    event = event_a_rule_sends_to_a_queue(patched_moto)
+    assert event["account"] == "123456789012"
+    assert (event["detail-type"], event["detail"]) == ("Proof", {"n": 1})
+
+
+def test_unpatched_moto_sends_a_rules_event_without_its_account(unpatched_moto: SQSClient) -> None:
+    event = event_a_rule_sends_to_a_queue(unpatched_moto)
+    assert "account" not in event
+    assert (event["detail-type"], event["detail"]) == ("Proof", {"n": 1})

@@ -20,6 +20,7 @@ import pytest
 from {{ cookiecutter.package_name }}.engine.settings import use_local_settings
 from {{ cookiecutter.package_name }}.ops import cli
 from {{ cookiecutter.package_name }}.ops.local_dev import emulator as local_emulator
+from {{ cookiecutter.package_name }}.ops.local_dev.sample_messages import POISON_WHY, sample_id
 
 from .conftest import CONFIGURED_QUEUES, AppUnderTest, drain_all
 
@@ -55,6 +56,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# What the smoke sends, and what the handler acknowledges besides the good messages (S3's test event).
+{%- if cookiecutter.message_source == "sns" %}
+SOURCE_LINES = ("Publish             topic smoke-", "PublishBatch        topic smoke-", "through SNS")
+{%- elif cookiecutter.message_source == "s3" %}
+SOURCE_LINES = ("PutObject           bucket smoke-", " sent  10 events", "through S3")
+{%- elif cookiecutter.message_source == "eventbridge" %}
+SOURCE_LINES = ("PutEvents           bus smoke-", " sent  10 events", "through EventBridge")
+{%- endif %}
+EXTRA = {{ 1 if cookiecutter.message_source == "s3" else 0 }}
+HANDLED = "11 good messages" + (" and S3's test event" if EXTRA else "")
+
+
 def test_the_smoke_command_runs_the_whole_flow_and_prints_the_counts_it_promised() -> None:
     result = run_command("smoke")
 
@@ -63,19 +76,29 @@ def test_the_smoke_command_runs_the_whole_flow_and_prints_the_counts_it_promised
     out = result.stdout
     assert "on an embedded SQS emulator (moto)" in out
     for line in (
+{%- if cookiecutter.message_source == "http" %}
         "send_message        POST /api/messages        202  1 message",
         "send_message_batch  POST /api/messages/batch  200  10 messages",
-        'send_message        POST /api/messages        202  1 poison message (no "action")',
+        f"send_message        POST /api/messages        202  1 poison message ({POISON_WHY})",
         "ok      12 messages sent over HTTP",
-        "ok      11 good messages handled by the trigger",
-        "ok      11 handled messages deleted",
+{%- else %}
+        # Through the source itself, on the emulator (source_on_emulator.py).
+        *SOURCE_LINES,
+        f" sent  1 poison event ({POISON_WHY})",
+        "ok      12 events sent through",
+{%- endif %}
+        f"ok      {HANDLED} handled by the trigger",
+        f"ok      {11 + EXTRA} handled messages deleted",
         "ok      poison message failed on {{ cookiecutter.max_receive_count }} receives (maxReceiveCount)",
         "ok      DLQ holds the poison message, and only it",
         "ok      input queue empty",
     ):
         assert line in out
     assert "FAILED" not in out
-    assert ": 12 sent, 11 handled, 1 in the DLQ, 0 left." in out
+    assert f": 12 sent, {11 + EXTRA} handled, 1 in the DLQ, 0 left." in out
+
+
+{%- if cookiecutter.message_source == "http" %}
 
 
 def test_the_smoke_command_fails_and_names_the_count_that_does_not_hold() -> None:
@@ -86,6 +109,7 @@ def test_the_smoke_command_fails_and_names_the_count_that_does_not_hold() -> Non
     assert "send_message_batch  POST /api/messages/batch  413" in result.stdout
     assert "FAILED  12 messages sent over HTTP: expected 12, got 2" in result.stdout
     assert "FAILED: 3 of 6 checks did not hold." in result.stdout
+{%- endif %}
 
 
 @pytest.fixture
@@ -251,8 +275,9 @@ def test_without_moto_the_emulator_says_how_to_install_it(monkeypatch: pytest.Mo
 def test_sample_messages_puts_good_and_poison_messages_on_the_input_queue(app_env: AppUnderTest) -> None:
     assert cli.main(["samples", "--settings", "", "--count", "3", "--poison", "2"]) == 0
 
-    bodies = [json.loads(body) for body in drain_all(app_env.client, app_env.queues.input_url)]
-    assert sorted("action" in body for body in bodies) == [False, False, True, True, True]
+    # In the envelope of the message_source ({{ cookiecutter.message_source }}): each one's sample ID says which.
+    ids = [sample_id(body) for body in drain_all(app_env.client, app_env.queues.input_url)]
+    assert sorted("-poison-" in sample for sample in ids) == [False, False, False, True, True]
 
 
 def test_local_settings_fill_only_what_the_environment_lacks_and_overrides_win(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from azure.functions.timer import TimerRequest
 
-from .conftest import AppUnderTest, http_post, queue_depth, send_params
+from .conftest import AppUnderTest, handled_ids, http_post, queue_depth, send_params, work_body
 
 Functions = dict[str, Callable[..., object]]
 
@@ -24,14 +24,14 @@ def test_messages_sent_by_the_http_functions_are_handled_by_the_trigger(
     monkeypatch.setenv("SQS_OUTPUT_QUEUE", app_env.settings.input_queue)
     monkeypatch.setenv("SQS_MAX_BATCH_ITEMS", "11")  # more than one SendMessageBatch (anonymous bakes: 10)
     params = send_params(app_env.settings.input_queue)
-    one = json.dumps({"id": "single", "action": "greet"}).encode()
-    many = json.dumps([{"id": f"batch-{i}", "action": "greet"} for i in range(11)]).encode()
+    one = work_body("single").encode()
+    many = json.dumps([json.loads(work_body(f"batch-{i}")) for i in range(11)]).encode()
 
     assert functions["send_message"](http_post("messages", one, params)).status_code == 202  # type: ignore[attr-defined]
     assert functions["send_message_batch"](http_post("messages/batch", many, params)).status_code == 200  # type: ignore[attr-defined]
     with caplog.at_level(logging.INFO):
         functions["drain_input_queue_on_timer"](TimerRequest())
 
-    processed = {r.args[0] for r in caplog.records if r.msg.startswith("processed work item")}  # type: ignore[index]
+    processed = set(handled_ids(caplog.records))
     assert processed == {"single"} | {f"batch-{i}" for i in range(11)}
     assert queue_depth(app_env.client, app_env.queues.input_url).backlog == 0

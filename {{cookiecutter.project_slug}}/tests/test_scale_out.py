@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -44,7 +43,7 @@ from {{ cookiecutter.package_name }}.engine.scale_out.token_queue import (
 from {{ cookiecutter.package_name }}.engine.settings import Settings, SettingsError
 from {{ cookiecutter.package_name }}.engine.storage_account import StorageUnavailable
 
-from .conftest import AppUnderTest, queue_depth
+from .conftest import AppUnderTest, queue_depth, work_body
 
 pytestmark = pytest.mark.slow
 
@@ -170,7 +169,7 @@ def fill(app_env: AppUnderTest, count: int, *, first: int = 0) -> None:
     """``count`` distinct messages (a FIFO queue would drop a body it saw in the last 5 minutes)."""
     fifo = app_env.queues.input_url.endswith(".fifo")
     messages = [
-        OutgoingMessage(json.dumps({"id": f"w{n}", "action": "work"}), group_id=f"g{n % 8}" if fifo else None)
+        OutgoingMessage(work_body(f"w{n}"), group_id=f"g{n % 8}" if fifo else None)
         for n in range(first, first + count)
     ]
     result = Sender(app_env.client, app_env.queues.input_url).send_batch(messages)

@@ -16,6 +16,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .engine.consumer import SqsMessage
+{%- if cookiecutter.message_source == "sns" %}
+from .engine.envelopes import SnsNotification, from_sns
+{%- elif cookiecutter.message_source == "s3" %}
+from .engine.envelopes import S3Object, from_s3
+{%- elif cookiecutter.message_source == "eventbridge" %}
+from .engine.envelopes import EventBridgeEvent, from_eventbridge
+{%- endif %}
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +60,9 @@ def describe(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, p['loc'])) or 'body'}: {p['msg']}" for p in problems)
 
 
+{%- if cookiecutter.message_source == "http" %}
+
+
 def handle_message(message: SqsMessage) -> None:
     item = WorkItem.from_message(message)
     logger.info(
@@ -62,3 +72,58 @@ def handle_message(message: SqsMessage) -> None:
         message.message_id,
         message.receive_count,
     )
+{%- elif cookiecutter.message_source == "sns" %}
+
+
+# The queue carries an SNS topic's notifications; each one's Message is a WorkItem (engine/envelopes.py).
+@from_sns(WorkItem)
+def handle_message(notification: SnsNotification[WorkItem], message: SqsMessage) -> None:
+    item = notification.message
+    logger.info(
+        "processed work item %s (action %s) from SNS message %s of %s, receive %d",
+        item.id,
+        item.action,
+        notification.message_id,
+        notification.topic_arn,
+        message.receive_count,
+    )
+{%- elif cookiecutter.message_source == "s3" %}
+
+
+class OrderFile(S3Object):
+    """The objects this queue announces: JSON order files under incoming/ (keys arrive decoded)."""
+
+    key: str = Field(pattern=r"^incoming/.+\.json$")
+
+
+# The queue carries a bucket's S3 event notifications; the handler runs once per record, and S3's test
+# event is acknowledged without it. Make it idempotent per object (OrderFile.identity): when one record
+# of a message fails, the message is retried, and the records before it run again.
+@from_s3(OrderFile)
+def handle_message(file: OrderFile, message: SqsMessage) -> None:
+    logger.info(
+        "order file s3://%s/%s (%s bytes, %s) from message %s, receive %d",
+        file.bucket,
+        file.key,
+        file.size,
+        file.event_name,
+        message.message_id,
+        message.receive_count,
+    )
+{%- elif cookiecutter.message_source == "eventbridge" %}
+
+
+# The queue carries an EventBridge rule's events; each one's detail is a WorkItem (engine/envelopes.py).
+@from_eventbridge(WorkItem)
+def handle_message(event: EventBridgeEvent[WorkItem], message: SqsMessage) -> None:
+    item = event.detail
+    logger.info(
+        "processed work item %s (action %s) from event %s (%s, %s), receive %d",
+        item.id,
+        item.action,
+        event.id,
+        event.source,
+        event.detail_type,
+        message.receive_count,
+    )
+{%- endif %}

@@ -64,6 +64,9 @@ param sqsOutputQueue string = {{ cookiecutter.output_queue_name | bicep_string }
 @description('Dead-letter queue of the input queue: the stack\'s DeadLetterQueueUrl output, else the answered name.')
 param sqsDlq string = {{ cookiecutter.dlq_name | bicep_string }}
 
+@description('S3 bucket of payloads past the queue\'s size limit: the stack\'s LargePayloadBucketName output; empty: none.')
+param sqsLargePayloadBucket string = ''
+
 @description('Premium and Consumption: object ID of who runs the deploy step (azd: the signed-in principal), given Storage Blob Data Contributor on the package container; empty: nobody.')
 param deployerPrincipalId string = ''
 
@@ -118,6 +121,7 @@ var appSettings = concat(loadJsonContent('app-settings.json'), [
   { name: 'SQS_INPUT_QUEUE', value: sqsInputQueue }
   { name: 'SQS_OUTPUT_QUEUE', value: sqsOutputQueue }
   { name: 'SQS_DLQ', value: sqsDlq }
+  { name: 'SQS_LARGE_PAYLOAD_BUCKET', value: sqsLargePayloadBucket }
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
   { name: 'AWS_OIDC_ROLE_ARN', value: awsRoleArn }
   // The identity the app asks for AWS's token: the one it runs as (empty: the system-assigned one).

@@ -17,6 +17,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -32,6 +33,7 @@ from deploy.aws_stack import (
     main,
     queue_names_for,
     stack_name_for,
+    stack_outputs,
     stack_parameters,
     stack_status,
     token_issuer_and_audience,
@@ -41,7 +43,15 @@ from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
 from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
 from {{ cookiecutter.package_name }}.engine.settings import Settings
 
-from ..deployer import delete_retained_queues, delete_stack, deployer_session, send_bodies
+from ..conftest import http_post, send_params
+from ..deployer import (
+    delete_bucket,
+    delete_retained,
+    delete_stack,
+    deployer_session,
+    empty_bucket,
+    send_bodies,
+)
 from .conftest import (
     CONFIGURED_USER_ASSIGNED_PRINCIPAL_ID,
     DEFAULTS,
@@ -79,6 +89,7 @@ def stack_name(deployer: boto3.Session) -> Iterator[str]:
     name = f"deploy-test-{uuid.uuid4().hex[:8]}"
     yield name
     delete_stack(deployer, name)
+    delete_retained(deployer, [""])
 
 
 def the_apps_identity() -> AzureIdentity:
@@ -258,7 +269,59 @@ def test_an_environment_on_the_earlier_stack_keeps_it_its_queues_and_its_trust(
     finally:
         for name in (earlier, per_environment):
             delete_stack(deployer, name)
-        delete_retained_queues(deployer, [""])
+        delete_retained(deployer, [""])
+
+
+@pytest.mark.usefixtures("hook_without_azd")
+def test_the_payload_bucket_when_asked_reaches_the_app_which_offloads_to_it_as_the_identity(
+    deployer: boto3.Session,
+    existing_provider: str,
+    identity_endpoint: ManagedIdentityEndpoint,
+    functions: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    environment = f"big{uuid.uuid4().hex[:6]}"
+    stack = stack_name_for(environment)
+    identity = the_apps_identity()
+    ids = ["--tenant-id", identity.tenant_id, "--principal-id", identity.principal_id]
+    bucket = ""
+    try:
+        # Asked for in the azd environment (`azd env set AWS_LARGE_PAYLOAD_BUCKET create`).
+        asked = {"AZURE_ENV_NAME": environment, "AWS_LARGE_PAYLOAD_BUCKET": "create"}
+        assert main(["--region", REGION, *ids], asked) == 0
+        outputs = StackOutputs.from_stack(stack_outputs(deployer.client("cloudformation"), stack))
+        bucket = outputs.large_payload_bucket
+        assert bucket
+        assert deploy_aws_stack(deployer, stack, identity, environment=environment) == outputs  # kept
+
+        # The app as the hook leaves it, OIDC and no AWS key: a body past the limit goes through the bucket.
+        for name in (*KEY_VARIABLES, "AWS_OIDC_AUDIENCE", "AZURE_MANAGED_IDENTITY_CLIENT_ID", "AWS_PROFILE"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in outputs.app_settings().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("SQS_OUTPUT_QUEUE", outputs.input_queue_url)  # the send comes back to the drain
+        monkeypatch.setenv("AWS_AUTH_MODE", "oidc_managed_identity")
+        monkeypatch.setenv("AWS_REGION", REGION)
+        monkeypatch.setenv("SQS_WAIT_TIME_SECONDS", "1")
+        reset_clients()
+        body = json.dumps({"id": "large", "blob": "x" * Settings.from_env().max_message_bytes})
+        handled: list[str] = []
+        try:
+            response = functions["send_message"](
+                http_post("messages", body.encode(), send_params(outputs.input_queue_url))
+            )
+            assert response.status_code == 202, response.get_body()
+            stored = deployer.client("s3").list_objects_v2(Bucket=bucket)["KeyCount"]
+            drain_input_queue(Settings.from_env(), handler=lambda message: handled.append(message.body))
+        finally:
+            reset_clients()
+        assert (stored, handled) == (1, [body])
+        assert identity_endpoint.requests  # the credentials came from the identity's token
+    finally:
+        empty_bucket(deployer, bucket)  # a stack deletes only an empty bucket
+        delete_stack(deployer, stack)
+        delete_bucket(deployer, bucket)
+        delete_retained(deployer, [environment])
 
 
 @pytest.fixture
@@ -340,4 +403,4 @@ def test_the_hook_adds_no_audience_to_a_provider_it_did_not_make_unless_told(
         assert f"Added the audience {audience}" in capsys.readouterr().out
     finally:
         delete_stack(deployer, stack)
-        delete_retained_queues(deployer, [environment])
+        delete_retained(deployer, [environment])

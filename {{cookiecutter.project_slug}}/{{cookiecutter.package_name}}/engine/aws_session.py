@@ -84,6 +84,22 @@ def sqs_client(settings: Settings) -> SQSClient:
 
 
 @functools.cache
+def s3_client(settings: Settings) -> Any:
+    """For payloads past the queue's size limit (large_payloads.py). Against an emulator's endpoint,
+    path-style addresses: a bucket's own host name (bucket.localhost) resolves nowhere there."""
+    import os
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    config = _client_config(
+        settings,
+        max_pool_connections=sqs_connections_needed(settings.max_concurrency),
+        **({"s3": {"addressing_style": "path"}} if endpoint else {}),
+    )
+    with _creating:
+        return boto3_session(settings.auth_mode, settings.region).client("s3", config=config)
+
+
+@functools.cache
 def cloudwatch_client(settings: Settings) -> CloudWatchClient:
     """For queue metrics SQS itself does not give (the age of the oldest message)."""
     config = _client_config(settings)
@@ -105,6 +121,7 @@ def _client_config(settings: Settings, **options: Any) -> Config:
 def reset_clients() -> None:
     """Forget cached sessions and clients (tests, or after rotating settings)."""
     sqs_client.cache_clear()
+    s3_client.cache_clear()
     cloudwatch_client.cache_clear()
     boto3_session.cache_clear()
     forget_credentials()

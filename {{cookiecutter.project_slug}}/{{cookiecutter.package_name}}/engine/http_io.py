@@ -8,6 +8,7 @@ reasons; SQS's messages (which name accounts, roles and queue ARNs) go to the lo
   send without ``group_id``, or refused by SQS for its body, attributes or IDs;
 - 413: a body, or a count of items, above the stated limit;
 - 503 with ``Retry-After``: SQS throttled, failed (5xx) or could not be reached, after botocore's retries;
+  or a body above the limit could not be stored in S3 (``PayloadNotStored``, SQS_LARGE_PAYLOAD_BUCKET);
 - 502: SQS refused the app itself (access, a missing queue, its KMS key), ``retryable: false``; or
   something else failed, ``retryable: true``;
 - 500: a setting is missing or malformed;
@@ -26,7 +27,7 @@ from typing import Any
 
 import azure.functions as func
 
-from .producer import MessageRejected, OutgoingMessage, SendFailure, refusal
+from .producer import MessageRejected, OutgoingMessage, PayloadNotStored, SendFailure, refusal
 from .queues import SQS_BATCH_LIMIT
 from .settings import HTTP_AUTH_LEVEL, SettingsError
 from .telemetry.names import TRACEPARENT, TRACESTATE
@@ -77,7 +78,7 @@ def answer(send: Callable[[], func.HttpResponse]) -> func.HttpResponse:
     except BadRequest as error:
         return error_response(413 if isinstance(error, RequestTooLarge) else 400, str(error), error.code)
     except MessageRejected as error:
-        return error_response(413 if error.code == "MessageTooLarge" else 400, str(error), error.code)
+        return rejected_response(error)
     except SettingsError:
         logger.exception("the app is misconfigured")
         return error_response(500, "the app is misconfigured; its logs say which setting", "Misconfigured")
@@ -88,6 +89,15 @@ def answer(send: Callable[[], func.HttpResponse]) -> func.HttpResponse:
         return error_response(
             502, "the output queue did not take the message(s): retry later", "InternalError", retryable=True
         )
+
+
+def rejected_response(error: MessageRejected) -> func.HttpResponse:
+    """A message refused before SQS saw it: the caller's to fix (400, 413 when too large), or, with
+    SQS_LARGE_PAYLOAD_BUCKET, its body not stored in S3 (``PayloadNotStored``, logged by the sender):
+    ours, and a retry may get past it, as past SQS's own failures (503)."""
+    if isinstance(error, PayloadNotStored):
+        return error_response(503, str(error), error.code, retryable=True)
+    return error_response(413 if error.code == "MessageTooLarge" else 400, str(error), error.code)
 
 
 def sqs_error_response(error: Exception) -> func.HttpResponse:

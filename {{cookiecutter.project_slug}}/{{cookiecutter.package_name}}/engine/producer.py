@@ -28,6 +28,8 @@ if TYPE_CHECKING:
         SendMessageBatchRequestEntryTypeDef,
     )
 
+    from .large_payloads import Offloader
+
 logger = logging.getLogger(__name__)
 
 SQS_MAX_DELAY_SECONDS = 900
@@ -53,6 +55,10 @@ class MessageRejected(ValueError):
     def __init__(self, code: str, reason: str) -> None:
         super().__init__(reason)
         self.code = code
+
+
+class PayloadNotStored(MessageRejected):
+    """A body above the limit could not be stored in S3; retrying may help."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,7 @@ class Sender:
         max_attempts: int = 3,
         backoff_seconds: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
+        offloader: Offloader | None = None,
     ) -> None:
         self.client = client
         self.queue_url = queue_url
@@ -131,9 +138,12 @@ class Sender:
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
         self.sleep = sleep
+        # Stores a body above max_message_bytes in S3 and sends its pointer (large_payloads.py).
+        self.offloader = offloader
 
     def send(self, message: OutgoingMessage) -> str:
         """Send one message; returns its MessageId. Raises ``MessageRejected`` before any call."""
+        message = self.offloaded(message)
         self.check(message)
         from .telemetry import names, sending  # OpenTelemetry loads at the first send, not at indexing
 
@@ -156,11 +166,13 @@ class Sender:
     ) -> BatchResult:
         result = BatchResult()
         sendable: list[int] = []
-        for index, message in enumerate(messages):
+        for index in range(len(messages)):
             try:
+                messages[index] = message = self.offloaded(messages[index])
                 self.check(message)
             except MessageRejected as rejected:
-                result.failures.append(SendFailure(index, rejected.code, str(rejected), True))
+                refused = not isinstance(rejected, PayloadNotStored)
+                result.failures.append(SendFailure(index, rejected.code, str(rejected), refused))
             else:
                 sendable.append(index)
                 messages[index] = created(self.queue_name, message, self.max_message_bytes)
@@ -168,6 +180,18 @@ class Sender:
             self._send_chunk(messages, chunk, result)
         result.failures.sort(key=lambda failure: failure.index)
         return result
+
+    def offloaded(self, message: OutgoingMessage) -> OutgoingMessage:
+        """The message, or its S3 pointer when it is too large and a bucket is configured."""
+        if self.offloader is None:
+            return message
+        try:
+            return self.offloader.fit(message, self.max_message_bytes, fifo=self.fifo)
+        except MessageRejected:
+            raise
+        except Exception as error:  # S3 refused or failed: a retry may help, as with SQS's own failures
+            logger.warning("could not store a large payload in S3: %s", error)
+            raise PayloadNotStored("PayloadNotStored", "the payload could not be stored in S3") from error
 
     def check(self, message: OutgoingMessage) -> None:
         size = message.size_bytes()

@@ -113,9 +113,12 @@ class QueueSet:
 def ensure_queues(client: SQSClient, settings: Settings) -> QueueSet:
     """Create the DLQ, the input queue with its redrive policy, and the output queue.
 
-    Idempotent: existing queues keep their data; their redrive policy is set again.
+    Idempotent: existing queues keep their data; their redrive policy is set again. Each takes messages of
+    up to SQS_MAX_MESSAGE_BYTES (MaximumMessageSize).
     """
-    dlq_url = _create(client, queue_name(settings.dlq), {})
+    # Every queue takes the largest message the app sends (the DLQ: what the input queue holds).
+    size = {"MaximumMessageSize": str(settings.max_message_bytes)}
+    dlq_url = _create(client, queue_name(settings.dlq), size)
     redrive = json.dumps(
         {
             "deadLetterTargetArn": queue_arn(client, dlq_url),
@@ -125,10 +128,10 @@ def ensure_queues(client: SQSClient, settings: Settings) -> QueueSet:
     input_url = _create(
         client,
         queue_name(settings.input_queue),
-        {"VisibilityTimeout": str(settings.visibility_timeout_seconds)},
+        {**size, "VisibilityTimeout": str(settings.visibility_timeout_seconds)},
     )
     client.set_queue_attributes(QueueUrl=input_url, Attributes={"RedrivePolicy": redrive})
-    output_url = _create(client, queue_name(settings.output_queue), {})
+    output_url = _create(client, queue_name(settings.output_queue), size)
     return QueueSet(input_url=input_url, output_url=output_url, dlq_url=dlq_url)
 
 

@@ -43,9 +43,10 @@ def drain_input_queue(
     SQS_POLL_WHILE_BUSY, only while messages keep coming (this process's passes remember the last)."""
     from .attempt_ledger import attempt_ledger
     from .aws_session import sqs_client
-    from .consumer import DrainOptions, drain
+    from .consumer import DrainOptions, PassObserver, PassObservers, drain
     from .consumer.drain_pass import PROGRESS_EVERY_SECONDS
     from .consumer.receiving import PollWhileBusy
+    from .large_payloads import LargePayloads, payload_bucket
     from .queues import is_fifo, queue_url
 
     settings = settings or Settings.from_env()
@@ -60,6 +61,12 @@ def drain_input_queue(
     client = sqs_client(settings)
     url = queue_url(client, settings.input_queue)
     tick = _monotonic_at(next_tick) if next_tick else None
+    observer: PassObserver = PassTelemetry(url)
+    if (bucket := payload_bucket(settings)) is not None:
+        # Pointers resolved before the handler; objects deleted once SQS confirmed their message's delete.
+        payloads = LargePayloads(bucket, delete_after=settings.large_payload_delete)
+        handler = payloads.resolving(handler)
+        observer = PassObservers(observer, payloads)
     summary = drain(
         client,
         url,
@@ -70,7 +77,7 @@ def drain_input_queue(
         progress_every_seconds=PROGRESS_EVERY_SECONDS
         if progress_every_seconds is None
         else progress_every_seconds,
-        observer=PassTelemetry(url),
+        observer=observer,
         poll_until=tick if settings.poll_until_next_tick else None,
         busy=(
             PollWhileBusy(tick, settings.quiet_spell_seconds, last_message())
@@ -101,15 +108,18 @@ def _monotonic_at(moment: datetime) -> float:
 def output_sender(settings: Settings | None = None, *, queue: str | None = None) -> Sender:
     """A sender to ``queue`` (a name or URL), by default SQS_OUTPUT_QUEUE."""
     from .aws_session import sqs_client
+    from .large_payloads import Offloader, payload_bucket
     from .producer import Sender
     from .queues import queue_url
 
     settings = settings or Settings.from_env()
     client = sqs_client(settings)
+    bucket = payload_bucket(settings)
     return Sender(
         client,
         queue_url(client, queue or settings.output_queue),
         max_message_bytes=settings.max_message_bytes,
+        offloader=Offloader(bucket) if bucket else None,
     )
 
 

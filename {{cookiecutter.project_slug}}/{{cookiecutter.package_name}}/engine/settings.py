@@ -181,6 +181,10 @@ ROLE_ARN = Matching(
 # hand-back still has room (the drain cuts any of them to end within the 12 h).
 WITHIN_SQS_12_HOURS = Whole(0, 21_600)
 VISIBILITY = Whole(2, 21_600)
+S3_BUCKET_NAME = Matching(
+    re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"),
+    "is not an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-'",
+)
 
 # The table. Queue names default to the answers in local runs; in Azure the Bicep sets them.
 SQS_INPUT_QUEUE = Setting(
@@ -254,9 +258,22 @@ SQS_RETRY_BACKOFF_MAX_SECONDS = Setting(
     "Cap of that backoff, 0-21600; a backoff never reaches past 12 h from the receive (SQS's "
     "limit): it is cut short to end by then.",
 )  # fmt: skip
+# The queues' MaximumMessageSize (the max_message_bytes answer; infra/aws's parameter defaults to it).
 SQS_MAX_MESSAGE_BYTES = Setting(
-    "SQS_MAX_MESSAGE_BYTES", 262_144, Whole(1_024, 1_048_576),
-    "Largest message or batch payload sent, in bytes.",
+    "SQS_MAX_MESSAGE_BYTES", {{ cookiecutter.max_message_bytes }}, Whole(1_024, 1_048_576),
+    "Largest message or batch payload sent, in bytes: the queues' MaximumMessageSize.",
+    local=True,  # create-queues sets the local queues' MaximumMessageSize from it
+)  # fmt: skip
+SQS_LARGE_PAYLOAD_BUCKET = Setting(
+    "SQS_LARGE_PAYLOAD_BUCKET", "", S3_BUCKET_NAME,
+    "S3 bucket of payloads past SQS_MAX_MESSAGE_BYTES, in AWS's extended-client format: the drain reads "
+    "them, the sends store them; empty: off.",
+    source="bicep",
+)  # fmt: skip
+SQS_LARGE_PAYLOAD_DELETE = Setting(
+    "SQS_LARGE_PAYLOAD_DELETE", False, Flag(),
+    "true: delete a payload's S3 object once its handled message is deleted (as the extended client's "
+    "delete_payload_from_s3); false: keep it (a lifecycle rule expires it).",
 )  # fmt: skip
 # Anonymous sends: one request, at most one SendMessageBatch's worth of messages.
 SQS_MAX_BATCH_ITEMS = Setting(
@@ -365,6 +382,8 @@ TABLE: tuple[Setting[object], ...] = (
     SQS_RETRY_BACKOFF_BASE_SECONDS,
     SQS_RETRY_BACKOFF_MAX_SECONDS,
     SQS_MAX_MESSAGE_BYTES,
+    SQS_LARGE_PAYLOAD_BUCKET,
+    SQS_LARGE_PAYLOAD_DELETE,
     SQS_MAX_BATCH_ITEMS,
     SQS_SCALE_OUT_MAX_WORKERS,
     SQS_SCALE_OUT_QUEUE,
@@ -409,6 +428,8 @@ class Settings:
     retry_backoff_base_seconds: int = SQS_RETRY_BACKOFF_BASE_SECONDS.default
     retry_backoff_max_seconds: int = SQS_RETRY_BACKOFF_MAX_SECONDS.default
     max_message_bytes: int = SQS_MAX_MESSAGE_BYTES.default
+    large_payload_bucket: str = SQS_LARGE_PAYLOAD_BUCKET.default
+    large_payload_delete: bool = SQS_LARGE_PAYLOAD_DELETE.default
     max_batch_items: int = SQS_MAX_BATCH_ITEMS.default
     scale_out_max_workers: int = SQS_SCALE_OUT_MAX_WORKERS.default
     scale_out_queue: str = SQS_SCALE_OUT_QUEUE.default
@@ -442,6 +463,8 @@ class Settings:
             retry_backoff_base_seconds=SQS_RETRY_BACKOFF_BASE_SECONDS.read(env),
             retry_backoff_max_seconds=SQS_RETRY_BACKOFF_MAX_SECONDS.read(env),
             max_message_bytes=SQS_MAX_MESSAGE_BYTES.read(env),
+            large_payload_bucket=SQS_LARGE_PAYLOAD_BUCKET.read(env),
+            large_payload_delete=SQS_LARGE_PAYLOAD_DELETE.read(env),
             max_batch_items=SQS_MAX_BATCH_ITEMS.read(env),
             scale_out_max_workers=SQS_SCALE_OUT_MAX_WORKERS.read(env),
             scale_out_queue=SQS_SCALE_OUT_QUEUE.read(env),

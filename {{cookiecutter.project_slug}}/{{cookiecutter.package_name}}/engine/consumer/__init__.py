@@ -25,7 +25,7 @@ from .attempts import AttemptLedger
 from .drain_pass import drain
 from .fifo import by_group
 from .message import Handler, SqsMessage
-from .observer import PassObserver
+from .observer import PassObserver, PassObservers
 from .options import SQS_MAX_VISIBILITY_SECONDS, DrainOptions
 from .summary import DrainSummary
 
@@ -36,6 +36,7 @@ __all__ = [
     "DrainSummary",
     "Handler",
     "PassObserver",
+    "PassObservers",
     "SqsMessage",
     "by_group",
     "drain",

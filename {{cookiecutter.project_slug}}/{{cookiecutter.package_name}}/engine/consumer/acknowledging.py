@@ -22,6 +22,9 @@ On FIFO the rest of the message's group waits for it (handling.py), so any refus
 caller's fault or not, and a failed call are retried while the group waits, held and
 heartbeated, with a growing pause, up to ``GROUP_DELETE_ATTEMPTS`` (about 18 s): a delete
 that fails once costs a retry, never the group's order.
+
+The pass's observer hears of each delete SQS confirmed (``PassObserver.deleted``), once, from
+``_tell_deleted``: the one place that calls it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from ..queues import SQS_BATCH_LIMIT
 from .fifo import Ordering
 from .message import SqsMessage
+from .observer import PassObserver
 from .options import DrainOptions
 from .sizing import HEARTBEAT_CALLS_IN_FLIGHT, Sizing
 from .summary import Counts
@@ -93,8 +97,10 @@ class Acknowledger(threading.Thread):
         sizing: Sizing,
         ordering: Ordering,
         wake: Callable[[], None],
+        observer: PassObserver | None = None,
     ) -> None:
         super().__init__(name="sqs-acknowledger", daemon=True)
+        self.observer = observer or PassObserver()
         self.client = client
         self.queue_url = queue_url
         self.options = options
@@ -361,6 +367,17 @@ class Acknowledger(threading.Thread):
             self.counts.refused("DeleteMessageBatch", reason)
             delete.confirmed.set_result(False)
         self.wake()
+        self._tell_deleted([d.message for index, d in enumerate(batch) if str(index) not in failed])
+
+    def _tell_deleted(self, messages: list[SqsMessage]) -> None:
+        """The observer hears of deletes SQS confirmed (after any retries): never under the lock, and
+        last, so that neither a FIFO group nor the pass waits for it. Its fault never costs an ack."""
+        if not messages:
+            return
+        try:
+            self.observer.deleted(messages)
+        except Exception:
+            logger.exception("a pass observer failed on confirmed deletes")
 
     def _let_go(self, message: SqsMessage) -> None:
         """``message`` is no longer this pass's (under the lock)."""

@@ -136,6 +136,7 @@ class _Pass:
             sizing=self.sizing,
             ordering=self.ordering,
             wake=self.woken.set,
+            observer=observer,
         )
         self.handlers = Handlers(
             handler=handler,

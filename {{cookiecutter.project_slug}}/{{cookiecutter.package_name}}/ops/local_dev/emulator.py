@@ -21,6 +21,10 @@ unpatched moto:
 - Refusals: moto sends a message SQS refuses (11 attributes, a reserved attribute name, a
   malformed group or deduplication ID, a character SQS does not take); ``moto_sqs_refusals``
   refuses them as SQS does.
+
+And moto's CloudFormation and EventBridge differ from AWS where the app's stack and its message
+sources meet them (``moto_service_fixes``): an ``AWS::NoValue`` list item kept as a null, a
+parameter's previous value lost when it took its default, an event sent to a queue without its account.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from ...engine.settings import (
     use_local_settings,
 )
 from .azurite import AZURITE_VERSION
+from .moto_service_fixes import fix_moto_services
 from .moto_sqs_fixes import fix_moto_sqs
 from .moto_sqs_refusals import refuse_like_sqs
 
@@ -111,11 +116,12 @@ def start_emulator(
 
 
 def make_moto_faithful() -> None:
-    """Patch moto's SQS model in this process where it differs from SQS (see the module's doc)."""
+    """Patch moto in this process where it differs from AWS (the module's doc)."""
     from moto.sqs import models
 
     fix_moto_sqs()  # several callers at once: locks, a long poll outside them, no per-message scans
     refuse_like_sqs()  # what SQS refuses a sender, moto refuses too
+    fix_moto_services()  # CloudFormation and EventBridge, where the stack and its sources meet them
     if getattr(models, "_faithful_to_sqs", False):
         return
     setattr(models.Queue, "pending_message_groups", property(_groups_in_flight))  # noqa: B010

@@ -4,9 +4,12 @@
 
 1. starts moto's server on a free 127.0.0.1 port (or uses ``--endpoint-url``, with
    queues of its own) and creates the queues with ``queues.ensure_queues``;
-2. POSTs to ``send_message`` and ``send_message_batch`` through real ``func.HttpRequest``
-   objects, taken from the FunctionApp the host indexes. For this run the output queue
-   is the input queue, so the trigger drains what they sent;
+2. sends realistic work of what feeds the queue (``sample_messages.MESSAGE_SOURCE``): for http,
+   POSTs to ``send_message`` and ``send_message_batch`` through real ``func.HttpRequest``
+   objects, taken from the FunctionApp the host indexes (for this run the output queue is the
+   input queue, so the trigger drains what they sent); for sns, s3 or eventbridge, events
+   through the source itself on the emulator (``source_on_emulator``): Publish, PutObject or
+   PutEvents, the envelope the source's own;
 3. runs ``drain_input_queue_on_timer`` with a real ``TimerRequest`` until the input queue
    is empty: good messages are handled and deleted; the poison one fails on every
    receive, and the redrive policy moves it to the DLQ;
@@ -19,7 +22,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +35,23 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ...engine.queues import QueueSet, is_fifo, queue_depth, queue_name
 from ...engine.settings import APP_NAME, Settings, SettingsError, local_settings_path, use_local_settings
 from .emulator import EmulatorUnavailable, create_local_queues, start_emulator
-from .sample_messages import good_message, new_run_id, poison_message
+from .sample_messages import (
+    EVENT_SOURCE,
+    MESSAGE_SOURCE,
+    POISON_WHY,
+    good_message,
+    good_payload,
+    new_run_id,
+    poison_message,
+    poison_payload,
+    sample_id,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
+# The app's functions by name, as the FunctionApp the host indexes lists them.
+Functions = dict[str | None, Callable[..., Any]]
 BATCH_SIZE = 10
 GOOD_MESSAGES = 1 + BATCH_SIZE
 # No backoff, so a failed message comes back at once; no long poll (it would wait out each
@@ -69,7 +84,11 @@ class SmokeRun:
     endpoint: str
     settings: Settings
     queues: QueueSet
-    http: list[tuple[str, str, int, str]] = field(default_factory=list)
+    via: str = "HTTP"  # what the work went through: the send functions, or the message source
+    # Each send: the function or the call, its route or target, its answer, what it sent.
+    sends: list[tuple[str, str, str, str]] = field(default_factory=list)
+    # Messages the source adds of its own (S3's test event), which the handler acknowledges.
+    source_extra: int = 0
     ticks: list[dict[str, Any]] = field(default_factory=list)
     dlq_ids: list[str] = field(default_factory=list)
     left: int = -1
@@ -133,13 +152,56 @@ def run_smoke(endpoint: str, settings_path: Path | None, *, own_queues: bool) ->
 def _run_flow(smoke: SmokeRun, run_id: str) -> None:
     from function_app import app
 
-    from ...engine import runtime
-    from ...engine.aws_session import sqs_client
-
     # Loop the output functions back into the input queue, so the trigger drains what they sent.
     settings = use_local_settings(None, {"SQS_OUTPUT_QUEUE": smoke.queues.input_url})
-    client = sqs_client(settings)
     functions = {f.get_function_name(): f.get_user_function() for f in app.get_functions()}
+    if MESSAGE_SOURCE == "http":
+        sent = _send_over_http(smoke, functions, run_id)
+        _drain(smoke, settings, functions)
+    else:
+        from .source_on_emulator import source_on_emulator
+
+        with source_on_emulator(
+            MESSAGE_SOURCE, settings, smoke.queues.input_url, run_id, EVENT_SOURCE
+        ) as source:
+            smoke.via, smoke.source_extra = source.label, source.test_events
+            sent = 0
+            fifo = is_fifo(smoke.queues.input_url)
+            batch = [good_payload(run_id, n) for n in range(2, 2 + BATCH_SIZE)]
+            events = [
+                ([good_payload(run_id, 1)], "smoke", "1 event"),
+                (batch, "smoke", f"{BATCH_SIZE} events"),
+                ([poison_payload(run_id, 1)], "smoke-poison", f"1 poison event ({POISON_WHY})"),
+            ]
+            for payloads, group, what in events:
+                call = source.send(payloads, group if fifo else "")
+                sent += len(payloads)
+                smoke.sends.append((call, source.target, "sent", what))
+            _drain(smoke, settings, functions)  # while the source is there: it may deliver late
+    extra = smoke.source_extra
+    handled = f"{GOOD_MESSAGES} good messages" + (" and S3's test event" if extra else "")
+    what_sent = "messages sent over HTTP" if smoke.via == "HTTP" else f"events sent through {smoke.via}"
+    smoke.checks = [
+        Check(f"{GOOD_MESSAGES + 1} {what_sent}", GOOD_MESSAGES + 1, sent),
+        Check(f"{handled} handled by the trigger", GOOD_MESSAGES + extra, smoke.total("succeeded")),
+        # On FIFO the consumer moves the poison message to the DLQ itself: a delete that is no handling.
+        Check(
+            f"{GOOD_MESSAGES + extra} handled messages deleted",
+            GOOD_MESSAGES + extra,
+            smoke.total("deleted") - smoke.total("dead_lettered"),
+        ),
+        Check(
+            f"poison message failed on {settings.max_receive_count} receives (maxReceiveCount)",
+            settings.max_receive_count,
+            smoke.total("failed"),
+        ),
+        Check("DLQ holds the poison message, and only it", [f"{run_id}-poison-1"], smoke.dlq_ids),
+        Check("input queue empty", 0, smoke.left),
+    ]
+
+
+def _send_over_http(smoke: SmokeRun, functions: Functions, run_id: str) -> int:
+    """The sample work POSTed to the send functions; how many messages they sent."""
     fifo = is_fifo(smoke.queues.input_url)
     good_group = {"group_id": "smoke"} if fifo else {}
     poison_group = {"group_id": "smoke-poison"} if fifo else {}
@@ -152,7 +214,7 @@ def _run_flow(smoke: SmokeRun, run_id: str) -> None:
             "messages",
             poison_message(run_id, 1),
             poison_group,
-            '1 poison message (no "action")',
+            f"1 poison message ({POISON_WHY})",
         ),
     ]
     sent = 0
@@ -168,8 +230,16 @@ def _run_flow(smoke: SmokeRun, run_id: str) -> None:
         status = response.status_code
         answer = json.loads(response.get_body() or b"{}")
         sent += int(answer.get("sent", 1)) if status in (200, 202) else 0
-        smoke.http.append((name, f"POST /api/{route}", status, what))
+        smoke.sends.append((name, f"POST /api/{route}", str(status), what))
+    return sent
 
+
+def _drain(smoke: SmokeRun, settings: Settings, functions: Functions) -> None:
+    """The timer's drain, tick after tick, until the input queue is empty; what it did and left."""
+    from ...engine import runtime
+    from ...engine.aws_session import sqs_client
+
+    client = sqs_client(settings)
     recorder = DrainRecorder()
     trigger_logger = runtime.logger  # report() logs each pass's summary
     trigger_logger.addHandler(recorder)
@@ -185,29 +255,8 @@ def _run_flow(smoke: SmokeRun, run_id: str) -> None:
     finally:
         trigger_logger.removeHandler(recorder)
     smoke.ticks = recorder.ticks
-    smoke.dlq_ids = sorted(
-        str(json.loads(body).get("id")) for body in peek_bodies(client, smoke.queues.dlq_url)
-    )
+    smoke.dlq_ids = sorted(sample_id(body) for body in peek_bodies(client, smoke.queues.dlq_url))
     smoke.left = queue_depth(client, smoke.queues.input_url).backlog
-    smoke.checks = [
-        Check(f"{GOOD_MESSAGES + 1} messages sent over HTTP", GOOD_MESSAGES + 1, sent),
-        Check(
-            f"{GOOD_MESSAGES} good messages handled by the trigger", GOOD_MESSAGES, smoke.total("succeeded")
-        ),
-        # On FIFO the consumer moves the poison message to the DLQ itself: a delete that is no handling.
-        Check(
-            f"{GOOD_MESSAGES} handled messages deleted",
-            GOOD_MESSAGES,
-            smoke.total("deleted") - smoke.total("dead_lettered"),
-        ),
-        Check(
-            f"poison message failed on {settings.max_receive_count} receives (maxReceiveCount)",
-            settings.max_receive_count,
-            smoke.total("failed"),
-        ),
-        Check("DLQ holds the poison message, and only it", [f"{run_id}-poison-1"], smoke.dlq_ids),
-        Check("input queue empty", 0, smoke.left),
-    ]
 
 
 def peek_bodies(client: SQSClient, url: str) -> list[str]:
@@ -245,10 +294,12 @@ def report(smoke: SmokeRun, label: str, seconds: float) -> str:
         f"  queues   input   {queue_name(queues.input_url)} (to the DLQ after "
         f"{settings.max_receive_count} receives)",
         f"           DLQ     {queue_name(queues.dlq_url)}",
-        f"           output  {queue_name(queues.output_url)} (this run sends to the input queue instead)",
+        f"           output  {queue_name(queues.output_url)} ("
+        + ("this run sends to the input queue instead)" if smoke.via == "HTTP" else "unused by this run)"),
     ]
-    for index, (name, route, status, what) in enumerate(smoke.http):
-        lines.append(f"  {'HTTP' if index == 0 else '':<7}  {name:<19} {route:<25} {status}  {what}")
+    column = "Events" if smoke.via == "EventBridge" else smoke.via  # the column's width
+    for index, (name, route, status, what) in enumerate(smoke.sends):
+        lines.append(f"  {column if index == 0 else '':<7}  {name:<19} {route:<25} {status}  {what}")
     lines += [
         f"  trigger  drain_input_queue_on_timer, {len(smoke.ticks)} tick(s): {smoke.total('received')} "
         f"received, {smoke.total('succeeded')} handled, {smoke.total('deleted')} deleted, "
