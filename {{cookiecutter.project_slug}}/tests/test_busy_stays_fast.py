@@ -8,7 +8,6 @@ receives and the waits asked for, counted on the wire), and through the timer fu
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -21,7 +20,7 @@ from azure.functions.timer import TimerRequest
 from {{ cookiecutter.package_name }}.engine.consumer import drain
 from {{ cookiecutter.package_name }}.engine.consumer.receiving import LastMessage, Polling, PollWhileBusy
 
-from .conftest import AppUnderTest, MakeQueue, Recorder
+from .conftest import AppUnderTest, MakeQueue, Recorder, work_body
 from .test_consumer import send
 from .test_idle_tick import idle_options, record_waits
 
@@ -161,13 +160,13 @@ def test_the_timer_stays_fast_while_busy_when_asked(
 
     monkeypatch.setenv("SQS_POLL_WHILE_BUSY", poll_while_busy)
     monkeypatch.setenv("SQS_POLL_UNTIL_NEXT_TICK", "false")
-    put(app_env, [json.dumps({"id": "first", "action": "work"})])
+    put(app_env, [work_body("first")])
     # The host's ScheduleStatus: the next tick 5 s away; the tick ran late (past due).
     next_tick = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
     timer = TimerRequest(
         past_due=True, schedule_status={"Last": datetime.now(UTC).isoformat(), "Next": next_tick}
     )
-    later = threading.Timer(2.5, lambda: put(app_env, [json.dumps({"id": "second", "action": "work"})]))
+    later = threading.Timer(2.5, lambda: put(app_env, [work_body("second")]))
     later.start()
     try:
         with caplog.at_level(logging.INFO):
