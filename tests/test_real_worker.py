@@ -74,17 +74,34 @@ def sqs_endpoint() -> Iterator[str]:
         server.stop()
 
 
+def local_dev_module(baked: Baked, name: str) -> Any:
+    """A module of the bake's ``ops/local_dev`` (standard library only), loaded from its file."""
+    path = baked.path / baked.package / "ops" / "local_dev" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"baked_{baked.package}_{name}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # before exec: its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def input_body(baked: Baked, work_item: dict[str, Any]) -> str:
+    """A work item as the bake's ``message_source`` delivers it, wrapped by the bake's own sample events."""
+    source = baked.combination.answer("message_source")
+    if source == "http":
+        return json.dumps(work_item)
+    events = local_dev_module(baked, "source_events")
+    if source == "sns":
+        return str(events.sns_notification("orders", json.dumps(work_item)))
+    if source == "eventbridge":
+        return str(events.eventbridge_event("shop", "WorkItem", work_item))
+    raise AssertionError(f"no work item travels in a {source} message; pick another worker combination")
+
+
 @pytest.fixture(scope="module")
 def storage_connection(cookies_session: Any) -> Iterator[str]:
     """Azurite on free 127.0.0.1 ports, started by the app's own fixture code (npm, pinned)."""
-    baked = _bake(cookies_session, MATRIX[0])
-    path = baked.path / baked.package / "ops" / "local_dev" / "azurite.py"
-    spec = importlib.util.spec_from_file_location("baked_azurite", path)
-    assert spec and spec.loader
-    azurite_module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = azurite_module  # before exec: its dataclasses look their module up
-    spec.loader.exec_module(azurite_module)
-    azurite = azurite_module.start_azurite()
+    azurite = local_dev_module(_bake(cookies_session, MATRIX[0]), "azurite").start_azurite()
     try:
         yield str(azurite.connection_string)
     finally:
@@ -175,7 +192,7 @@ def test_the_app_indexes_loads_and_runs_in_the_real_worker(
     group = {"MessageGroupId": "worker-test"} if fifo else {}
     for i in range(3):
         work_item = {"id": f"in-{i}", "action": "ship", "payload": {"i": i}}
-        sqs.send_message(QueueUrl=urls["SQS_INPUT_QUEUE"], MessageBody=json.dumps(work_item), **group)
+        sqs.send_message(QueueUrl=urls["SQS_INPUT_QUEUE"], MessageBody=input_body(baked, work_item), **group)
 
     query = {"group_id": "worker-test"} if settings["SQS_OUTPUT_QUEUE"].endswith(".fifo") else {}
     one = {"id": "out-single", "action": "ship", "payload": {"qty": 2}}
@@ -302,7 +319,7 @@ def test_drain_tokens_the_app_writes_run_in_the_real_worker(
     group = {"MessageGroupId": "worker-test"} if input_url.endswith(".fifo") else {}
     for i in range(4):
         work_item = {"id": f"tok-{i}", "action": "ship"}
-        sqs.send_message(QueueUrl=input_url, MessageBody=json.dumps(work_item), **group)
+        sqs.send_message(QueueUrl=input_url, MessageBody=input_body(baked, work_item), **group)
     put = run([sys.executable, "-c", PUT_TOKENS.format(package=baked.package)], baked.path, settings)
     assert put.returncode == 0, put.stderr
 
@@ -363,7 +380,9 @@ def test_the_watchdog_drains_in_the_real_worker_while_the_timer_is_stopped(
             time.sleep(0.1)
         time.sleep(3)
         for i in range(3):
-            sqs.send_message(QueueUrl=input_url, MessageBody=json.dumps({"id": f"wd-{i}", "action": "ship"}))
+            sqs.send_message(
+                QueueUrl=input_url, MessageBody=input_body(baked, {"id": f"wd-{i}", "action": "ship"})
+            )
         sent.append(time.time())
 
     sender = threading.Thread(target=send_after_the_tick)
