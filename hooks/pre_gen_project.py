@@ -3,7 +3,9 @@
 Cookiecutter renders this file with Jinja, then runs it. The answers arrive as
 one JSON document inside a raw '''-string; ``tojson`` escapes every ``'`` as
 ``\u0027``, so no answer can close that string and inject code.
-The validators are plain functions so the template's tests can call them.
+The validators are plain functions so the template's tests can call them. The delivery latency is
+judged by the app's own rule (engine/delivery_plan.py), the one the templates and the app's ``costs``
+command use.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import keyword
 import re
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import ModuleType
 
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 # Versions Azure Functions no longer runs: refused with the reason, not just "not a choice".
@@ -68,7 +72,6 @@ USER_ASSIGNED_IDENTITY_ID = re.compile(
 )
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-NCRONTAB_FIELD = re.compile(r"^[0-9*/,\-A-Za-z]+$")
 ASCII_DIGITS = re.compile(r"[0-9]+")
 # The token audience: a GUID (an application's client ID) or an api:// or https:// URI of URL-safe
 # characters, at most 255 long (an IAM OIDC provider's client ID limit). It is pasted into the role's trust
@@ -222,14 +225,30 @@ def check_source_fits_queue(message_source: str, input_queue: str) -> None:
         )
 
 
-def check_poll_schedule(value: str) -> None:
-    fields = value.split()
-    if len(fields) != 6 or not all(NCRONTAB_FIELD.match(f) for f in fields):
-        raise AnswerError(
-            "poll_schedule",
-            f"{value!r} must be an NCRONTAB expression of six fields "
-            "'{second} {minute} {hour} {day} {month} {day-of-week}', e.g. '0 */1 * * * *'",
+def delivery_rule(template: str | None = None) -> ModuleType:
+    """The template's engine/delivery_plan.py, as delivery_extension.py loads it for the templates."""
+    # cookiecutter and cruft run a rendered copy of this file from a temporary folder, and main() names the
+    # template's folder; the template's tests load this file where it is.
+    folder = template or str(Path(__file__).resolve().parents[1])
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import delivery_extension
+
+    rule: ModuleType = delivery_extension.delivery_rule()
+    return rule
+
+
+def check_delivery(answers: Mapping[str, object], template: str | None = None) -> None:
+    """delivery_latency and instance_memory_mb: a configuration of the plan must meet them."""
+    rule = delivery_rule(template)
+    try:
+        rule.derive(
+            str(answers["hosting_plan"]),
+            str(answers.get("delivery_latency", "")),
+            str(answers.get("instance_memory_mb", "")),
         )
+    except rule.Refused as refused:
+        raise AnswerError(refused.field, refused.rule) from None
 
 
 def check_client_id(value: str) -> None:
@@ -270,8 +289,8 @@ def check_choice(field: str, choices: tuple[str, ...]) -> Callable[[str], None]:
     return check
 
 
-def validate(answers: Mapping[str, str]) -> list[AnswerError]:
-    """Every refused answer, in question order."""
+def validate(answers: Mapping[str, str], template: str | None = None) -> list[AnswerError]:
+    """Every refused answer, in question order (``template``: the template's folder)."""
     checks: list[tuple[str, Callable[[str], None]]] = [
         ("project_name", lambda v: check_one_line(v, "project_name")),
         ("project_slug", check_project_slug),
@@ -287,7 +306,6 @@ def validate(answers: Mapping[str, str]) -> list[AnswerError]:
         ("output_queue_name", lambda v: check_queue_name(v, "output_queue_name")),
         ("dlq_name", lambda v: check_queue_name(v, "dlq_name")),
         ("max_receive_count", check_max_receive_count),
-        ("poll_schedule", check_poll_schedule),
         ("message_source", check_choice("message_source", MESSAGE_SOURCES)),
         ("max_message_bytes", check_max_message_bytes),
         ("aws_auth", check_choice("aws_auth", AWS_AUTH_MODES)),
@@ -307,6 +325,11 @@ def validate(answers: Mapping[str, str]) -> list[AnswerError]:
     if not any(e.field in ("python_version", "hosting_plan") for e in errors):
         try:
             check_python_on_plan(str(answers["python_version"]), str(answers["hosting_plan"]))
+        except AnswerError as error:
+            errors.append(error)
+    if not any(e.field == "hosting_plan" for e in errors):
+        try:
+            check_delivery(answers, template)
         except AnswerError as error:
             errors.append(error)
     identity_fields = ("azure_identity", "existing_identity_id", "managed_identity_client_id")
@@ -330,7 +353,8 @@ def validate(answers: Mapping[str, str]) -> list[AnswerError]:
 
 def main() -> int:
     answers = json.loads(r'''{{ cookiecutter | tojson }}''')  # fmt: skip
-    errors = validate(answers)
+    template = json.loads(r'''{{ cookiecutter | template_folder | tojson }}''')  # fmt: skip
+    errors = validate(answers, template)
     for error in errors:
         print(f"error: {error.field}: {error.rule}", file=sys.stderr)
     if errors:

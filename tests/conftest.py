@@ -65,6 +65,7 @@ MATRIX = [
             "input_queue_name": "orders.fifo",
             "output_queue_name": "shipments.fifo",
             "max_receive_count": "3",
+            "delivery_latency": "10",
             "message_source": "sns",
         },
         run_app_tests=True,
@@ -95,6 +96,9 @@ MATRIX = [
             "aws_auth": "default_chain",
             "azure_identity": "system_assigned",
             "package_name": "queue_worker",
+            # Continuous polling with an always-ready instance for the timer, on the smallest instances.
+            "delivery_latency": "1",
+            "instance_memory_mb": "512",
             "message_source": "eventbridge",
         },
     ),

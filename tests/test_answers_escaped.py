@@ -19,7 +19,8 @@ from markdown_it import MarkdownIt
 from .bicep_eval import bicep_parser
 from .conftest import APP_TEMPLATE, bake, generated_files, kept_files
 
-# The answers a person types as they like; every other answer is held to a pattern by the pre-gen hook.
+# The answers a person types as they like; every other answer is held to a pattern by the pre-gen hook
+# (delivery_latency and instance_memory_mb too: plain decimals, which engine/delivery_plan.py's rule checks).
 FREE_TEXT = ("project_name", "description", "author_name", "author_email")
 FILTER_OF_LANGUAGE = {
     ".py": "python_text",

@@ -25,3 +25,5 @@ def test_function_app_imports_no_heavy_library_and_the_benchmark_runs(baked: Bak
     assert app.endswith("heavy modules loaded: none"), app
     assert "functions 4 " in app  # the timer, the token trigger, the two HTTP sends
     assert re.search(r"^import: this app / bare app = \d+\.\d\d$", result.stdout, re.MULTILINE)
+    paired = r"^import, paired: median of this app / bare app in each pair = \d+\.\d\d$"
+    assert re.search(paired, result.stdout, re.MULTILINE)

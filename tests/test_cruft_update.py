@@ -73,3 +73,40 @@ def test_cruft_update_brings_an_engine_change_in_and_keeps_the_owners_handler(tm
     assert handler.read_text(encoding="utf-8").endswith(OWNER_EDIT)
     assert not [p for p in kept_files(app) if p.suffix == ".rej"]
     assert run([CRUFT, "check"], app, GIT_ENV).returncode == 0
+
+
+RULE_FILE = Path("{{cookiecutter.package_name}}", "engine", "delivery_plan.py")
+
+
+@pytest.mark.slow
+def test_cruft_update_bakes_with_the_newer_delivery_rule(tmp_path: Path) -> None:
+    """cruft renders the app's commit and the newest in one process: the newest renders with its own rule
+    (here, a new price), not the one loaded for the older commit."""
+    template = tmp_path / "template"
+    shutil.copytree(TEMPLATE_DIR, template, ignore=NOT_TEMPLATE)
+    git(template, "init", "-q", "-b", "main")
+    commit_all(template, "template v1")
+    apps = tmp_path / "apps"
+    created = run(
+        [CRUFT, "create", str(template), "--no-input", "--output-dir", str(apps)], tmp_path, GIT_ENV
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    app = apps / SLUG
+    git(app, "init", "-q", "-b", "main")
+    commit_all(app, "the app")
+    readme = app / "README.md"
+    before = [line for line in readme.read_text(encoding="utf-8").splitlines() if line.startswith("| idle")]
+
+    rule = template / "{{cookiecutter.project_slug}}" / RULE_FILE
+    text = rule.read_text(encoding="utf-8")
+    assert '"Flex Consumption on demand execution time", 0.000026,' in text
+    rule.write_text(
+        text.replace('on demand execution time", 0.000026,', 'on demand execution time", 0.000052,'), "utf-8"
+    )
+    commit_all(template, "template v2: Flex's price doubled")
+    updated = run([CRUFT, "update", "-y"], app, GIT_ENV)
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+
+    after = [line for line in readme.read_text(encoding="utf-8").splitlines() if line.startswith("| idle")]
+    assert before != after, "the README's bill was rendered with the older rule"
+    assert "0.000052" in (app / PACKAGE / "engine" / "delivery_plan.py").read_text(encoding="utf-8")

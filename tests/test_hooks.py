@@ -35,7 +35,11 @@ BAD_ANSWERS = [
     ("max_receive_count", "0", "1 to 1000"),
     ("max_receive_count", "1001", "1 to 1000"),
     ("max_receive_count", "three", "1 to 1000"),
-    ("poll_schedule", "*/5 * * * *", "six fields"),
+    ("delivery_latency", "0.5", "The nearest answer that works is 1"),
+    # Checked, not free text: written into files as typed, so a plain number only.
+    ("delivery_latency", "60\n", "must be a number of seconds"),
+    ("delivery_latency", "6_0", "must be a number of seconds"),
+    ("instance_memory_mb", " 2048", "must be one of"),
     ("managed_identity_client_id", "not-a-guid", "GUID"),
     ("token_audience", "api://with space", "without spaces"),
     ("author_email", "nobody", "email"),
@@ -79,6 +83,7 @@ def good_answers() -> dict[str, str]:
         "input_queue_name": "sqs-functions-app-input",
         "output_queue_name": "sqs-functions-app-output",
         "dlq_name": "sqs-functions-app-input-dlq",
+        "delivery_latency": "60",
         **{
             k: v if isinstance(v, str) else v[0]
             for k, v in COOKIECUTTER_JSON.items()
@@ -102,7 +107,7 @@ def test_validate_refuses_each_bad_answer_by_field(field: str, value: str, words
 # One answer per kind of rule, and every answer that once slipped past the hook (issue 15: stray
 # whitespace, full-width digits, quotes and substitutions in the audience).
 REFUSED_BAKES = (
-    [BAD_ANSWERS[i] for i in (1, 4, 6, 9, 12, 13, 16, 18, 23)]
+    [BAD_ANSWERS[i] for i in (1, 4, 6, 9, 12, 13, 16, 18, 19, 26)]
     + [a for a in BAD_ANSWERS if a[0] == "max_message_bytes"][::2]  # a choice cookiecutter refuses itself
     + BAD_ANSWERS[-11:]
 )

@@ -15,6 +15,8 @@ import pytest
 import yaml
 from cfnlint.decode import decode_str
 
+from delivery_extension import delivery_rule
+
 from . import bicep_eval
 from .conftest import BIN, Baked, clean_env, run
 from .infra_tools import checkov_of_template_variants, checkov_reports
@@ -120,7 +122,14 @@ def test_every_bicep_file_parses_and_the_parameters_default_to_the_answers(baked
     assert defaults["identityKind"] == answer("azure_identity")
     assert defaults["hostingPlan"] == answer("hosting_plan")
     memory = parameters["instanceMemoryMB"]
-    assert (memory["default"], memory["decorators"][0]["argument"]) == (2048, [512, 2048, 4096])
+    assert (memory["default"], memory["decorators"][0]["argument"]) == (
+        int(answer("instance_memory_mb")),
+        [512, 2048, 4096],
+    )
+    # What the delivery_latency answer derives (the one rule, engine/delivery_plan.py).
+    latency = baked.context["delivery_latency"]
+    chosen = delivery_rule().derive(answer("hosting_plan"), latency, memory["default"])
+    assert defaults["timerAlwaysReadyInstances"] == chosen.always_ready
     sku = parse(baked, "modules/function-app.bicep")["resources"]["plan"]["config"]["sku"]["name"]
     assert sku == {"flex_consumption": "FC1", "premium": "EP1", "consumption": "Y1"}[answer("hosting_plan")]
 

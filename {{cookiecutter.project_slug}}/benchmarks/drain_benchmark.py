@@ -33,7 +33,6 @@ LocalStack or AWS.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import sys
@@ -47,6 +46,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from {{ cookiecutter.package_name }}.engine import delivery_plan
+
 from .latency_proxy import latency_proxy_process
 
 if TYPE_CHECKING:
@@ -57,10 +58,11 @@ if TYPE_CHECKING:
 
 
 MOTO_MESSAGES = 300
-# Flex Consumption on demand: billed per GB-s while executions run, at least 1 s each, in 100 ms steps.
+# Flex Consumption on demand: billed per GB-s while executions run, at least 1 s each, in 100 ms steps
+# (engine/delivery_plan.py: the prices and billing rules, one place).
 FLEX_MEMORY_MB = (512, 2_048)
-FLEX_PRICE_PER_GB_SECOND = 0.000026
-SECONDS_PER_MONTH = 30 * 86_400
+FLEX_PRICE_PER_GB_SECOND = delivery_plan.FLEX_ON_DEMAND_GB_SECOND.usd
+SECONDS_PER_MONTH = delivery_plan.SECONDS_PER_MONTH
 SCHEDULES_SECONDS = (10, 60, 300)
 
 
@@ -338,7 +340,7 @@ def table(figures: list[Figures], idle: list[IdleTick]) -> str:
 
 
 def billed_seconds(tick_seconds: float) -> float:
-    return max(1.0, math.ceil(round(tick_seconds * 10, 6)) / 10)
+    return delivery_plan.flex_billed_seconds(tick_seconds)
 
 
 def cost_table(ticks: list[IdleTick]) -> str:

@@ -1,51 +1,63 @@
-"""Delivery latency and billed GB-s of each plan's drain defaults, with passes fired as the host fires them.
+"""Delivery latency and billing of the drain's configurations under four traffic patterns, with the app's
+real timer function fired as the Functions host fires it.
 
 Not a test: it prints figures. From the project root:
 
-    python -m benchmarks.latency_benchmark                                # one-minute schedule, 10 minutes
-    python -m benchmarks.latency_benchmark --period 5 --duration 60      # compressed: a minute
+    python -m benchmarks.latency_benchmark --period 10 --rtt-ms 80          # compressed: a tick every 10 s
+    python -m benchmarks.latency_benchmark --period 60 --rtt-ms 80          # the default schedule (long)
 
-Two timers run side by side, each on a fresh queue, each calling the app's own drain
-(``engine.runtime.drain_input_queue``) the way the Functions host calls the timer function:
+For each pattern, one host per configuration (``benchmarks/timer_host.py``, a process of its own, on a
+queue of its own) fires the app's ``drain_input_queue_on_timer`` on the schedule: passes never overlap,
+a tick that falls due during a pass runs as soon as it ends, and each invocation is told the next
+occurrence (the host's ScheduleStatus.Next). The configurations:
 
-- ticks fall on multiples of ``--period`` (the schedule, ``0 */1 * * * *`` by default);
-- passes never overlap: a tick that falls due during a pass runs as soon as it ends, and the
-  ones it overran collapse into that one;
-- each pass is told the next occurrence, as the host's ScheduleStatus.Next tells the function.
+- ``default``: the app's settings as baked (what ``delivery_latency`` derived: on Flex and Consumption a
+  pass stops after the 1 s linger);
+- ``busy``: with busy stays fast (``SQS_POLL_WHILE_BUSY=true``);
+- ``continuous``: polling until the next tick (``SQS_POLL_UNTIL_NEXT_TICK=true``), as ``delivery_latency=1``
+  derives on every plan.
 
-One timer has SQS_POLL_UNTIL_NEXT_TICK false (Flex Consumption's and Consumption's default: a pass
-stops after the 1 s linger), the other true (Premium's: it polls until the next tick). Messages are
-sent at uniformly random times; delivery latency runs from SentTimestamp to the handler's start.
-``--rtt-ms`` puts a round trip (``benchmarks/latency_proxy.py``) between the drains and SQS.
+The patterns (``engine/delivery_plan.py`` names them, and the ``costs`` command bills them):
 
-How a compressed schedule scales: with the cheap default a message waits for the next tick, so its
-latency grows with the period (p50 about half of it, p99 nearly all of it) and the idle passes a
-month shrink with it; with continuous polling latency is one round trip whatever the period, and
-every second is billed.
+- ``idle``: no message at all for a while (its bill), then single messages, each on a quiet queue, at
+  moments spread over a period (its latency);
+- ``sparse``: a message every 5 s;
+- ``bursts``: 2 minutes at a message a second, then 8 minutes of silence, repeated;
+- ``uniform``: ``--messages`` at uniformly random times over ``--duration``.
 
-Billing, per pass: Flex Consumption bills the instance memory while it runs, at least 1 s, rounded up
-to 100 ms (``--flex-memory-mb``, 2,048 by default); Consumption bills the memory used (rounded up to
-128 MB; ``--consumption-memory-mb`` assumes 256) at least 100 ms; Premium bills its always-ready
-instance by the hour, so its passes add nothing. "a month" extrapolates the run's billed share of
-its wall time to 30 days.
+A compressed schedule shortens, in the same ratio (``--period`` / 60), the spans counted in ticks: the
+bursts, their silences and the quiet spell of busy stays fast. The gap between two messages, the linger
+and the round trip stay as they are: what a message waits depends on them in seconds.
+
+It prints, per pattern and configuration, the messages and passes, delivery latency (p50, p99; for
+bursts also the p99 of the messages sent after their burst's first message was handled), the SQS
+requests and a month's dollars on each plan (the bill of ``engine/delivery_plan.py``, its prices), beside
+what the rule's simulation predicts for the same run. Billing: Flex bills the instance memory per
+execution, at least 1 s, in 100 ms steps; Consumption the memory used (256 MB assumed); Premium its
+instance by the hour. "A month" extrapolates each pattern's window at this schedule to 30 days.
+``--baseline-app DIR`` runs another version of the app (an older bake, say) beside these, with its own
+defaults, on the same messages: what an update changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
 import random
+import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from {{ cookiecutter.package_name }}.engine import delivery_plan as rule
+from {{ cookiecutter.package_name }}.ops.commands import costs
 
 from .drain_benchmark import endpoint_for
 from .latency_proxy import latency_proxy_process
@@ -53,117 +65,230 @@ from .latency_proxy import latency_proxy_process
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from {{ cookiecutter.package_name }}.engine.consumer import SqsMessage
+APP_ROOT = Path(__file__).resolve().parents[1]
+HOST = Path(__file__).with_name("timer_host.py")
+CONFIGURATIONS = {
+    "default": {},
+    "busy": {"SQS_POLL_WHILE_BUSY": "true"},
+    "continuous": {"SQS_POLL_UNTIL_NEXT_TICK": "true"},
+}
+PATTERNS = ("idle", "sparse", "bursts", "uniform")
+# With --baseline-app: the other app's timer, with its own defaults.
+BASELINE = "baseline"
+# Where each month's dollars are shown: the same passes and requests billed by each plan.
+BILLED_ON = (
+    ("Flex on demand", "flex_consumption", 0),
+    ("Flex always ready", "flex_consumption", 1),
+    ("Consumption", "consumption", 0),
+    ("Premium EP1", "premium", 0),
+)
 
-FLEX_PRICE_PER_GB_SECOND = 0.000026
-CONSUMPTION_PRICE_PER_GB_SECOND = 0.000016
-SECONDS_PER_MONTH = 30 * 86_400
+
+@dataclass(frozen=True)
+class Run:
+    """A pattern as this run sends it: when each message goes (seconds after the first tick), the
+    window whose passes are its bill, and from when messages count for latency."""
+
+    pattern: rule.Pattern
+    arrivals: list[float]
+    billed_until: float
+    latency_from: float = 0.0
 
 
 @dataclass
-class Timer:
-    """One timer function's passes and what its handler saw."""
+class Outcome:
+    """What one configuration did in a run: its passes in the billed window, their SQS requests, and
+    the wait of each message that counts for latency (None: never handled)."""
 
-    continuous: bool
-    queue_name: str = ""
     passes: list[float] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    requests: int = 0
+    waits: list[float | None] = field(default_factory=list)
+    sent: list[float] = field(default_factory=list)
 
-    def handle(self, message: SqsMessage) -> None:
-        started = time.time()
-        sent = int(message.attributes["SentTimestamp"]) / 1000
-        with self.lock:
-            self.latencies.append(max(0.0, started - sent))
-
-    def run(self, period: float, first_tick: float, until: threading.Event, stop: threading.Event) -> None:
-        """Fire passes as the host does until ``until`` is set, then one last pass stopped by ``stop``."""
-        from {{ cookiecutter.package_name }}.engine.runtime import drain_input_queue
-        from {{ cookiecutter.package_name }}.engine.settings import Settings
-
-        settings = Settings(
-            input_queue=self.queue_name,
-            output_queue=self.queue_name,
-            dlq="",
-            auth_mode="default_chain",
-            poll_until_next_tick=self.continuous,
+    def bill(self, run: Run, config: rule.Configuration) -> rule.Bill:
+        handled = [w for w in self.waits if w is not None]
+        return rule.billed(
+            config,
+            run.pattern,
+            passes=self.passes,
+            seconds=run.billed_until,
+            latencies=handled,
+            requests=self.requests,
+            fifo=costs.FIFO,
+            after_first_pickup=rule.after_first_pickup(
+                run.pattern, self.sent, [math.inf if w is None else w for w in self.waits]
+            )
+            or None,
         )
-        scheduled = first_tick
-        while not until.is_set():
-            delay = scheduled - time.time()
-            if delay > 0 and until.wait(delay):
-                break
-            started = time.monotonic()
-            next_tick = datetime.fromtimestamp(scheduled + period, tz=UTC)
-            drain_input_queue(settings, handler=self.handle, stop=stop, next_tick=next_tick)
-            self.passes.append(time.monotonic() - started)
-            # The next occurrence; when it fell due during the pass, the latest one runs at once.
-            now = time.time()
-            scheduled = max(scheduled + period, math.floor(now / period) * period)
 
 
-def percentile(values: list[float], share: float) -> float:
-    """Nearest rank."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)] if ordered else float("nan")
+def run_for(name: str, args: argparse.Namespace) -> Run:
+    period = args.period
+    if name == "idle":
+        quiet = args.idle_ticks * period
+        # Each message on a quiet queue: a quiet spell (one period) and a period after the one before.
+        spacing = 3 * period
+        count = args.probes
+        probes = [quiet + n * spacing + (n + 0.5) / count * period for n in range(count)]
+        return Run(rule.IDLE, probes, billed_until=quiet, latency_from=quiet)
+    if name == "sparse":
+        # Steady: the latency of the messages after the first period, as if they had always come.
+        arrivals = rule.SPARSE.arrivals(args.duration, period)
+        return Run(
+            rule.SPARSE, arrivals, billed_until=args.duration, latency_from=period + rule.SPARSE.gap_seconds
+        )
+    if name == "bursts":
+        bursts = rule.BURSTS.compressed(60.0 / period)
+        span = args.bursts * (bursts.burst_seconds + bursts.silence_seconds)
+        return Run(bursts, bursts.arrivals(span, period), billed_until=span)
+    uniform = rule.Pattern("uniform", f"uniform ({args.messages} messages over {args.duration:g} s)")
+    arrival = random.Random(args.seed)  # noqa: S311 (arrival times, not secrets)
+    times = sorted(arrival.uniform(0, args.duration) for _ in range(args.messages))
+    return Run(uniform, times, billed_until=args.duration)
 
 
-def flex_billed_seconds(seconds: float) -> float:
-    return max(1.0, math.ceil(round(seconds * 10, 6)) / 10)
+def host_environment(
+    drain_endpoint: str, queue_url: str, configuration: str, period: float
+) -> dict[str, str]:
+    kept = ("SQS_", "AWS_", "OTEL_", "APPLICATIONINSIGHTS_", "AzureWebJobs")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(kept)}
+    return {
+        **env,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": "us-east-1",
+        "AWS_AUTH_MODE": "default_chain",
+        "AWS_ENDPOINT_URL": drain_endpoint,
+        "SQS_INPUT_QUEUE": queue_url,
+        "SQS_OUTPUT_QUEUE": queue_url,
+        # One drain's latency: no fan-out and no watchdog (both need Azure Storage), no telemetry exporter.
+        "SQS_SCALE_OUT_MAX_WORKERS": "0",
+        "SQS_WATCHDOG_MISSED_TICKS": "0",
+        # The quiet spell is counted in ticks: compressed with the schedule (one period, as by default).
+        "SQS_QUIET_SPELL_SECONDS": f"{period:g}",
+        **CONFIGURATIONS.get(configuration, {}),
+    }
 
 
-def consumption_billed_seconds(seconds: float) -> float:
-    return max(0.1, math.ceil(round(seconds * 1000, 6)) / 1000)
-
-
-def trickle(client: SQSClient, urls: list[str], times: list[float], started: float) -> None:
-    """Each message at its time, to every queue at once (the same arrival for both timers)."""
-    for number, at in enumerate(times):
-        delay = started + at - time.monotonic()
+def measure(run: Run, args: argparse.Namespace, client: SQSClient, drain_endpoint: str) -> dict[str, Outcome]:
+    """One timer host per configuration, each on a fresh queue, and the run's messages sent to each."""
+    period = args.period
+    queues = {
+        name: client.create_queue(QueueName=f"latency-{name}-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+        for name in args.configurations
+    }
+    # Time for the hosts to start, and for their warm-up tick one period before the first.
+    first_tick = math.ceil((time.time() + 5 + period) / period) * period
+    last = max([run.billed_until, *run.arrivals])
+    until = first_tick + last + 2 * period + 1
+    hosts = {}
+    for name, url in queues.items():
+        command = [sys.executable, str(HOST), "--period", f"{period:g}"]
+        command += ["--first-tick", f"{first_tick:.3f}", "--until", f"{until:.3f}"]
+        hosts[name] = subprocess.Popen(  # noqa: S603 (our interpreter and script)
+            command,
+            cwd=args.baseline_app if name == BASELINE else APP_ROOT,
+            env=host_environment(drain_endpoint, url, name, period),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+    print(
+        f"{run.pattern.name}: {len(run.arrivals)} messages, {until - first_tick:.0f} s ...", file=sys.stderr
+    )
+    urls = list(queues.values())
+    for number, at in enumerate(run.arrivals):
+        delay = first_tick + at - time.time()
         if delay > 0:
             time.sleep(delay)
-        for url in urls:
+        # Each queue first in turn: no configuration gets its messages a send earlier than another.
+        for url in urls[number % len(urls) :] + urls[: number % len(urls)]:
             client.send_message(QueueUrl=url, MessageBody=f"m-{number}")
+    outcomes = {}
+    for name, process in hosts.items():
+        stdout, _ = process.communicate(timeout=until - time.time() + 120)
+        outcomes[name] = outcome_of(run, stdout, first_tick)
+    for url in queues.values():
+        client.delete_queue(QueueUrl=url)
+    return outcomes
 
 
-def rows(args: argparse.Namespace, cheap: Timer, continuous: Timer, wall_seconds: float) -> list[str]:
-    flex_gb = args.flex_memory_mb / 1024
-    consumption_gb = math.ceil(args.consumption_memory_mb / 128) * 128 / 1024
-    month = SECONDS_PER_MONTH / wall_seconds
+def outcome_of(run: Run, stdout: str, first_tick: float) -> Outcome:
+    outcome = Outcome()
+    waits: dict[str, float] = {}
+    for line in stdout.splitlines():
+        event = json.loads(line)
+        if "pass" in event and 0 <= event["pass"]["started"] - first_tick < run.billed_until:
+            outcome.passes.append(event["pass"]["seconds"])
+            outcome.requests += event["pass"]["sqs_requests"]
+        elif "message" in event:
+            message = event["message"]
+            waits.setdefault(message["body"], message["handled"] - message["sent"])
+    for number, at in enumerate(run.arrivals):
+        if at >= run.latency_from:
+            outcome.sent.append(at)
+            outcome.waits.append(waits.get(f"m-{number}"))
+    return outcome
 
-    def line(plan: str, timer: Timer, billed: str) -> str:
-        latencies = timer.latencies
-        return (
-            f"| {plan} | {str(timer.continuous).lower()} | every {args.period:g} s | {len(latencies)}"
-            f" | {len(timer.passes)} | {percentile(latencies, 0.5):.2f} | {percentile(latencies, 0.99):.2f}"
-            f" | {max(latencies, default=float('nan')):.2f} | {billed} |"
+
+def simulated(run: Run, config: rule.Configuration, rtt: float) -> Outcome:
+    """What the rule's simulation predicts for the same run (no depth reads: no telemetry exporter)."""
+    end = max([run.billed_until, *run.arrivals]) + 3 * config.period_seconds
+    waits = rule.simulate(config, run.arrivals, end, rtt=rtt, depth_reads=0)
+    window = [at for at in run.arrivals if at < run.billed_until]
+    billed = rule.simulate(config, window, run.billed_until, rtt=rtt, depth_reads=0)
+    outcome = Outcome(passes=billed.passes, requests=billed.requests)
+    for at, wait in zip(waits.arrivals, waits.latencies, strict=False):
+        if at >= run.latency_from:
+            outcome.sent.append(at)
+            outcome.waits.append(wait)
+    return outcome
+
+
+def configuration_of(name: str, period: float) -> rule.Configuration:
+    """The rule's view of a host's configuration at this schedule: the bake's, then the host's settings."""
+    baked = rule.derive(costs.PLAN, costs.DELIVERY_LATENCY, costs.INSTANCE_MEMORY_MB)
+    return replace(
+        baked,
+        plan="flex_consumption",
+        period_seconds=round(period),
+        continuous=baked.continuous or name == "continuous",
+        poll_while_busy=name == "busy",
+        quiet_spell=period,
+        instance_memory_mb=int(costs.INSTANCE_MEMORY_MB) if costs.PLAN == "flex_consumption" else 2048,
+        always_ready=0,
+    )
+
+
+def quantiles(bill: rule.Bill) -> str:
+    after = "-" if bill.p99_after_first_pickup is None else f"{bill.p99_after_first_pickup:.2f}"
+    return f"{bill.p50:.2f} | {bill.p99:.2f} | {after}"
+
+
+def rows(run: Run, outcomes: dict[str, Outcome], args: argparse.Namespace) -> list[str]:
+    lines = []
+    for name, outcome in outcomes.items():
+        config = configuration_of(name, args.period)
+        flex = outcome.bill(run, config)
+        model = simulated(run, config, args.rtt_ms / 1000).bill(run, config)
+        handled = sum(w is not None for w in outcome.waits)
+        dollars = " / ".join(
+            f"${outcome.bill(run, replace(config, plan=plan, always_ready=ready)).usd:,.2f}"
+            for _, plan, ready in BILLED_ON
         )
+        lines.append(
+            f"| {run.pattern.name} | {name} | {handled}/{len(outcome.waits)} | {len(outcome.passes)}"
+            f" | {quantiles(flex)} | {quantiles(model)} | {flex.gb_seconds:,.0f} ({model.gb_seconds:,.0f})"
+            f" | {flex.sqs_requests:,.0f} ({model.sqs_requests:,.0f}) | {dollars} |"
+        )
+    return lines
 
-    def gb_seconds(timer: Timer, gb: float, billed_seconds: Callable[[float], float], price: float) -> str:
-        run = gb * sum(billed_seconds(d) for d in timer.passes)
-        return f"{run:,.0f} | {run * month:,.0f} (${run * month * price:,.2f})"
 
-    return [
-        "| plan | SQS_POLL_UNTIL_NEXT_TICK | schedule | messages | passes | latency p50 (s) | p99 (s)"
-        " | max (s) | billed GB-s in the run | GB-s a month (USD) |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
-        line(
-            f"Flex Consumption, {args.flex_memory_mb:,} MB (default)",
-            cheap,
-            gb_seconds(cheap, flex_gb, flex_billed_seconds, FLEX_PRICE_PER_GB_SECOND),
-        ),
-        line(
-            f"Consumption, {args.consumption_memory_mb:,} MB used (default)",
-            cheap,
-            gb_seconds(cheap, consumption_gb, consumption_billed_seconds, CONSUMPTION_PRICE_PER_GB_SECOND),
-        ),
-        line("Premium EP1 (default)", continuous, "0 | 0 (the instance is billed by the hour)"),
-        line(
-            f"Flex Consumption, {args.flex_memory_mb:,} MB, polling continuously",
-            continuous,
-            gb_seconds(continuous, flex_gb, flex_billed_seconds, FLEX_PRICE_PER_GB_SECOND),
-        ),
-    ]
+HEADER = [
+    "| pattern | configuration | handled | passes | p50 (s) | p99 (s) | p99 after the first pickup (s)"
+    " | model p50 | model p99 | model after | Flex GB-s a month (model) | SQS requests a month (model)"
+    " | USD a month: " + " / ".join(label for label, _, _ in BILLED_ON) + " |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,69 +297,58 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--endpoint-url", help="an SQS endpoint (default: start the embedded emulator)")
     parser.add_argument("--period", type=float, default=60.0, help="seconds between ticks (default 60)")
-    parser.add_argument("--duration", type=float, default=600.0, help="seconds messages arrive over")
-    parser.add_argument("--messages", type=int, default=100, help="messages, at uniformly random times")
     parser.add_argument("--rtt-ms", type=float, default=0.0, help="round trip between the drains and SQS")
-    parser.add_argument("--flex-memory-mb", type=int, default=2_048, choices=[512, 2_048, 4_096])
-    parser.add_argument("--consumption-memory-mb", type=int, default=256)
+    parser.add_argument("--patterns", default=",".join(PATTERNS), help=f"some of {', '.join(PATTERNS)}")
+    parser.add_argument(
+        "--configurations", default=",".join(CONFIGURATIONS), help=f"some of {', '.join(CONFIGURATIONS)}"
+    )
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds of sparse and uniform traffic")
+    parser.add_argument("--bursts", type=int, default=2, help="bursts, each with its silence")
+    parser.add_argument("--idle-ticks", type=int, default=6, help="ticks without any message (the idle bill)")
+    parser.add_argument(
+        "--probes", type=int, default=8, help="idle: messages on a quiet queue, over a period"
+    )
+    parser.add_argument("--messages", type=int, default=60, help="uniform: messages over --duration")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument(
+        "--baseline-app",
+        type=Path,
+        help="another version of this app: its timer runs with its defaults beside these, as 'baseline'",
+    )
     args = parser.parse_args(argv)
+    args.configurations = [c.strip() for c in args.configurations.split(",") if c.strip()]
+    if args.baseline_app:
+        args.configurations.insert(0, BASELINE)
+    patterns = [p.strip() for p in args.patterns.split(",") if p.strip()]
+    unknown = sorted({*args.configurations} - {*CONFIGURATIONS, BASELINE}) + sorted(
+        {*patterns} - set(PATTERNS)
+    )
+    if unknown:
+        parser.error(f"unknown: {', '.join(unknown)}")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
-    os.environ["AWS_REGION"] = args.region
-    arrival = random.Random(args.seed)  # noqa: S311 (arrival times, not secrets)
-    arrivals = sorted(arrival.uniform(0, args.duration) for _ in range(args.messages))
-    timers = [Timer(continuous=False), Timer(continuous=True)]
-
-    from {{ cookiecutter.package_name }}.engine.aws_session import reset_clients
-
+    lines = list(HEADER)
+    started = time.monotonic()
     with endpoint_for(args.endpoint_url) as endpoint:
         import boto3
 
-        direct = boto3.client("sqs", endpoint_url=endpoint, region_name=args.region)
-        urls = []
-        for timer in timers:
-            timer.queue_name = f"latency-{uuid.uuid4().hex[:12]}"
-            urls.append(direct.create_queue(QueueName=timer.queue_name)["QueueUrl"])
+        client = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
         proxy = latency_proxy_process(endpoint, args.rtt_ms / 2) if args.rtt_ms else nullcontext(endpoint)
         with proxy as drain_endpoint:
-            os.environ["AWS_ENDPOINT_URL"] = drain_endpoint
-            reset_clients()
-            until, stop = threading.Event(), threading.Event()
-            # As on a running host, the timers have ticked before the first message comes.
-            first_tick = math.ceil(time.time() / args.period + 0.1) * args.period
-            threads = [
-                threading.Thread(target=t.run, args=(args.period, first_tick, until, stop), daemon=True)
-                for t in timers
-            ]
-            for thread in threads:
-                thread.start()
-            time.sleep(max(0.0, first_tick - time.time()))
-            started = time.monotonic()
-            print(f"{args.messages} messages over {args.duration:g} s ...", file=sys.stderr)
-            trickle(direct, urls, arrivals, started)
-            # The last messages wait for at most one more tick.
-            deadline = time.monotonic() + 2 * args.period + 5
-            while time.monotonic() < deadline and any(len(t.latencies) < args.messages for t in timers):
-                time.sleep(0.2)
-            until.set()
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=60)
-            wall_seconds = time.monotonic() - started
-        for url in urls:
-            direct.delete_queue(QueueUrl=url)
-    print("\n".join(rows(args, timers[0], timers[1], wall_seconds)))
+            for name in patterns:
+                run = run_for(name, args)
+                lines.extend(rows(run, measure(run, args, client, drain_endpoint), args))
+    print("\n".join(lines))
     print()
-    lost = [args.messages - len(t.latencies) for t in timers]
     where = "the embedded emulator (moto), started by this script" if not args.endpoint_url else endpoint
+    memory = configuration_of("default", args.period).instance_memory_mb
     print(
-        f"{args.messages} messages over {args.duration:g} s, ticks every {args.period:g} s,"
-        f" RTT {args.rtt_ms:g} ms, {wall_seconds:.0f} s in all;"
-        f" not handled: {lost[0]} (cheap), {lost[1]} (continuous); endpoint: {where};"
-        f" Python {platform.python_version()} on {platform.system()} {platform.machine()},"
-        f" {os.cpu_count()} CPUs"
+        f"Ticks every {args.period:g} s (bursts, silences and the quiet spell compressed by"
+        f" {60 / args.period:g}), RTT {args.rtt_ms:g} ms, {time.monotonic() - started:.0f} s in all;"
+        f" baseline: {args.baseline_app or 'none'}; endpoint: {where}; Python {platform.python_version()} on"
+        f" {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs. Bill of a month at this schedule,"
+        f" before free grants; Flex at {memory:,} MB; prices of engine/delivery_plan.py"
+        f" (read {rule.PRICES_READ})."
     )
     return 0
 

@@ -53,8 +53,9 @@ def test_defaults_come_from_the_template_answers() -> None:
     assert settings.region == "{{ cookiecutter.aws_region }}"
     assert settings.max_receive_count == {{ cookiecutter.max_receive_count }}
     assert settings.auth_mode == "{{ cookiecutter.aws_auth }}"
-    # Continuous polling costs nothing more only where the instance is paid for anyway.
-    assert settings.poll_until_next_tick is {{ cookiecutter.hosting_plan == "premium" }}
+    # What the delivery_latency answer derived (engine/delivery_plan.py): continuous for a second.
+    assert settings.poll_until_next_tick is {{ (cookiecutter | delivery_plan).continuous }}
+    assert settings.poll_while_busy is False
     assert Settings.from_env({**REQUIRED, "SQS_POLL_UNTIL_NEXT_TICK": "true"}).poll_until_next_tick
     assert not Settings.from_env({**REQUIRED, "SQS_POLL_UNTIL_NEXT_TICK": "false"}).poll_until_next_tick
     assert settings.drain_budget_seconds == {{ cookiecutter.__drain_budget_seconds }}
@@ -112,8 +113,9 @@ def test_azure_app_settings_give_the_app_a_valid_configuration() -> None:
     queues = {name: local[name] for name in ("SQS_INPUT_QUEUE", "SQS_OUTPUT_QUEUE", "SQS_DLQ")}
     settings = Settings.from_env({**{entry["name"]: entry["value"] for entry in azure}, **queues})
     assert settings.auth_mode == "{{ cookiecutter.aws_auth }}"
-    # Continuous polling costs nothing more only where the instance is paid for anyway.
-    assert settings.poll_until_next_tick is {{ cookiecutter.hosting_plan == "premium" }}
+    # What the delivery_latency answer derived (engine/delivery_plan.py): continuous for a second.
+    assert settings.poll_until_next_tick is {{ (cookiecutter | delivery_plan).continuous }}
+    assert settings.poll_while_busy is False
     assert Settings.from_env({**REQUIRED, "SQS_POLL_UNTIL_NEXT_TICK": "true"}).poll_until_next_tick
     assert not Settings.from_env({**REQUIRED, "SQS_POLL_UNTIL_NEXT_TICK": "false"}).poll_until_next_tick
 

@@ -26,7 +26,13 @@ param pythonVersion string = '{{ cookiecutter.python_version }}'
 
 @allowed([512, 2048, 4096])
 @description('Flex Consumption only: memory of each instance, in MB, billed per GB-second while executions run.')
-param instanceMemoryMB int = 2048
+param instanceMemoryMB int = {{ cookiecutter.instance_memory_mb }}
+
+// What the delivery_latency answer derives (engine/delivery_plan.py): an instance that bills a baseline
+// every second, cheaper than on-demand execution where the drain polls most of the time.
+@allowed([0, 1])
+@description('Flex Consumption only: always-ready instances of the drain timer\'s function (0: on demand).')
+param timerAlwaysReadyInstances int = {{ (cookiecutter | delivery_plan).always_ready }}
 
 @minValue(1)
 @maxValue(1000)
@@ -202,6 +208,7 @@ module functionApp 'modules/function-app.bicep' = {
     pythonVersion: pythonVersion
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    timerAlwaysReadyInstances: timerAlwaysReadyInstances
     deploymentContainerUrl: flex ? storage.outputs.deploymentContainerUrl : packageStorage.outputs.deploymentContainerUrl
     packageBlobName: packageBlobName
     identityId: identity.outputs.id

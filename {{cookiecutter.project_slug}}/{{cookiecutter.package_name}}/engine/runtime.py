@@ -1,23 +1,26 @@
-"""Wiring: settings, client, queues and handler put together, for the functions and the CLI."""
+"""Wiring: settings, client, queues and handler put together, for the functions and the CLI.
+
+The functions import this module when the host indexes the app: the consumer, boto3 and the producer
+load at the first drain or send, not at start-up (benchmarks/cold_start.py).
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from .attempt_ledger import attempt_ledger
-from .aws_session import sqs_client
-from .consumer import DrainOptions, DrainSummary, Handler, PassObserver, PassObservers, drain
-from .consumer.drain_pass import PROGRESS_EVERY_SECONDS
-from .large_payloads import LargePayloads, Offloader, payload_bucket
-from .producer import Sender
-from .queues import is_fifo, queue_url
-from .scale_out.pass_leases import SAMPLE_EVERY_SECONDS
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .consumer import DrainSummary, Handler
+    from .consumer.receiving import LastMessage
+    from .producer import Sender
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +35,20 @@ def drain_input_queue(
     handler: Handler | None = None,
     stop: threading.Event | None = None,
     progress: Callable[[DrainSummary], None] | None = None,
-    progress_every_seconds: float = PROGRESS_EVERY_SECONDS,
+    progress_every_seconds: float | None = None,
     next_tick: datetime | None = None,
 ) -> DrainSummary:
     """One pass over the input queue. ``next_tick`` is when the timer fires next: with
-    SQS_POLL_UNTIL_NEXT_TICK the pass polls until then, so the next pass takes over at once."""
+    SQS_POLL_UNTIL_NEXT_TICK the pass polls until then, so the next pass takes over at once; with
+    SQS_POLL_WHILE_BUSY, only while messages keep coming (this process's passes remember the last)."""
+    from .attempt_ledger import attempt_ledger
+    from .aws_session import sqs_client
+    from .consumer import DrainOptions, PassObserver, PassObservers, drain
+    from .consumer.drain_pass import PROGRESS_EVERY_SECONDS
+    from .consumer.receiving import PollWhileBusy
+    from .large_payloads import LargePayloads, payload_bucket
+    from .queues import is_fifo, queue_url
+
     settings = settings or Settings.from_env()
     if handler is None:
         # Loaded at the first drain, not at indexing: the handler imports pydantic and its own libraries.
@@ -54,6 +66,7 @@ def drain_input_queue(
         payloads = LargePayloads(bucket, delete_after=settings.large_payload_delete)
         handler = payloads.resolving(handler)
         observer = PassObservers(observer, payloads)
+    tick = _monotonic_at(next_tick) if next_tick else None
     summary = drain(
         client,
         url,
@@ -61,9 +74,16 @@ def drain_input_queue(
         DrainOptions.from_settings(settings),
         stop=stop,
         progress=progress,
-        progress_every_seconds=progress_every_seconds,
+        progress_every_seconds=PROGRESS_EVERY_SECONDS
+        if progress_every_seconds is None
+        else progress_every_seconds,
         observer=observer,
-        poll_until=_monotonic_at(next_tick) if settings.poll_until_next_tick and next_tick else None,
+        poll_until=tick if settings.poll_until_next_tick else None,
+        busy=(
+            PollWhileBusy(tick, settings.quiet_spell_seconds, last_message())
+            if settings.poll_while_busy and tick is not None
+            else None
+        ),
         # FIFO: attempts retried inside a pass outlive a hand-back (consumer/attempts.py).
         attempts=attempt_ledger(url) if is_fifo(url) else None,
     )
@@ -83,6 +103,8 @@ def drain_and_report(
     """A function's pass: it drains, sampled every ``SAMPLE_EVERY_SECONDS`` (each sample renews the
     pass's slot), lets its slot go however it ends (``let_go``), then logs its summary with
     ``log_fields``; a problem fails the invocation (``DrainFailed``)."""
+    from .scale_out.pass_leases import SAMPLE_EVERY_SECONDS
+
     try:
         summary = drain_input_queue(
             settings,
@@ -97,6 +119,14 @@ def drain_and_report(
     report({**summary.as_log_fields(), **log_fields}, summary.problem)
 
 
+@functools.cache
+def last_message() -> LastMessage:
+    """When this process's timer passes last saw a message (busy stays fast, across passes)."""
+    from .consumer.receiving import LastMessage
+
+    return LastMessage()
+
+
 def _monotonic_at(moment: datetime) -> float:
     """The ``time.monotonic()`` reading at wall-clock ``moment`` (naive means UTC, as the host's clock)."""
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -108,6 +138,11 @@ def output_sender(
 ) -> Sender:
     """A sender to ``queue`` (a name or URL), by default SQS_OUTPUT_QUEUE; with ``offload``, a body
     above the limit goes to SQS_LARGE_PAYLOAD_BUCKET when it is set."""
+    from .aws_session import sqs_client
+    from .large_payloads import Offloader, payload_bucket
+    from .producer import Sender
+    from .queues import queue_url
+
     settings = settings or Settings.from_env()
     client = sqs_client(settings)
     bucket = payload_bucket(settings) if offload else None

@@ -15,8 +15,12 @@ import os
 import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Generic, Literal, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeVar, cast
+
+if TYPE_CHECKING:
+    from pathlib import Path
+{#- The schedule and polling the delivery_latency answer derives: engine/delivery_plan.py's rule. #}
+{%- set delivery = cookiecutter | delivery_plan %}
 
 {%- if cookiecutter.aws_auth == "oidc_managed_identity" %}
 
@@ -50,17 +54,20 @@ class Kind(Protocol[T_co]):
     def parse(self, name: str, raw: str) -> T_co: ...
 
 
-@dataclass(frozen=True)
+# The kinds are plain classes, not dataclasses: the host imports this module when it indexes the app,
+# and each dataclass costs its generated code's compilation at start-up (benchmarks/cold_start.py).
 class Text:
     def parse(self, name: str, raw: str) -> str:
         return raw
 
 
-@dataclass(frozen=True)
 class Matching:
-    pattern: re.Pattern[str]
-    # What a value must be, after "NAME='value' ".
-    explanation: str
+    __slots__ = ("explanation", "pattern")
+
+    def __init__(self, pattern: re.Pattern[str], explanation: str) -> None:
+        self.pattern = pattern
+        # What a value must be, after "NAME='value' ".
+        self.explanation = explanation
 
     def parse(self, name: str, raw: str) -> str:
         if not self.pattern.match(raw):
@@ -68,9 +75,11 @@ class Matching:
         return raw
 
 
-@dataclass(frozen=True)
 class Choice:
-    options: tuple[str, ...]
+    __slots__ = ("options",)
+
+    def __init__(self, options: tuple[str, ...]) -> None:
+        self.options = options
 
     def parse(self, name: str, raw: str) -> str:
         if raw not in self.options:
@@ -78,10 +87,11 @@ class Choice:
         return raw
 
 
-@dataclass(frozen=True)
 class Whole:
-    low: int
-    high: int
+    __slots__ = ("high", "low")
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
 
     def parse(self, name: str, raw: str) -> int:
         try:
@@ -95,10 +105,11 @@ class Whole:
         return value
 
 
-@dataclass(frozen=True)
 class Number:
-    low: float
-    high: float
+    __slots__ = ("high", "low")
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
 
     def parse(self, name: str, raw: str) -> float:
         try:
@@ -147,7 +158,6 @@ class Setting(Generic[T_co]):  # noqa: UP046, RUF100
         return json.dumps(self.default) if isinstance(self.default, bool) else str(self.default)
 
 
-@dataclass(frozen=True)
 class Flag:
     def parse(self, name: str, raw: str) -> bool:
         if raw.lower() not in ("true", "false"):
@@ -194,8 +204,11 @@ SQS_MAX_RECEIVE_COUNT = Setting(
     "Receives before SQS moves a message to the DLQ (queue setup).",
     local=True,  # create-queues and the LocalStack hook set the redrive from it
 )  # fmt: skip
+# The schedule, the polling and the linger: what the delivery_latency answer ({{ cookiecutter.delivery_latency }} s) derives
+# (engine/delivery_plan.py; the ops command `costs` prints their bill):
+# {{ delivery.label }}.
 SQS_POLL_SCHEDULE = Setting(
-    "SQS_POLL_SCHEDULE", {{ cookiecutter.poll_schedule | tojson }}, Text(),
+    "SQS_POLL_SCHEDULE", {{ delivery.schedule | tojson }}, Text(),
     "NCRONTAB schedule of the drain timer.",
     local="*/10 * * * * *",  # the host resolves %SQS_POLL_SCHEDULE%; locally, every 10 s
 )  # fmt: skip
@@ -204,14 +217,23 @@ SQS_WAIT_TIME_SECONDS = Setting(
     "Longest wait of one receive, 0-20; a poll waits only within the linger.",
 )  # fmt: skip
 SQS_LINGER_SECONDS = Setting[float](
-    "SQS_LINGER_SECONDS", 1.0, Number(0, 3_600),
+    "SQS_LINGER_SECONDS", {{ delivery.linger_seconds }}, Number(0, 3_600),
     "Seconds a drain goes on once the queue looks empty; its first poll waits as long.",
 )  # fmt: skip
-# On Premium the instance is paid for whether it polls or not: poll continuously there.
 SQS_POLL_UNTIL_NEXT_TICK = Setting(
-    "SQS_POLL_UNTIL_NEXT_TICK", {{ cookiecutter.hosting_plan == "premium" }}, Flag(),
+    "SQS_POLL_UNTIL_NEXT_TICK", {{ delivery.continuous }}, Flag(),
     "true: a timer pass long-polls until the next tick is due (continuous; bills its whole period on Flex "
     "and Consumption); false: it stops after the linger.",
+)  # fmt: skip
+SQS_POLL_WHILE_BUSY = Setting(
+    "SQS_POLL_WHILE_BUSY", {{ delivery.poll_while_busy }}, Flag(),
+    "true: while messages keep coming, a timer pass polls until the next tick (busy stays fast; bills the "
+    "busy time on Flex and Consumption); false: it stops after the linger.",
+)  # fmt: skip
+# One schedule period: a message within a period of the last would otherwise wait up to a period.
+SQS_QUIET_SPELL_SECONDS = Setting[float](
+    "SQS_QUIET_SPELL_SECONDS", {{ delivery.quiet_spell_seconds }}, Number(1, 86_400),
+    "With SQS_POLL_WHILE_BUSY: after this long without a message, passes stop after the linger again.",
 )  # fmt: skip
 SQS_MAX_CONCURRENCY = Setting(
     "SQS_MAX_CONCURRENCY", 32, Whole(1, 1000),
@@ -274,13 +296,14 @@ SQS_SCALE_OUT_TARGET_LAG_SECONDS = Setting[float](
     "SQS_SCALE_OUT_TARGET_LAG_SECONDS", 60.0, Number(1, 86_400),
     "Fan out to enough drains to clear the backlog within this long.",
 )  # fmt: skip
-# Under 2 s of one drain's work (585 msg/s): an instance started for it would find nothing to do.
-# Two: one late tick is not a stopped timer. A watchdog fires 2 to 3 periods after the last tick.
+# Two: one late tick is not a stopped timer. A watchdog fires 2 to 3 periods after the last tick, and
+# 10 s at least (scale_out/watchdog.py: a long pass pushes it back every 5 s).
 SQS_WATCHDOG_MISSED_TICKS = Setting(
     "SQS_WATCHDOG_MISSED_TICKS", 2, Whole(0, 100),
     "Ticks of SQS_POLL_SCHEDULE the timer may miss before a watchdog on the drain-token queue drains in its "
     "place, at the schedule's pace, until a tick returns; 0: off.",
 )  # fmt: skip
+# Under 2 s of one drain's work (585 msg/s): an instance started for it would find nothing to do.
 SQS_SCALE_OUT_ACTIVATION_BACKLOG = Setting(
     "SQS_SCALE_OUT_ACTIVATION_BACKLOG", 1_000, Whole(0, 1_000_000_000),
     "A backlog of at most this many messages stays on one drain.",
@@ -352,6 +375,8 @@ TABLE: tuple[Setting[object], ...] = (
     SQS_WAIT_TIME_SECONDS,
     SQS_LINGER_SECONDS,
     SQS_POLL_UNTIL_NEXT_TICK,
+    SQS_POLL_WHILE_BUSY,
+    SQS_QUIET_SPELL_SECONDS,
     SQS_MAX_CONCURRENCY,
     SQS_DRAIN_BUDGET_SECONDS,
     SQS_VISIBILITY_TIMEOUT_SECONDS,
@@ -399,6 +424,8 @@ class Settings:
     visibility_timeout_seconds: int = SQS_VISIBILITY_TIMEOUT_SECONDS.default
     linger_seconds: float = SQS_LINGER_SECONDS.default
     poll_until_next_tick: bool = SQS_POLL_UNTIL_NEXT_TICK.default
+    poll_while_busy: bool = SQS_POLL_WHILE_BUSY.default
+    quiet_spell_seconds: float = SQS_QUIET_SPELL_SECONDS.default
     retry_backoff_base_seconds: int = SQS_RETRY_BACKOFF_BASE_SECONDS.default
     retry_backoff_max_seconds: int = SQS_RETRY_BACKOFF_MAX_SECONDS.default
     max_message_bytes: int = SQS_MAX_MESSAGE_BYTES.default
@@ -432,6 +459,8 @@ class Settings:
             visibility_timeout_seconds=SQS_VISIBILITY_TIMEOUT_SECONDS.read(env),
             linger_seconds=SQS_LINGER_SECONDS.read(env),
             poll_until_next_tick=SQS_POLL_UNTIL_NEXT_TICK.read(env),
+            poll_while_busy=SQS_POLL_WHILE_BUSY.read(env),
+            quiet_spell_seconds=SQS_QUIET_SPELL_SECONDS.read(env),
             retry_backoff_base_seconds=SQS_RETRY_BACKOFF_BASE_SECONDS.read(env),
             retry_backoff_max_seconds=SQS_RETRY_BACKOFF_MAX_SECONDS.read(env),
             max_message_bytes=SQS_MAX_MESSAGE_BYTES.read(env),
@@ -535,6 +564,8 @@ def settings_files() -> dict[str, str]:
 
 def local_settings_values(path: str | os.PathLike[str]) -> dict[str, str]:
     """The ``Values`` of a ``local.settings.json``, as strings (what ``func start`` exports)."""
+    from pathlib import Path  # local runs only: not when the host indexes the app
+
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except ValueError as error:
@@ -554,6 +585,8 @@ def local_settings_path(option: str | None) -> Path | None:
 
     An empty name means none: the environment alone.
     """
+    from pathlib import Path  # local runs only: not when the host indexes the app
+
     if option == "":
         return None
     if option is None:

@@ -20,7 +20,6 @@ import azure.functions as func
 from ..engine.runtime import drain_and_report
 from ..engine.scale_out.drain_token import BadToken, WatchdogToken, decode_token
 from ..engine.scale_out.fan_out import claim_token_slot
-from ..engine.scale_out.watchdog import stand_in
 from ..engine.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -44,6 +43,9 @@ def drain_input_queue_on_token(token: func.QueueMessage) -> None:
         )
         return
     if isinstance(drain_token, WatchdogToken):
+        # Loaded when a watchdog runs, not when the host indexes the app (benchmarks/cold_start.py).
+        from ..engine.scale_out.watchdog import stand_in
+
         stand_in(settings, token.id or "", drain_token)
         return
     if drain_token.is_stale():

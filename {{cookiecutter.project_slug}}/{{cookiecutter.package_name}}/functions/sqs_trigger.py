@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from ..engine.consumer import DrainSummary
 from ..engine.runtime import drain_and_report
 from ..engine.scale_out.fan_out import fan_out_for
-from ..engine.scale_out.watchdog import keep_watchdog_dormant
 from ..engine.settings import Settings
+
+if TYPE_CHECKING:
+    from ..engine.consumer import DrainSummary
 
 logger = logging.getLogger(__name__)
 bp = func.Blueprint()
@@ -27,9 +29,12 @@ bp = func.Blueprint()
 
 @bp.timer_trigger(arg_name="timer", schedule="%SQS_POLL_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def drain_input_queue_on_timer(timer: func.TimerRequest) -> None:
+    # Loaded at the first tick, not when the host indexes the app (benchmarks/cold_start.py).
+    from ..engine.scale_out.watchdog import keep_watchdog_dormant
+
     settings = Settings.from_env()
     # A pass that polls until the next tick makes that tick past due by design.
-    if timer.past_due and not settings.poll_until_next_tick:
+    if timer.past_due and not (settings.poll_until_next_tick or settings.poll_while_busy):
         logger.info("drain timer is past due; draining now")
     watchdog = keep_watchdog_dormant(settings)  # a tick came, even if it does not drain
     fan_out = fan_out_for(settings)

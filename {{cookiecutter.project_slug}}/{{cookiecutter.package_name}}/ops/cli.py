@@ -2,7 +2,8 @@
 
 - queue commands (``commands/queues.py``): ``drain``, ``send``, ``stats``, ``redrive``;
 - local commands (``commands/local.py``): ``create-queues``, ``emulator``, ``smoke``, ``samples``;
-- ``idempotency purge`` (``commands/idempotency.py``).
+- ``idempotency purge`` (``commands/idempotency.py``);
+- ``costs`` (``commands/costs.py``): latency and a month's bill of the delivery configuration.
 
 Each command prints one JSON document on stdout, and writes progress and errors on stderr.
 Exit codes: 0 done; 1 done in part (messages SQS refused to take or delete, SQS kept failing); 2 bad input.
@@ -18,11 +19,11 @@ from collections.abc import Sequence
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..engine.settings import SettingsError
-from .commands import idempotency, local, queues
+from .commands import costs, idempotency, local, queues
 from .commands.common import EXIT_BAD_INPUT, EXIT_PARTLY, BadInput, Run, progress
 
 MISSING_QUEUE_CODES = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
-COMMANDS = [*queues.REGISTER, *local.REGISTER, *idempotency.REGISTER]
+COMMANDS = [*queues.REGISTER, *local.REGISTER, *idempotency.REGISTER, *costs.REGISTER]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,8 @@ param hostingPlan string
 param pythonVersion string
 param instanceMemoryMB int
 param maximumInstanceCount int
+@description('Flex Consumption: always-ready instances of the drain timer, a function scaled on its own.')
+param timerAlwaysReadyInstances int
 @description('Blob container of the deployment package (Flex: its deployment storage; the others: the package account\'s).')
 param deploymentContainerUrl string
 @description('Premium and Consumption: the package blob in that container.')
@@ -126,6 +128,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
+        // Only HTTP, Blob (Event Grid) and Durable functions share scale groups; a timer is its own,
+        // named 'function:<name>' (functions/sqs_trigger.py names it).
+        alwaysReady: (timerAlwaysReadyInstances == 0) ? [] : [
+          {
+            name: 'function:drain_input_queue_on_timer'
+            instanceCount: timerAlwaysReadyInstances
+          }
+        ]
       }
       runtime: {
         name: 'python'

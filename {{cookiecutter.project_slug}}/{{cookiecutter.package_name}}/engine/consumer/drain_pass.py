@@ -39,7 +39,7 @@ from .handling import Handlers, Prefetch, Unit
 from .message import Handler, SqsMessage
 from .observer import PassObserver
 from .options import DrainOptions
-from .receiving import RECEIVE_ERRORS_BEFORE_GIVING_UP, Polling, Receiver
+from .receiving import RECEIVE_ERRORS_BEFORE_GIVING_UP, Polling, PollWhileBusy, Receiver
 from .sizing import Sizing, fit_to_pool
 from .summary import Counts, DrainSummary
 
@@ -69,6 +69,7 @@ def drain(
     progress_every_seconds: float = PROGRESS_EVERY_SECONDS,
     observer: PassObserver | None = None,
     poll_until: float | None = None,
+    busy: PollWhileBusy | None = None,
     attempts: AttemptLedger | None = None,
 ) -> DrainSummary:
     """Drain ``queue_url`` once; returns what happened. Never raises for a handler's error.
@@ -80,15 +81,24 @@ def drain(
     released at once. ``progress``, if given, gets the counts so far every
     ``progress_every_seconds`` while receiving goes on. ``observer`` is told of the pass,
     each receive and each handler run (telemetry). ``poll_until`` (a ``time.monotonic()`` instant, within
-    the budget) keeps the pass polling until then even when the queue is empty. ``attempts``
-    (FIFO) keeps the attempts SQS does not count across passes (attempts.py).
+    the budget) keeps the pass polling until then even when the queue is empty; ``busy``, only while
+    messages keep coming (receiving.py). ``attempts`` (FIFO) keeps the attempts SQS does not count
+    across passes (attempts.py).
     """
     pool_size = getattr(client.meta.config, "max_pool_connections", None) or 10  # botocore's default
     options = fit_to_pool(options, pool_size)
     stop = stop or threading.Event()
     observer = observer or PassObserver()
     return _Pass(
-        client, queue_url, handler, options, stop, observer=observer, poll_until=poll_until, attempts=attempts
+        client,
+        queue_url,
+        handler,
+        options,
+        stop,
+        observer=observer,
+        poll_until=poll_until,
+        busy=busy,
+        attempts=attempts,
     ).run(progress, progress_every_seconds)
 
 
@@ -103,6 +113,7 @@ class _Pass:
         *,
         observer: PassObserver,
         poll_until: float | None,
+        busy: PollWhileBusy | None = None,
         attempts: AttemptLedger | None = None,
     ) -> None:
         self.options = options
@@ -114,7 +125,7 @@ class _Pass:
         self.deadline = self.started + options.budget_seconds
         self.batch = min(SQS_BATCH_LIMIT, options.max_concurrency)
         self.sizing = Sizing(options)
-        self.polling = Polling(options, self.started, poll_until)
+        self.polling = Polling(options, self.started, poll_until, busy)
         self.woken = threading.Event()
         self.prefetch = Prefetch()
         self.receiver = Receiver(client, queue_url, options, self.counts, self.sizing)

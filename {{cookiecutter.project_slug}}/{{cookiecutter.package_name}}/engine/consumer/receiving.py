@@ -7,6 +7,9 @@
   or the linger asks for it.
 - A timer pass may be asked to poll until the next tick is due (``poll_until``,
   SQS_POLL_UNTIL_NEXT_TICK): the linger then runs at least that long.
+- Or only while messages keep coming (``PollWhileBusy``, SQS_POLL_WHILE_BUSY): each message seen
+  makes the linger run until the next tick, and the passes after it start that way, until a quiet
+  spell (SQS_QUIET_SPELL_SECONDS) has gone by without one. Then passes end after the linger again.
 - Receive errors (each already retried by botocore) pause receiving with a growing delay;
   after ``RECEIVE_ERRORS_BEFORE_GIVING_UP`` in a row the pass gives up.
 """
@@ -17,6 +20,7 @@ import logging
 import math
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .message import SqsMessage
@@ -32,13 +36,52 @@ logger = logging.getLogger(__name__)
 RECEIVE_ERRORS_BEFORE_GIVING_UP = 3
 
 
+class LastMessage:
+    """When a message was last seen (``time.monotonic()``), kept across the passes of one process."""
+
+    def __init__(self) -> None:
+        self._seen_at = -math.inf
+        self._lock = threading.Lock()
+
+    def saw(self, at: float) -> None:
+        with self._lock:
+            self._seen_at = max(self._seen_at, at)
+
+    @property
+    def seen_at(self) -> float:
+        with self._lock:
+            return self._seen_at
+
+
+@dataclass(frozen=True)
+class PollWhileBusy:
+    """A timer pass polls until ``next_tick`` while messages keep coming: from a message seen in it,
+    or in an earlier pass less than ``quiet_spell_seconds`` ago (``last_message``)."""
+
+    next_tick: float
+    quiet_spell_seconds: float
+    last_message: LastMessage
+
+    def busy_until(self) -> float:
+        return min(self.next_tick, self.last_message.seen_at + self.quiet_spell_seconds)
+
+
 class Polling:
     """When to poll, how long each poll waits, and when the queue counts as empty."""
 
-    def __init__(self, options: DrainOptions, started: float, poll_until: float | None = None) -> None:
+    def __init__(
+        self,
+        options: DrainOptions,
+        started: float,
+        poll_until: float | None = None,
+        busy: PollWhileBusy | None = None,
+    ) -> None:
         self.options = options
+        self.busy = busy
         # Polling until the next tick (``poll_until``) makes the drain continuous: no gap between passes.
         self.linger_until = max(started + options.linger_seconds, poll_until or 0.0)
+        if busy:
+            self.linger_until = max(self.linger_until, busy.busy_until())
         # Once a receive comes back full, more may go out at once (see sizing.py).
         self.flowing = False
         self.retry_at = 0.0
@@ -60,6 +103,9 @@ class Polling:
                 # one may have waited for its messages: the linger runs from their arrival.
                 seen_at = sent_at if self.flowing else now
                 self.linger_until = max(self.linger_until, seen_at + self.options.linger_seconds)
+                if self.busy:
+                    self.busy.last_message.saw(seen_at)
+                    self.linger_until = max(self.linger_until, self.busy.busy_until())
 
     def lingered(self, sent_at: float, wait_seconds: int) -> bool:
         """An empty receive sent at ``sent_at`` proves the queue empty to the end of the linger."""

@@ -22,13 +22,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from .decision import Reading, ScaleDecision, arrival_rate, decide, token_passes
 from .drain_token import DrainToken
 from .pass_leases import TICK_SLOT, Lease, PassSlots, pass_slots, token_slot
 
 if TYPE_CHECKING:
     from ..consumer import DrainSummary
     from ..settings import Settings
+    from .decision import Reading, ScaleDecision
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,9 @@ class FanOut:
 
     def on_progress(self, summary: DrainSummary) -> None:
         """The drain's progress callback; never raises (fan-out must not stop the drain)."""
+        # Loaded at the first sample, not when the host indexes the app.
+        from .decision import Reading, arrival_rate, decide, token_passes
+
         if self.lease is None or not self.lease.renew():
             return
         if self.settings.scale_out_max_workers <= 0:

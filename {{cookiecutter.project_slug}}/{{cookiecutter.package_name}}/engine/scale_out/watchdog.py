@@ -6,9 +6,12 @@ tells the owner; the watchdog keeps draining until they act, with no key or secr
 the token queue (``SQS_SCALE_OUT_QUEUE``), run by the queue trigger that runs drain tokens.
 
 - **Dormant.** The message is invisible until ``SQS_WATCHDOG_MISSED_TICKS`` + 1 occurrences of the
-  timer's schedule (``engine/schedule.py``) from the last tick. Each tick reads the chain's record and,
-  every other tick, pushes the message later: a visibility update by the pop receipt the last write
-  returned, and a record write. While ticks come it never turns visible; it costs no invocation.
+  timer's schedule (``engine/schedule.py``) from the last tick, and never less than two progress samples
+  (``DORMANT_AT_LEAST_SECONDS``): a tick's long pass pushes it back only at its samples, 5 s apart, so a
+  schedule of a few seconds (``delivery_latency`` derives ticks from 2 s) would otherwise wake it beside
+  the live pass. Each tick reads the chain's record and, every other tick, pushes the message later: a
+  visibility update by the pop receipt the last write returned, and a record write. While ticks come it
+  never turns visible; it costs no invocation.
 - **Standing in.** When no tick comes, it turns visible and ``drain_input_queue_on_token`` runs it
   (``stand_in``): it puts its successor, due at the schedule's next occurrence, then drains as a tick
   does, in the tick's slot (``pass_leases``), fanning out as a tick does. So it never drains beside a
@@ -68,6 +71,9 @@ NEVER_EXPIRES = -1
 # A TimeSpan's occurrences count from when a tick came: a tick this late (at most a tenth of the
 # interval) is on time. NCRONTAB occurrences are fixed times: a late tick finds the same ones.
 LATE_TICK_SECONDS = 2.0
+# A tick's pass pushes the watchdog back at each progress sample: it stays at least two samples away, so
+# it is not due before the next sample, even when one push fails.
+DORMANT_AT_LEAST_SECONDS = 2 * SAMPLE_EVERY_SECONDS
 
 
 @dataclass(frozen=True)
@@ -127,8 +133,13 @@ class WatchdogChain:
         )
 
     def dormant_due(self, now: float) -> float:
-        """The earliest a dormant watchdog may be due after a tick at ``now``: ``missed_ticks`` ticks on."""
-        return self.schedule.after(now, self.missed_ticks)
+        """The earliest a dormant watchdog may be due after a tick at ``now``: ``missed_ticks`` ticks on,
+        and a tick at least ``DORMANT_AT_LEAST_SECONDS`` on."""
+        return self._ticks_on(now, self.missed_ticks)
+
+    def _ticks_on(self, now: float, ticks: int) -> float:
+        floor = self.schedule.after(now + DORMANT_AT_LEAST_SECONDS, ticks - self.missed_ticks + 1)
+        return max(self.schedule.after(now, ticks), floor)
 
     def far_enough(self, armed: Armed, now: float) -> bool:
         """``armed`` is dormant and due late enough after a tick at ``now`` (which may be a little late)."""
@@ -147,7 +158,7 @@ class WatchdogChain:
                 "drain timer ticks again: the watchdog, awake since %s, goes dormant",
                 _when(armed.awake_since),
             )
-        due = self.schedule.after(now, self.missed_ticks + 1)
+        due = self._ticks_on(now, self.missed_ticks + 1)
         return self._move(armed, due, awake_since=0.0)
 
     def succeed(self, message_id: str, issued_at: float) -> Succession | None:
