@@ -34,8 +34,6 @@ from ..storage_tables import quick_table_client, reset_table_clients, with_table
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-    from ..storage_account import StorageAddress
-
 logger = logging.getLogger(__name__)
 
 TABLE = "sqsdrainpasses"

@@ -48,7 +48,7 @@ from ..queues import queue_name
 from ..schedule import Schedule, parse_schedule
 from ..storage_tables import with_table
 from .drain_token import WatchdogToken
-from .pass_leases import passes_table
+from .pass_leases import SAMPLE_EVERY_SECONDS, passes_table
 from .token_queue import create_token_queue, token_queue_client
 
 if TYPE_CHECKING:
