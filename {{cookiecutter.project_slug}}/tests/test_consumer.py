@@ -93,6 +93,32 @@ def test_500_messages_with_random_first_try_failures_end_processed_and_none_is_l
     assert queue_depth(app_env.client, queues.url).backlog == 0
 
 
+@pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
+def test_progress_samples_go_on_while_the_last_slow_handler_finishes(
+    app_env: AppUnderTest, make_queue: MakeQueue, fifo: bool
+) -> None:
+    """Once receiving stops, the pass waits for its running handlers: its samples go on meanwhile, as
+    they renew the pass's slot and push the watchdog back (a silent close looked like a dead pass, and
+    the watchdog drained beside it)."""
+    queues = make_queue(fifo=fifo)
+    send(app_env.client, queues.url, ["slow"], {"slow": "g"} if fifo else None)
+    samples: list[float] = []
+    begun = time.monotonic()
+    summary = drain(
+        app_env.client,
+        queues.url,
+        lambda _: time.sleep(4),
+        replace(FAST, wait_time_seconds=0, linger_seconds=0.5),
+        progress=lambda _: samples.append(time.monotonic() - begun),
+        progress_every_seconds=0.5,
+    )
+    ended = time.monotonic() - begun
+
+    assert summary.deleted == 1, summary
+    assert ended >= 4
+    assert [t for t in samples if t > ended - 1.5], (samples, ended)  # receiving stopped ~3 s before
+
+
 def test_a_poison_message_reaches_the_dlq_after_max_receive_count_while_the_rest_flow(
     app_env: AppUnderTest, make_queue: MakeQueue
 ) -> None:

@@ -734,6 +734,25 @@ def test_a_tick_whose_pass_outlasts_the_periods_keeps_the_watchdog_dormant(
     assert armed is not None and armed.due_at >= ended and not armed.awake_since
 
 
+def test_a_tick_closing_on_one_slow_handler_keeps_the_watchdog_dormant(
+    app_env: AppUnderTest,
+    token_queue: Queues,
+    functions: Functions,
+    handled: Handled,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Receiving stops after the linger while the handler runs on for 20 s: the pass's samples go on as
+    # it closes (drain_pass.py), so the watchdog never wakes (it did at ~13 s, found by a review).
+    monkeypatch.setattr(handler, "handle_message", slow(handled, 20.0))
+    send(app_env, "slow")
+    with Host(functions, token_queue) as host:
+        functions["drain_input_queue_on_timer"](TimerRequest())
+    assert len(handled.at) == 1
+    assert host.runs == [], "the watchdog turned visible while the tick's pass ran"
+    armed = the_chain().read()
+    assert armed is not None and not armed.awake_since
+
+
 def slow(recorder: Handled, seconds: float) -> Callable[[SqsMessage], None]:
     def handle(message: SqsMessage) -> None:
         recorder.started.add(json.loads(message.body)["id"])

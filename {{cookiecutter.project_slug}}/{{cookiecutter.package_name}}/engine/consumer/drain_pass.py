@@ -183,13 +183,17 @@ class _Pass:
             self._interrupt(error)
             self._finish("interrupted")
         finally:
+            closing = _Sampler(progress, self._summary, next_progress, progress_every)
             try:
                 try:
                     self.receives.shutdown(wait=True)
                 finally:
                     self.handlers.close()
             finally:
-                self.acks.close()
+                try:
+                    self.acks.close()
+                finally:
+                    closing.stop()
         summary = self._summary()
         self.observer.pass_finished(summary)
         if self.interrupted is not None:
@@ -311,3 +315,44 @@ class _Pass:
         longest wait and the budget."""
         wanted = max(HELD_POLL_SECONDS, math.ceil(self.options.linger_seconds))
         return max(0, min(wanted, self.options.wait_time_seconds, math.floor(self.deadline - now) - 1))
+
+
+class _Sampler:
+    """Progress samples while a pass closes (handlers still running, deletes in flight): they renew
+    the pass's slot and push the watchdog back, so a slow last handler never looks like a dead pass."""
+
+    def __init__(
+        self,
+        progress: Callable[[DrainSummary], None] | None,
+        summary: Callable[[], DrainSummary],
+        first_at: float,
+        every: float,
+    ) -> None:
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        if progress is not None:
+            self._thread = threading.Thread(
+                target=self._run, args=(progress, summary, first_at, every), name="sqs-closing-progress"
+            )
+            self._thread.start()
+
+    def _run(
+        self,
+        progress: Callable[[DrainSummary], None],
+        summary: Callable[[], DrainSummary],
+        due: float,
+        every: float,
+    ) -> None:
+        while not self._done.wait(max(0.0, due - time.monotonic())):
+            try:
+                progress(summary())
+            except Exception as error:  # the pass's own loop would raise it; here the close must go on
+                logger.warning(
+                    "a progress sample failed while the pass closes: %s: %s", type(error).__name__, error
+                )
+            due = max(due + every, time.monotonic())
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
