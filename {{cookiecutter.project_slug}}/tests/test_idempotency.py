@@ -416,6 +416,7 @@ def test_the_purge_command_reads_a_settings_file_only_when_asked(
     unasked, asked = purge(), purge("--settings", "local.settings.json")
     assert unasked.returncode == 2, unasked.stdout
     assert "no storage account" in unasked.stderr
+    assert "add --settings local.settings.json" in unasked.stderr  # as the queue commands say
     assert asked.returncode == 0, asked.stderr
     assert json.loads(asked.stdout)["table"] == table_name
 

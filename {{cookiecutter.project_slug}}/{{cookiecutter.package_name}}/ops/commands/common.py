@@ -6,7 +6,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,15 +69,22 @@ def queue_settings(args: argparse.Namespace, overrides: dict[str, object | None]
         settings = use_local_settings(local_settings_path(args.settings), given)
         reset_clients()  # clients made before read other settings
         return settings
-    try:
+    with settings_file_hint():
         return settings_with(overrides)
+
+
+@contextmanager
+def settings_file_hint() -> Iterator[None]:
+    """A setting missing from the environment, beside ./local.settings.json: say that the command did
+    not read that file, and how to make it."""
+    try:
+        yield
     except SettingsError as error:
         if not Path(LOCAL_SETTINGS_FILE).is_file():
             raise
         raise SettingsError(
             f"{error} This command reads the environment, as the app does in Azure, not "
-            f"{LOCAL_SETTINGS_FILE}: to use it (the local emulator's queues), "
-            f"add --settings {LOCAL_SETTINGS_FILE}"
+            f"{LOCAL_SETTINGS_FILE}: to use it (the local emulator's), add --settings {LOCAL_SETTINGS_FILE}"
         ) from None
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ...engine.settings import fill_environment, local_settings_path
-from .common import EXIT_OK, add_settings_file_option, emit
+from .common import EXIT_OK, add_settings_file_option, emit, settings_file_hint
 
 if TYPE_CHECKING:
     from .common import Commands
@@ -36,7 +36,8 @@ def run_purge(args: argparse.Namespace) -> int:
 
     if args.settings:  # as the queue commands: never ./local.settings.json unasked (commands/common.py)
         fill_environment(local_settings_path(args.settings))
-    store = TableStore.from_environment()
+    with settings_file_hint():
+        store = TableStore.from_environment()
     records = store.purge_expired()
     emit(
         {
