@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..queues import queue_name
-from ..storage_account import storage_address
-from ..storage_tables import quick_table_client, reset_table_clients, with_table
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -147,6 +145,8 @@ class PassSlots:
             "ExpiresAt": self._clock() + LEASE_SECONDS,
         }
         if etag is None:
+            from ..storage_tables import with_table
+
             metadata = with_table(self._table, lambda: self._table.create_entity(entity))
         else:
             metadata = self._table.update_entity(
@@ -192,9 +192,15 @@ def pass_slots(
 def passes_table(environ: Mapping[str, str] | None = None) -> TableClient:
     """The table of the slots, in the ``AzureWebJobsStorage`` account; the watchdog keeps its record there.
     A tick waits on its slot before it drains: an unreachable account fails in seconds, not minutes."""
+    # At the first pass, not when the host indexes the app (benchmarks/cold_start.py).
+    from ..storage_account import storage_address
+    from ..storage_tables import quick_table_client
+
     return quick_table_client(storage_address("table", "the drain passes' leases", environ), TABLE)
 
 
 def reset_pass_slot_clients() -> None:
     """Forget cached clients (tests, or after rotating settings)."""
+    from ..storage_tables import reset_table_clients
+
     reset_table_clients()
