@@ -734,6 +734,7 @@ def test_a_tick_whose_pass_outlasts_the_periods_keeps_the_watchdog_dormant(
     assert armed is not None and armed.due_at >= ended and not armed.awake_since
 
 
+@pytest.mark.slow
 def test_a_tick_closing_on_one_slow_handler_keeps_the_watchdog_dormant(
     app_env: AppUnderTest,
     token_queue: Queues,
